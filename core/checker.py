@@ -1,0 +1,414 @@
+"""The one checker: judges a history and final state against the exactly-once properties.
+
+E1 at most one provider charge per (merchant, key); E2 at most one successful charge per
+order; E3 charges, COMPLETED payments and paid orders match one to one (after
+reconciliation); E4 answers for a key agree, and never say 'failed' for a charge that
+succeeded or 'paid' for what was not charged, or show another merchant's payment; E5 nothing
+is left unresolved after healing and reconciliation, and a retry then gets a final answer;
+E6 a key reused with another payload is refused and charges nothing. T: every applied state
+change is one the state machine allows.
+
+Sim, Hypothesis and the live audit all call ``check``; each violation carries a minimal trace.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from core.domain import FINAL_STATES, PaymentState
+from core.history import Event, FinalState, ProviderCharge, events_about
+
+ALWAYS = ("E1", "E2", "E4", "E6", "T")
+"""Properties that must hold at every moment, not only after reconciliation."""
+EVENTUAL = ("E3", "E5")
+PROPERTIES = ("E1", "E2", "E3", "E4", "E5", "E6", "T")
+TITLES = {
+    "E1": "at most one provider charge per (merchant, key)",
+    "E2": "at most one successful charge per order",
+    "E3": "charges, COMPLETED payments and paid orders match",
+    "E4": "answers for a key agree and tell the truth",
+    "E5": "nothing left unresolved; retries get the final answer",
+    "E6": "a key reused with another payload is refused and charges nothing",
+    "T": "only allowed state transitions",
+}
+
+MerchantKey = tuple[str, str]
+MerchantOrder = tuple[str, str]
+Payload = tuple[str, int, str, str]  # order, amount, currency, source
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    prop: str
+    message: str
+    keys: frozenset[MerchantKey] = frozenset()
+    orders: frozenset[MerchantOrder] = frozenset()
+    trace: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        lines = [f"{self.prop} violated: {self.message}"]
+        lines += [f"    {line}" for line in self.trace]
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The checker's answer: violations found, what was checked, and counts."""
+
+    checked: tuple[str, ...]
+    violations: list[Violation] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    untraced: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def broken(self) -> set[str]:
+        return {v.prop for v in self.violations}
+
+    def holds(self, prop: str) -> bool | None:
+        """True, False, or None when the property was not checked."""
+        if prop not in self.checked:
+            return None
+        return prop not in self.broken()
+
+    def summary(self) -> dict[str, str]:
+        return {
+            p: ("not checked" if self.holds(p) is None else "holds" if self.holds(p) else "BROKEN")
+            for p in PROPERTIES
+        }
+
+    def render(self) -> str:
+        if self.ok:
+            return "all checked properties hold: " + ", ".join(self.checked)
+        parts = [v.render() for v in self.violations]
+        if self.untraced:
+            parts.append(f"... and {self.untraced} more violations of the same kinds")
+        return "\n".join(parts)
+
+
+@dataclass(slots=True)
+class _KeyFacts:
+    payload: Payload
+    first_final: Event | None = None
+    told_failed: bool = False
+    paid_claims: set[tuple[str, int, str, str, str]] = field(default_factory=set)
+
+
+def check(
+    events: Iterable[Event],
+    final: FinalState,
+    *,
+    eventual: bool = True,
+    max_traces: int = 3,
+) -> Verdict:
+    """Judge a run. ``eventual`` adds E3 and E5: pass it only after faults have healed and
+    reconciliation has run. ``events`` is read twice (the second time only for traces)."""
+    checked = ALWAYS + EVENTUAL if eventual else ALWAYS
+    found: list[Violation] = []
+    keys: dict[MerchantKey, _KeyFacts] = {}
+    attempt_payload: dict[str, tuple[MerchantKey, Payload]] = {}
+    settle_at: int | None = None
+    settle_answers: dict[MerchantKey, str] = {}
+    counts: dict[str, int] = defaultdict(int)
+
+    for ev in events:
+        counts[ev.kind + "s"] += 1
+        if ev.kind == "phase" and ev.detail == "settle":
+            settle_at = ev.t
+        elif ev.kind == "request":
+            mk = (ev.merchant, ev.key)
+            payload = (ev.order, ev.amount, ev.currency, ev.source)
+            attempt_payload[ev.attempt] = (mk, payload)
+            if mk not in keys:
+                keys[mk] = _KeyFacts(payload)
+        elif ev.kind == "response":
+            known = attempt_payload.pop(ev.attempt, None)
+            if known is None:
+                continue
+            mk, payload = known
+            facts = keys[mk]
+            if payload != facts.payload:
+                if ev.outcome in ("paid", "failed", "pending"):
+                    found.append(
+                        Violation(
+                            "E6",
+                            f"key {mk[1]!r} of {mk[0]} was reused with another payload "
+                            f"({_payload_text(payload)} instead of "
+                            f"{_payload_text(facts.payload)}) and answered "
+                            f"{ev.status} {ev.outcome} instead of being refused",
+                            frozenset({mk}),
+                        )
+                    )
+                continue
+            if settle_at is not None and ev.t >= settle_at:
+                settle_answers[mk] = ev.outcome
+            if ev.outcome not in ("paid", "failed"):
+                continue
+            if ev.outcome == "failed":
+                facts.told_failed = True
+            else:
+                facts.paid_claims.add(
+                    (ev.order, ev.amount, ev.currency, ev.payment_merchant, ev.payment_order)
+                )
+            first = facts.first_final
+            if first is None:
+                facts.first_final = ev
+            elif _answer(first) != _answer(ev):
+                found.append(
+                    Violation(
+                        "E4",
+                        f"key {mk[1]!r} of {mk[0]} first answered {_answer_text(first)}, "
+                        f"later {_answer_text(ev)}",
+                        frozenset({mk}),
+                    )
+                )
+
+    counts["keys"] = len(keys)
+    counts["provider_charges"] = len(final.charges)
+    counts["successful_charges"] = sum(1 for c in final.charges if c.succeeded)
+    counts["payments"] = len(final.payments)
+    found += _provider_side(keys, final)
+    if eventual:
+        found += _eventual(final, settle_answers)
+    found += [
+        Violation(
+            "T",
+            f"payment {t.payment_id} moved {t.source} → {t.target}, not an allowed transition",
+            orders=frozenset(_orders_of_payment(final, t.payment_id)),
+        )
+        for t in final.transitions
+        if not t.legal
+    ]
+    return _with_traces(Verdict(checked, counts=dict(counts)), found, events, final, max_traces)
+
+
+def _payload_text(p: Payload) -> str:
+    return f"order {p[0]}, {p[1]} {p[2]}, {p[3]}"
+
+
+def _answer(ev: Event) -> tuple[int, str, str, str, int, str]:
+    return (ev.status, ev.outcome, ev.payment_id, ev.charge_id, ev.amount, ev.currency)
+
+
+def _answer_text(ev: Event) -> str:
+    payment, charge = ev.payment_id or "-", ev.charge_id or "-"
+    return f"{ev.status} {ev.outcome} (payment {payment}, charge {charge})"
+
+
+def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> list[Violation]:
+    found: list[Violation] = []
+    by_key: dict[MerchantKey, list[ProviderCharge]] = defaultdict(list)
+    by_order: dict[MerchantOrder, list[ProviderCharge]] = defaultdict(list)
+    for c in final.charges:
+        if not c.merchant:
+            continue  # not made by the gateway (a bare benchmark charge)
+        by_key[(c.merchant, c.key)].append(c)
+        if c.succeeded:
+            by_order[(c.merchant, c.order)].append(c)
+
+    for mk, made in by_key.items():
+        if len(made) > 1:
+            found.append(
+                Violation(
+                    "E1",
+                    f"key {mk[1]!r} of {mk[0]} was charged {len(made)} times: "
+                    + ", ".join(f"{c.id} ({c.amount} {c.currency})" for c in made),
+                    frozenset({mk}),
+                    frozenset((c.merchant, c.order) for c in made),
+                )
+            )
+        facts = keys.get(mk)
+        if facts is not None:
+            for c in made:
+                if (c.order, c.amount, c.currency, c.source) != facts.payload:
+                    found.append(
+                        Violation(
+                            "E6",
+                            f"charge {c.id} for key {mk[1]!r} of {mk[0]} used "
+                            f"{_payload_text((c.order, c.amount, c.currency, c.source))}, "
+                            f"not the key's first payload {_payload_text(facts.payload)}",
+                            frozenset({mk}),
+                        )
+                    )
+    for mo, paid in by_order.items():
+        if len(paid) > 1:
+            found.append(
+                Violation(
+                    "E2",
+                    f"order {mo[1]} of {mo[0]} was charged successfully {len(paid)} times: "
+                    + ", ".join(f"{c.id} under key {c.key!r}" for c in paid),
+                    frozenset((c.merchant, c.key) for c in paid),
+                    frozenset({mo}),
+                )
+            )
+
+    for mk, facts in keys.items():
+        succeeded = [c for c in by_key.get(mk, []) if c.succeeded]
+        if facts.told_failed and succeeded and final.charges_listed:
+            found.append(
+                Violation(
+                    "E4",
+                    f"key {mk[1]!r} of {mk[0]} was told 'failed' but charge "
+                    f"{succeeded[0].id} succeeded",
+                    frozenset({mk}),
+                    frozenset({(mk[0], facts.payload[0])}),
+                )
+            )
+        for order, amount, currency, pay_merchant, _pay_order in sorted(facts.paid_claims):
+            if pay_merchant and pay_merchant != mk[0]:
+                found.append(
+                    Violation(
+                        "E4",
+                        f"key {mk[1]!r} of {mk[0]} was shown merchant {pay_merchant}'s payment",
+                        frozenset({mk, (pay_merchant, mk[1])}),
+                    )
+                )
+                continue
+            charged = [
+                c
+                for c in by_order.get((mk[0], order), [])
+                if c.amount == amount and c.currency == currency
+            ]
+            if final.charges_listed and not charged:
+                found.append(
+                    Violation(
+                        "E4",
+                        f"key {mk[1]!r} of {mk[0]} was told 'paid' ({amount} {currency}) but "
+                        f"order {order} has no successful charge of that amount",
+                        frozenset({mk}),
+                        frozenset({(mk[0], order)}),
+                    )
+                )
+    return found
+
+
+def _eventual(final: FinalState, settle_answers: dict[MerchantKey, str]) -> list[Violation]:
+    found: list[Violation] = []
+    rows_by_charge: dict[str, list[str]] = defaultdict(list)
+    for p in final.payments:
+        if p.charge_id and p.state is PaymentState.COMPLETED:
+            rows_by_charge[p.charge_id].append(p.id)
+    charges = {c.id: c for c in final.charges}
+    payments = {p.id: p for p in final.payments}
+    if final.charges_listed:
+        for c in final.charges:
+            if not c.succeeded or not c.merchant:
+                continue
+            rows = [payments[i] for i in rows_by_charge.get(c.id, [])]
+            if not any(r.amount == c.amount and r.currency == c.currency for r in rows):
+                found.append(
+                    Violation(
+                        "E3",
+                        f"charge {c.id} ({c.amount} {c.currency}, order {c.order}) has no "
+                        "COMPLETED payment of that amount: money taken, nothing recorded",
+                        frozenset({(c.merchant, c.key)}),
+                        frozenset({(c.merchant, c.order)}),
+                    )
+                )
+    for p in final.payments:
+        mk, mo = (p.merchant, p.idempotency_key), (p.merchant, p.order)
+        if p.state is PaymentState.COMPLETED:
+            row_charge = charges.get(p.charge_id or "")
+            if final.charges_listed and (
+                row_charge is None
+                or not row_charge.succeeded
+                or (row_charge.amount, row_charge.currency) != (p.amount, p.currency)
+            ):
+                found.append(
+                    Violation(
+                        "E3",
+                        f"payment {p.id} is COMPLETED but charge {p.charge_id} is not a "
+                        f"successful {p.amount} {p.currency} charge at the provider",
+                        frozenset({mk}),
+                        frozenset({mo}),
+                    )
+                )
+            if final.orders.get(mo) is None:
+                found.append(
+                    Violation(
+                        "E3",
+                        f"payment {p.id} is COMPLETED but order {p.order} is not marked paid",
+                        frozenset({mk}),
+                        frozenset({mo}),
+                    )
+                )
+        elif p.state not in FINAL_STATES:
+            found.append(
+                Violation(
+                    "E5",
+                    f"payment {p.id} is still {p.state} after healing and reconciliation",
+                    frozenset({mk}),
+                    frozenset({mo}),
+                )
+            )
+    for mo, payment_id in final.orders.items():
+        row = payments.get(payment_id)
+        if (
+            row is None
+            or row.state is not PaymentState.COMPLETED
+            or (row.merchant, row.order) != mo
+        ):
+            state = "missing" if row is None else str(row.state)
+            found.append(
+                Violation(
+                    "E3",
+                    f"order {mo[1]} of {mo[0]} is marked paid by payment {payment_id}, "
+                    f"which is {state}",
+                    orders=frozenset({mo}),
+                )
+            )
+    with_rows = {(p.merchant, p.idempotency_key) for p in final.payments}
+    with_rows |= {(c.merchant, c.key) for c in final.charges if c.merchant}
+    for mk, outcome in sorted(settle_answers.items()):
+        if mk in with_rows and outcome not in ("paid", "failed"):
+            found.append(
+                Violation(
+                    "E5",
+                    f"key {mk[1]!r} of {mk[0]} retried after settling got '{outcome}', "
+                    "not its final answer",
+                    frozenset({mk}),
+                )
+            )
+    return found
+
+
+def _orders_of_payment(final: FinalState, payment_id: str) -> set[MerchantOrder]:
+    return {(p.merchant, p.order) for p in final.payments if p.id == payment_id}
+
+
+def _with_traces(
+    verdict: Verdict,
+    found: list[Violation],
+    events: Iterable[Event],
+    final: FinalState,
+    max_traces: int,
+) -> Verdict:
+    """Attach a minimal trace to the first ``max_traces`` violations of each property."""
+    per_prop: dict[str, int] = defaultdict(int)
+    for v in found:
+        per_prop[v.prop] += 1
+        if per_prop[v.prop] > max_traces:
+            verdict.untraced += 1
+            continue
+        keys = set(v.keys)
+        orders = set(v.orders)
+        trace = [e.describe() for e in events_about(events, keys, orders)]
+        for p in final.payments:
+            if (p.merchant, p.idempotency_key) in keys or (p.merchant, p.order) in orders:
+                trace.append(
+                    f"final ROW {p.id} {p.state} {p.merchant}/{p.idempotency_key} "
+                    f"order={p.order} {p.amount} {p.currency} charge={p.charge_id}"
+                )
+        for c in final.charges:
+            if (c.merchant, c.key) in keys or (c.merchant, c.order) in orders:
+                status = "succeeded" if c.succeeded else "failed"
+                trace.append(
+                    f"final CHARGE {c.id} {status} {c.amount} {c.currency} "
+                    f"{c.merchant}/{c.key} order={c.order}"
+                )
+        verdict.violations.append(Violation(v.prop, v.message, v.keys, v.orders, tuple(trace)))
+    return verdict

@@ -1,0 +1,1 @@
+"""Flows: generators that yield effects and return an answer. No I/O inside."""

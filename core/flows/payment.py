@@ -1,0 +1,412 @@
+"""The payment flow: ``POST /payments`` as a generator of effects, steered by a variant.
+
+Read top to bottom it is the seed's request-flow diagram: check the cache, take the lock,
+check the database, charge, save, cache, release. Each ``if variant.…`` is one documented
+departure of ``hardened`` (see ``core.variants``). No I/O happens here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from core.domain import (
+    FINAL_STATES,
+    Outcome,
+    Payment,
+    PaymentRequest,
+    PaymentState,
+    Response,
+    fingerprint,
+    payment_response,
+)
+from core.effects import (
+    CacheGet,
+    CachePut,
+    ChargeResult,
+    ClockRead,
+    Conflict,
+    DbTransaction,
+    Fault,
+    Flow,
+    IdempotencyMismatch,
+    LockAcquire,
+    LockRelease,
+    OrderMarkPaid,
+    OutcomeUnknown,
+    PaymentFind,
+    PaymentGet,
+    PaymentInsert,
+    PaymentTransition,
+    ProviderCharge,
+    Sleep,
+    Unavailable,
+    Write,
+    perform,
+)
+from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
+
+RETRY_AFTER_S = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """Where a key's cached response and lock live. Hardened keys share a hash tag
+    (``{merchant:key}``) so both land on one Redis Cluster slot."""
+
+    cache: str
+    lock: str
+
+    @classmethod
+    def for_request(cls, variant: Variant, request: PaymentRequest) -> RedisKeys:
+        if variant.scope_provider_key:
+            tag = f"{{{request.merchant}:{request.idempotency_key}}}"
+            return cls(cache=f"idem:{tag}:response", lock=f"idem:{tag}:lock")
+        return cls(
+            cache=f"idempotency:{request.idempotency_key}",
+            lock=f"lock:{request.idempotency_key}",
+        )
+
+
+def provider_key(variant: Variant, request: PaymentRequest) -> str:
+    """The key sent to the provider: scoped by merchant in hardened, the client's in seed."""
+    if variant.scope_provider_key:
+        return f"{request.merchant}:{request.idempotency_key}"
+    return request.idempotency_key
+
+
+def error(status: int, outcome: Outcome, code: str, message: str) -> Response:
+    retry = RETRY_AFTER_S if status in (409, 429, 503) else None
+    return Response(status=status, outcome=outcome, code=code, message=message, retry_after_s=retry)
+
+
+def mismatch() -> Response:
+    return error(
+        422,
+        Outcome.REJECTED,
+        "idempotency_key_reused",
+        "this Idempotency-Key was first used with another payload",
+    )
+
+
+def in_flight() -> Response:
+    return error(
+        409, Outcome.IN_FLIGHT, "request_in_flight", "a request with this key is being processed"
+    )
+
+
+def unavailable(exc: Fault) -> Response:
+    return error(503, Outcome.ERROR, "backend_unavailable", str(exc))
+
+
+def charge_effect(variant: Variant, payment: Payment) -> ProviderCharge:
+    """The provider request for a payment. Everything in it is stable across retries of the
+    same key, so a repeat is a replay and never an ``idempotency_error``."""
+    metadata = [
+        ("merchant", payment.merchant),
+        ("order", payment.order),
+        ("idempotency_key", payment.idempotency_key),
+        ("fingerprint", payment.fingerprint),
+    ]
+    if variant.pending_before_charge:
+        metadata.append(("payment_id", payment.id))
+    return ProviderCharge(
+        idempotency_key=payment.provider_key,
+        amount=payment.amount,
+        currency=payment.currency,
+        source=payment.source,
+        metadata=tuple(metadata),
+    )
+
+
+def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flow[Response]:
+    """Handle one request. ``attempt`` is unique per request: the lock token and row id."""
+    fp = fingerprint(request, include_amount=variant.fingerprint_includes_amount)
+    keys = RedisKeys.for_request(variant, request)
+
+    try:
+        cached = yield from _cache_get(variant, keys)
+    except Unavailable as exc:
+        return unavailable(exc)
+    if cached is not None:
+        if variant.check_fingerprint and cached.fingerprint not in (None, fp):
+            return mismatch()
+        return cached.as_replay()
+
+    try:
+        held, early = yield from _acquire(variant, keys, attempt, fp)
+    except Unavailable as exc:
+        return unavailable(exc)
+    if early is not None:
+        return early
+
+    try:
+        response = yield from _under_lock(request, variant, attempt, fp, keys)
+    except (Unavailable, OutcomeUnknown) as exc:
+        response = unavailable(exc)
+    if held:
+        yield from _release(variant, keys, attempt)
+    return response
+
+
+def _cache_get(variant: Variant, keys: RedisKeys) -> Flow[Response | None]:
+    try:
+        return (yield from perform(CacheGet(keys.cache)))
+    except Unavailable:
+        if variant.proceed_without_redis:
+            return None
+        raise
+
+
+def _cache_put(variant: Variant, keys: RedisKeys, response: Response) -> Flow[None]:
+    try:
+        yield from perform(CachePut(keys.cache, response, variant.cache_ttl_ms))
+    except Unavailable:
+        if not variant.proceed_without_redis:
+            raise
+
+
+def _acquire(
+    variant: Variant, keys: RedisKeys, token: str, fp: str
+) -> Flow[tuple[bool, Response | None]]:
+    """Take the lock, waiting ``lock_wait_ms`` between tries and re-checking the cache.
+
+    Returns (held, early answer). Hardened carries on without a lock when Redis is down.
+    """
+    attempts = 0
+    while True:
+        try:
+            acquired = yield from perform(LockAcquire(keys.lock, token, variant.lock_ttl_ms))
+        except Unavailable:
+            if variant.proceed_without_redis:
+                return False, None
+            raise
+        if acquired:
+            return True, None
+        attempts += 1
+        if variant.lock_wait_attempts is not None and attempts > variant.lock_wait_attempts:
+            return False, in_flight()
+        yield from perform(Sleep(variant.lock_wait_ms))
+        cached = yield from _cache_get(variant, keys)
+        if cached is not None:
+            if variant.check_fingerprint and cached.fingerprint not in (None, fp):
+                return False, mismatch()
+            return False, cached.as_replay()
+
+
+def _release(variant: Variant, keys: RedisKeys, token: str) -> Flow[None]:
+    try:
+        yield from perform(
+            LockRelease(keys.lock, token if variant.lock_release_checks_token else None)
+        )
+    except Unavailable:
+        pass  # the lock expires on its own; the answer is already decided
+
+
+def _under_lock(
+    request: PaymentRequest, variant: Variant, attempt: str, fp: str, keys: RedisKeys
+) -> Flow[Response]:
+    merchant = request.merchant if variant.db_lookup_scoped else None
+    existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
+    if existing is not None:
+        return (yield from _answer_existing(variant, existing, fp, keys))
+
+    now = yield from perform(ClockRead())
+    payment = Payment(
+        id=f"pay_{attempt}",
+        merchant=request.merchant,
+        order=request.order,
+        idempotency_key=request.idempotency_key,
+        amount=request.amount,
+        currency=request.currency,
+        source=request.source,
+        fingerprint=fp,
+        provider_key=provider_key(variant, request),
+        state=PaymentState.PENDING,
+        created_ms=now,
+    )
+    if not variant.pending_before_charge:
+        return (yield from _charge_then_save(variant, payment, keys))
+
+    try:
+        yield from perform(PaymentInsert(payment))
+    except Conflict as exc:
+        if "live_order" in exc.reason:
+            return error(
+                409,
+                Outcome.CONFLICT,
+                "order_already_has_payment",
+                f"order {request.order} already has a live or completed payment",
+            )
+        raced = yield from perform(PaymentFind(merchant, request.idempotency_key))
+        if raced is None:
+            return in_flight()
+        return (yield from _answer_existing(variant, raced, fp, keys))
+    return (yield from charge_and_settle(variant, payment, keys))
+
+
+def _answer_existing(
+    variant: Variant, existing: Payment, fp: str, keys: RedisKeys
+) -> Flow[Response]:
+    """A row for this key exists: replay it when final, resume it when hardened can."""
+    if variant.check_fingerprint and existing.fingerprint != fp:
+        return mismatch()
+    if existing.state in FINAL_STATES:
+        response = payment_response(existing, 201, replayed=True)
+        if variant.pending_before_charge:
+            yield from _cache_put(variant, keys, response)
+        return response
+    if not variant.pending_before_charge:
+        return payment_response(existing, 200, replayed=True)
+    now = yield from perform(ClockRead())
+    if not within_key_window(variant, existing, now):
+        return payment_response(existing, 202, replayed=True)
+    return (yield from charge_and_settle(variant, existing, keys))
+
+
+def within_key_window(variant: Variant, payment: Payment, now: int) -> bool:
+    """Whether asking the provider again with the payment's key is still a replay."""
+    if not variant.reconcile_respects_key_window:
+        return True
+    return now - payment.created_ms < PROVIDER_KEY_WINDOW_MS - variant.reconcile_margin_ms
+
+
+def charge_and_settle(variant: Variant, payment: Payment, keys: RedisKeys | None) -> Flow[Response]:
+    """Charge with the payment's own key and move its row by the answer (hardened path)."""
+    try:
+        result = yield from perform(charge_effect(variant, payment))
+    except OutcomeUnknown as exc:
+        if not variant.unknown_is_pending:
+            return (yield from _cached_failure(variant, keys, 502, "provider_error", str(exc)))
+        yield from _mark_reconcile(variant, payment, None)
+        return payment_response(payment, 202)
+    except Conflict:
+        return in_flight()
+    except Unavailable as exc:
+        return unavailable(exc)
+    except IdempotencyMismatch as exc:
+        yield from perform(_transition(variant, payment, PaymentState.FAILED, error=str(exc)))
+        return error(500, Outcome.FAILED, "provider_idempotency_error", str(exc))
+    return (yield from settle(variant, payment, result, keys))
+
+
+def settle(
+    variant: Variant, payment: Payment, result: ChargeResult, keys: RedisKeys | None
+) -> Flow[Response]:
+    """Record what the provider said: COMPLETED and order paid in one transaction, or FAILED.
+
+    A compare-and-set refusal means someone else settled it first: answer from their row.
+    A failed commit after a successful charge leaves RECONCILE and answers 202.
+    """
+    if result.succeeded:
+        writes = completion_writes(variant, payment, result.charge_id)
+        status = 201
+    else:
+        writes = (_transition(variant, payment, PaymentState.FAILED, error=result.decline_code),)
+        status = 402
+    try:
+        yield from perform(DbTransaction(writes))
+    except Conflict:
+        current = yield from perform(PaymentGet(payment.id))
+        if current is None:
+            return in_flight()
+        return payment_response(current, 201)
+    except (Unavailable, OutcomeUnknown):
+        if result.succeeded:
+            yield from _mark_reconcile(variant, payment, result.charge_id)
+        return payment_response(payment, 202)
+    final_state = PaymentState.COMPLETED if result.succeeded else PaymentState.FAILED
+    row = replace(
+        payment,
+        state=final_state,
+        charge_id=result.charge_id or payment.charge_id,
+        error=None if result.succeeded else result.decline_code,
+    )
+    response = payment_response(row, status)
+    if keys is not None:
+        yield from _cache_put(variant, keys, response)
+    return response
+
+
+def completion_writes(
+    variant: Variant, payment: Payment, charge_id: str | None
+) -> tuple[Write, ...]:
+    """The legal path from the row's state to COMPLETED, plus the order, in one transaction."""
+    path: list[Write] = []
+    state = payment.state
+    if state is PaymentState.PENDING:
+        path.append(_transition(variant, payment, PaymentState.PROCESSING, charge_id=charge_id))
+        state = PaymentState.PROCESSING
+    path.append(
+        PaymentTransition(
+            payment.id,
+            state if variant.cas_transitions else None,
+            PaymentState.COMPLETED,
+            charge_id=charge_id,
+        )
+    )
+    path.append(OrderMarkPaid(payment.merchant, payment.order, payment.id))
+    return tuple(path)
+
+
+def _transition(
+    variant: Variant,
+    payment: Payment,
+    target: PaymentState,
+    *,
+    charge_id: str | None = None,
+    error: str | None = None,
+) -> PaymentTransition:
+    expected = payment.state if variant.cas_transitions else None
+    return PaymentTransition(payment.id, expected, target, charge_id=charge_id, error=error)
+
+
+def _mark_reconcile(variant: Variant, payment: Payment, charge_id: str | None) -> Flow[None]:
+    """Best effort: flag the row for the reconciler. If even that fails, the row stays
+    PENDING and the reconciler's stale scan finds it."""
+    if payment.state is PaymentState.RECONCILE:
+        return
+    try:
+        yield from perform(
+            _transition(variant, payment, PaymentState.RECONCILE, charge_id=charge_id)
+        )
+    except Fault:
+        pass
+
+
+def _cached_failure(
+    variant: Variant, keys: RedisKeys | None, status: int, code: str, message: str
+) -> Flow[Response]:
+    """The seed's 'Failed? → Cache error, return': the error becomes the key's answer."""
+    response = error(status, Outcome.FAILED, code, message)
+    if variant.cache_failures and keys is not None:
+        yield from _cache_put(variant, keys, response)
+    return response
+
+
+def _charge_then_save(variant: Variant, payment: Payment, keys: RedisKeys) -> Flow[Response]:
+    """The seed's order: charge first, then save payment and order in one transaction."""
+    try:
+        result = yield from perform(charge_effect(variant, payment))
+    except (OutcomeUnknown, Unavailable, Conflict, IdempotencyMismatch) as exc:
+        return (yield from _cached_failure(variant, keys, 502, "provider_error", str(exc)))
+    if not result.succeeded:
+        code = result.decline_code or "card_declined"
+        return (yield from _cached_failure(variant, keys, 402, code, "the card was declined"))
+    saved = replace(payment, state=PaymentState.COMPLETED, charge_id=result.charge_id)
+    try:
+        yield from perform(
+            DbTransaction(
+                (PaymentInsert(saved), OrderMarkPaid(saved.merchant, saved.order, saved.id))
+            )
+        )
+    except Fault:
+        reconcile = replace(saved, state=PaymentState.RECONCILE)
+        try:
+            yield from perform(PaymentInsert(reconcile))
+        except Fault:
+            pass
+        return error(500, Outcome.ERROR, "save_failed", "charged, but the save failed")
+    response = payment_response(saved, 201)
+    if keys is not None:
+        yield from _cache_put(variant, keys, response)
+    return response

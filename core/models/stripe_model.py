@@ -1,0 +1,215 @@
+"""A model of Stripe's charge endpoint and its idempotency keys.
+
+Sources: stripe.com/docs/api/idempotent_requests ("the first result for a key, status code
+and body, is saved and replayed, including 500 errors", keys "can be removed after they are
+at least 24 hours old", "results are only saved if an API endpoint started executing", reuse
+with other parameters is an ``idempotency_error``, a concurrent request with the same key gets
+409 ``idempotency_key_in_use``); stripe.com/docs/error-handling (429 is never saved, so it is
+safe to retry; declines are final 402 card errors with a failed charge object); the replay
+header ``Idempotent-Replayed: true``; and stripe-stateful-mock's behaviour for test tokens
+(``tok_500``: a 500 without a charge, saved; ``tok_429``: not saved; ``tok_chargeDeclined*``:
+a failed charge and a saved 402; a minimum of 50 minor units for usd/eur and friends).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.effects import ChargeResult, Conflict, IdempotencyMismatch, OutcomeUnknown, Unavailable
+from core.variants import PROVIDER_KEY_WINDOW_MS
+
+DECLINING_SOURCES: Mapping[str, str] = {
+    "tok_chargeDeclined": "generic_decline",
+    "tok_chargeCustomerFail": "generic_decline",
+    "tok_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "tok_chargeDeclinedFraudulent": "fraudulent",
+    "tok_chargeDeclinedIncorrectCvc": "incorrect_cvc",
+    "tok_chargeDeclinedExpiredCard": "expired_card",
+    "tok_chargeDeclinedProcessingError": "processing_error",
+}
+SERVER_ERROR_SOURCE = "tok_500"
+RATE_LIMIT_SOURCE = "tok_429"
+MIN_AMOUNT: Mapping[str, int] = {
+    "usd": 50, "aud": 50, "brl": 50, "cad": 50, "chf": 50, "dkk": 250, "eur": 50,
+    "hkd": 400, "jpy": 50, "mxn": 10, "nok": 300, "nzd": 50, "sek": 300, "sgd": 50,
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A charge object at the provider: succeeded or failed (declined)."""
+
+    id: str
+    amount: int
+    currency: str
+    source: str
+    status: Literal["succeeded", "failed"]
+    metadata: Mapping[str, str]
+    idempotency_key: str | None
+    created_ms: int
+
+
+Saved = ChargeResult | Literal["server_error"]
+
+
+@dataclass(slots=True)
+class _KeyEntry:
+    params_hash: str
+    created_ms: int
+    executing: bool = True
+    saved: Saved | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A charge request that started executing; ``finish`` completes it."""
+
+    key: str | None
+    params_hash: str
+    amount: int
+    currency: str
+    source: str
+    metadata: tuple[tuple[str, str], ...]
+
+
+def params_hash(amount: int, currency: str, source: str, metadata: Mapping[str, str]) -> str:
+    body = {"amount": amount, "currency": currency, "source": source, "metadata": dict(metadata)}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class StripeModel:
+    """Charges and idempotency keys on the model clock. A request has two halves, ``begin`` and
+    ``finish``, so a runtime can hold it 'executing' for a while (where 409s come from)."""
+
+    clock: Callable[[], int]
+    available: bool = True
+    key_window_ms: int = PROVIDER_KEY_WINDOW_MS
+    charges: dict[str, Charge] = field(default_factory=dict)
+    on_charge: list[Callable[[Charge], None]] = field(default_factory=list)
+    _keys: dict[str, _KeyEntry] = field(default_factory=dict)
+    _next_id: int = 1
+
+    # --- the charge endpoint --------------------------------------------------------------
+
+    def begin(
+        self,
+        key: str | None,
+        amount: int,
+        currency: str,
+        source: str,
+        metadata: Mapping[str, str],
+    ) -> Ticket | ChargeResult:
+        """Start ``POST /v1/charges``. A saved result comes back at once as a replay."""
+        if not self.available:
+            raise Unavailable("stripe: connection refused")
+        digest = params_hash(amount, currency, source, metadata)
+        if key is not None:
+            self._forget_expired()
+            entry = self._keys.get(key)
+            if entry is not None:
+                if entry.params_hash != digest:
+                    raise IdempotencyMismatch(
+                        f"Keys for idempotent requests can only be used with the same parameters "
+                        f"they were first used with (key {key!r})"
+                    )
+                if entry.executing:
+                    raise Conflict("idempotency_key_in_use: a request with this key is in flight")
+                assert entry.saved is not None
+                return _replayed(entry.saved)
+        if source == RATE_LIMIT_SOURCE:
+            raise Unavailable("stripe: 429 rate_limit (not saved; safe to retry)")
+        if key is not None:
+            self._keys[key] = _KeyEntry(digest, self.clock())
+        return Ticket(key, digest, amount, currency, source, tuple(sorted(metadata.items())))
+
+    def finish(self, ticket: Ticket, *, applied: bool = True) -> ChargeResult:
+        """Complete a started request; ``applied=False`` models a crash before it executed."""
+        entry = self._keys.get(ticket.key) if ticket.key is not None else None
+        if not applied:
+            if entry is not None:
+                del self._keys[ticket.key]  # type: ignore[arg-type]
+            raise OutcomeUnknown("stripe: request lost before it executed")
+        saved = self._execute(ticket)
+        if entry is not None:
+            entry.executing = False
+            entry.saved = saved
+        if saved == "server_error":
+            raise OutcomeUnknown("stripe: 500 api_error (saved for this key)")
+        return saved
+
+    def charge(
+        self,
+        key: str | None,
+        amount: int,
+        currency: str,
+        source: str,
+        metadata: Mapping[str, str],
+    ) -> ChargeResult:
+        """``begin`` and ``finish`` at once: one request with no time in between."""
+        started = self.begin(key, amount, currency, source, metadata)
+        if isinstance(started, ChargeResult):
+            return started
+        return self.finish(started)
+
+    def _execute(self, ticket: Ticket) -> Saved:
+        if ticket.source == SERVER_ERROR_SOURCE:
+            return "server_error"
+        minimum = MIN_AMOUNT.get(ticket.currency, 1)
+        if ticket.amount < minimum:
+            return ChargeResult(None, False, ticket.amount, ticket.currency, "amount_too_small")
+        decline = DECLINING_SOURCES.get(ticket.source)
+        charge = Charge(
+            id=f"ch_{self._next_id:08d}",
+            amount=ticket.amount,
+            currency=ticket.currency,
+            source=ticket.source,
+            status="failed" if decline else "succeeded",
+            metadata=dict(ticket.metadata),
+            idempotency_key=ticket.key,
+            created_ms=self.clock(),
+        )
+        self._next_id += 1
+        self.charges[charge.id] = charge
+        for listener in self.on_charge:
+            listener(charge)
+        return ChargeResult(charge.id, decline is None, charge.amount, charge.currency, decline)
+
+    def _forget_expired(self) -> None:
+        horizon = self.clock() - self.key_window_ms
+        for key in [
+            k for k, e in self._keys.items() if e.created_ms <= horizon and not e.executing
+        ]:
+            del self._keys[key]
+
+    # --- lookups for reconciliation -------------------------------------------------------
+
+    def retrieve(self, charge_id: str) -> Charge | None:
+        if not self.available:
+            raise Unavailable("stripe: connection refused")
+        return self.charges.get(charge_id)
+
+    def find_by_metadata(self, name: str, value: str) -> list[Charge]:
+        """``GET /v1/charges`` filtered on metadata, oldest first."""
+        if not self.available:
+            raise Unavailable("stripe: connection refused")
+        return [c for c in self.charges.values() if c.metadata.get(name) == value]
+
+
+def _replayed(saved: Saved) -> ChargeResult:
+    if saved == "server_error":
+        raise OutcomeUnknown("stripe: 500 api_error (replayed)")
+    return ChargeResult(
+        saved.charge_id, saved.succeeded, saved.amount, saved.currency, saved.decline_code, True
+    )
+
+
+def charge_result(charge: Charge, *, replayed: bool = False) -> ChargeResult:
+    decline = None if charge.status == "succeeded" else "card_declined"
+    return ChargeResult(
+        charge.id, charge.status == "succeeded", charge.amount, charge.currency, decline, replayed
+    )

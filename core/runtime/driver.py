@@ -1,0 +1,45 @@
+"""Driving one flow: hold its pending effect, send it a result or throw it a fault.
+
+The sync runner, the stepper, the simulator and the asyncio runner all drive flows through
+this one class, so the generator protocol (``send``/``throw``/``StopIteration``) is handled in
+exactly one place. A crash is simply never driving the flow again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from core.effects import Effect, Fault, Flow
+
+R = TypeVar("R")
+
+
+class FlowDriver(Generic[R]):
+    """One running flow. ``pending`` is the effect it waits on; ``done`` once it returned."""
+
+    __slots__ = ("_flow", "done", "effects", "pending", "result")
+
+    def __init__(self, flow: Flow[R]) -> None:
+        self._flow = flow
+        self.pending: Effect[Any] | None = None
+        self.done = False
+        self.result: R | None = None
+        self.effects = 0
+        self._advance(lambda: next(self._flow))
+
+    def send(self, value: object) -> None:
+        self._advance(lambda: self._flow.send(value))
+
+    def throw(self, fault: Fault) -> None:
+        self._advance(lambda: self._flow.throw(fault))
+
+    def _advance(self, step: Any) -> None:
+        if self.done:
+            raise RuntimeError("the flow has already returned")
+        try:
+            self.pending = step()
+            self.effects += 1
+        except StopIteration as stop:
+            self.pending = None
+            self.done = True
+            self.result = stop.value
