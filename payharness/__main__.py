@@ -1,0 +1,3 @@
+from payharness.cli import main
+
+raise SystemExit(main())

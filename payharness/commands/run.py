@@ -1,0 +1,13 @@
+"""``payharness run``: the interim main job: the fixed situations on the memory runtime."""
+
+from __future__ import annotations
+
+import argparse
+
+from payharness.situations import run_situations
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="run the situations on the memory runtime, print verdicts")
+    p.add_argument("--variant", action="append", help="seed or hardened (default: both)")
+    p.set_defaults(func=lambda a: run_situations(a.variant))
