@@ -10,8 +10,17 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
-from core.domain import PaymentRequest, Response
-from core.effects import Effect, Fault, ProviderCharge
+from core.domain import Payment, PaymentRequest, Response
+from core.effects import (
+    CachePut,
+    DbTransaction,
+    Effect,
+    Fault,
+    OrderMarkPaid,
+    PaymentInsert,
+    PaymentTransition,
+    ProviderCharge,
+)
 from core.flows.payment import payment_flow
 from core.flows.reconcile import ReconcileReport, reconcile_flow
 from core.history import request_event, response_event
@@ -20,11 +29,34 @@ from core.runtime.interceptor import Crash, Interceptor
 from core.runtime.world import World
 
 
+def short(value: object) -> str:
+    """A value as a trace shows it: responses and rows by their essentials."""
+    if isinstance(value, Response):
+        return f"<{value.status} {value.outcome.value} {value.code} payment={value.payment_id}>"
+    if isinstance(value, Payment):
+        return f"<row {value.id} {value.state} {value.merchant}/{value.idempotency_key}>"
+    if isinstance(value, PaymentInsert):
+        return f"insert {short(value.payment)}"
+    if isinstance(value, PaymentTransition):
+        source = value.expected or "any"
+        return f"{value.payment_id} {source}→{value.target}"
+    if isinstance(value, OrderMarkPaid):
+        return f"order {value.order} paid by {value.payment_id}"
+    return repr(value)
+
+
 def describe(effect: Effect[Any]) -> str:
+    """An effect as a trace shows it."""
     name = type(effect).__name__
     if isinstance(effect, ProviderCharge):
         key, amount = effect.idempotency_key, f"{effect.amount} {effect.currency}"
         return f"{name}(key={key!r}, {amount}, {effect.source})"
+    if isinstance(effect, DbTransaction):
+        return f"{name}[{'; '.join(short(w) for w in effect.writes)}]"
+    if isinstance(effect, CachePut):
+        return f"{name}({effect.key!r}, {short(effect.response)})"
+    if isinstance(effect, PaymentInsert | PaymentTransition):
+        return f"{name}({short(effect)})"
     return repr(effect).replace("\n", " ")[:240]
 
 
@@ -42,7 +74,7 @@ def answer(world: World, driver: FlowDriver[Any], attempt: str, faults: Intercep
             fault = faults.after(attempt, effect, value) if faults is not None else None
             if fault is None:
                 if world.record_effects:
-                    world.note("effect", f"{describe(effect)} → {value!r}"[:400], attempt)
+                    world.note("effect", f"{describe(effect)} → {short(value)}"[:400], attempt)
                 driver.send(value)
                 return
             world.note("fault", f"{describe(effect)} ran, reply lost: {fault!r}", attempt)
