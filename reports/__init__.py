@@ -1,0 +1,1 @@
+"""Reports from sim and load runs (pandas frames, matplotlib figures, Markdown and HTML)."""
