@@ -301,7 +301,14 @@ def settle(
         writes = completion_writes(variant, payment, result.charge_id)
         status = 201
     else:
-        writes = (_transition(variant, payment, PaymentState.FAILED, error=result.decline_code),)
+        declined = _transition(
+            variant,
+            payment,
+            PaymentState.FAILED,
+            charge_id=result.charge_id,
+            error=result.decline_code,
+        )
+        writes = (declined,)
         status = 402
     try:
         yield from perform(DbTransaction(writes))
