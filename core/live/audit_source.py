@@ -1,0 +1,93 @@
+"""Read the final state of a live stack for the checker (``core.checker.check``).
+
+``live_final_state`` is the one function the load harness calls after a run: payments,
+paid orders and applied transitions from Postgres, and the provider's charges, either listed
+from the provider (stripe-stateful-mock, a Stripe test account) or, for a stateless stand-in
+that cannot list what it charged, rebuilt from the adapter's call log with
+``charges_listed=False`` so the checker knows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.history import AppliedTransition, FinalState
+from core.history import ProviderCharge as ListedCharge
+from core.live.config import LiveConfig
+from core.live.postgres_store import PostgresStore
+from core.live.stripe_provider import StripeProvider
+from core.variants import variant_named
+
+
+async def live_final_state(
+    config: LiveConfig | None = None,
+    *,
+    variant: str | None = None,
+    call_logs: list[str] | None = None,
+) -> FinalState:
+    """The stack's final state. ``variant`` limits rows to one variant (None: all rows).
+
+    Charges come from the provider's list when ``config.stripe_lists_charges``; otherwise from
+    ``call_logs`` (default: ``config.stripe_call_log``), JSON lines written by the adapter.
+    """
+    cfg = config or LiveConfig.from_env()
+    store = PostgresStore(
+        cfg.database_url, cfg.db_schema, variant_named(variant or cfg.variant), max_size=2
+    )
+    await store.open()
+    try:
+        payments = await store.all_payments(variant)
+        orders = await store.all_orders(variant)
+        transitions = await store.all_transitions(variant)
+    finally:
+        await store.close()
+    if cfg.stripe_lists_charges:
+        provider = StripeProvider(cfg.stripe_api_base, cfg.stripe_api_key, timeout_s=60.0)
+        charges = tuple(await provider.list_charges())
+        listed = True
+    else:
+        logs = call_logs if call_logs is not None else [p for p in [cfg.stripe_call_log] if p]
+        charges = charges_from_call_logs(logs)
+        listed = False
+    return FinalState(
+        payments=tuple(payments),
+        orders=orders,
+        charges=charges,
+        transitions=tuple(
+            AppliedTransition(t.payment_id, t.source, t.target, t.legal, t.at_ms)
+            for t in transitions
+        ),
+        charges_listed=listed,
+    )
+
+
+def charges_from_call_logs(paths: list[str]) -> tuple[ListedCharge, ...]:
+    """Distinct charge ids seen in the adapters' call logs (replays counted once)."""
+    seen: dict[str, ListedCharge] = {}
+    for path in paths:
+        file = Path(path)
+        if not file.exists():
+            continue
+        with file.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                call = json.loads(line)
+                charge_id = call.get("charge_id")
+                if not charge_id or charge_id in seen:
+                    continue
+                md = call.get("metadata") or {}
+                seen[charge_id] = ListedCharge(
+                    id=charge_id,
+                    amount=int(call["amount"]),
+                    currency=str(call["currency"]),
+                    succeeded=call.get("outcome") == "succeeded",
+                    merchant=str(md.get("merchant", "")),
+                    key=str(md.get("idempotency_key", "")),
+                    order=str(md.get("order", "")),
+                    provider_key=str(call.get("idempotency_key", "")),
+                    source=str(call.get("source", "")),
+                    created_ms=int(call.get("t_ms", 0)),
+                )
+    return tuple(seen.values())

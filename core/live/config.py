@@ -1,0 +1,95 @@
+"""Where the live backends are, read from the environment with local defaults.
+
+Every setting has one environment variable so the stack launcher, the test fixtures and the
+load harness configure servers the same way (child processes inherit it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_DB_SCHEMA = "payharness"
+DEFAULT_REDIS_PREFIX = "payharness:"
+DEFAULT_STRIPE_API_BASE = "http://127.0.0.1:12111"
+DEFAULT_STRIPE_API_KEY = "sk_test_payharness"
+
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_:.\-]{1,64}$")
+
+
+class ConfigError(ValueError):
+    """A setting is unusable; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """One process's view of the stack."""
+
+    redis_url: str = DEFAULT_REDIS_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    db_schema: str = DEFAULT_DB_SCHEMA
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
+    stripe_api_base: str = DEFAULT_STRIPE_API_BASE
+    stripe_api_key: str = DEFAULT_STRIPE_API_KEY
+    stripe_lists_charges: bool = True
+    """False for a stateless stand-in (stripe-mock): the audit counts the adapter's call log."""
+    stripe_call_log: str | None = None
+    """JSON-lines file where the provider adapter appends every charge call and its answer."""
+    variant: str = "hardened"
+    pool_min: int = 1
+    pool_max: int = 10
+    redis_timeout_s: float = 2.0
+    db_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not _SCHEMA_RE.match(self.db_schema):
+            raise ConfigError(
+                f"PAYHARNESS_DB_SCHEMA={self.db_schema!r}: use lower-case letters, digits, '_'"
+            )
+        if not _PREFIX_RE.match(self.redis_prefix):
+            # No braces: a prefix with '{...}' would become every key's Redis Cluster hash tag.
+            raise ConfigError(
+                f"PAYHARNESS_REDIS_PREFIX={self.redis_prefix!r}: use letters, digits, ':_.-' "
+                "(no braces, which would override the keys' hash tags)"
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LiveConfig:
+        e = os.environ if env is None else env
+        return cls(
+            redis_url=e.get("PAYHARNESS_REDIS_URL", DEFAULT_REDIS_URL),
+            database_url=e.get("PAYHARNESS_DATABASE_URL", DEFAULT_DATABASE_URL),
+            db_schema=e.get("PAYHARNESS_DB_SCHEMA", DEFAULT_DB_SCHEMA),
+            redis_prefix=e.get("PAYHARNESS_REDIS_PREFIX", DEFAULT_REDIS_PREFIX),
+            stripe_api_base=e.get("PAYHARNESS_STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE),
+            stripe_api_key=e.get("PAYHARNESS_STRIPE_API_KEY", DEFAULT_STRIPE_API_KEY),
+            stripe_lists_charges=e.get("PAYHARNESS_STRIPE_LISTS_CHARGES", "1") != "0",
+            stripe_call_log=e.get("PAYHARNESS_STRIPE_CALL_LOG") or None,
+            variant=e.get("PAYHARNESS_VARIANT", "hardened"),
+            pool_max=int(e.get("PAYHARNESS_DB_POOL_MAX", "10")),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes a child process see this configuration."""
+        env = {
+            "PAYHARNESS_REDIS_URL": self.redis_url,
+            "PAYHARNESS_DATABASE_URL": self.database_url,
+            "PAYHARNESS_DB_SCHEMA": self.db_schema,
+            "PAYHARNESS_REDIS_PREFIX": self.redis_prefix,
+            "PAYHARNESS_STRIPE_API_BASE": self.stripe_api_base,
+            "PAYHARNESS_STRIPE_API_KEY": self.stripe_api_key,
+            "PAYHARNESS_STRIPE_LISTS_CHARGES": "1" if self.stripe_lists_charges else "0",
+            "PAYHARNESS_VARIANT": self.variant,
+            "PAYHARNESS_DB_POOL_MAX": str(self.pool_max),
+        }
+        if self.stripe_call_log:
+            env["PAYHARNESS_STRIPE_CALL_LOG"] = self.stripe_call_log
+        return env
+
+    def with_changes(self, **changes: object) -> LiveConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,86 @@
+"""The reconciliation worker: ``core.flows.reconcile.reconcile_flow`` on the live transport.
+
+One *run* makes passes of up to ``limit`` rows until a pass finds fewer rows than the limit,
+or resolves nothing, or ``max_passes`` is reached. ``reconcile_every`` repeats runs every S
+seconds until stopped (or for ``max_runs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+
+from core.flows.reconcile import ReconcileReport, reconcile_flow
+from core.live.transport import LiveTransport
+from core.runtime.async_runner import run_async
+from core.variants import Variant
+
+
+@dataclass(slots=True)
+class RunReport:
+    passes: int = 0
+    examined: int = 0
+    completed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+
+    def add(self, report: ReconcileReport) -> None:
+        self.passes += 1
+        self.examined += report.examined
+        self.completed.extend(report.completed)
+        self.failed.extend(report.failed)
+        self.left = list(report.left)
+
+    def summary(self) -> str:
+        return (
+            f"passes={self.passes} examined={self.examined} completed={len(self.completed)} "
+            f"failed={len(self.failed)} left={len(self.left)}"
+        )
+
+
+async def reconcile_once(
+    transport: LiveTransport,
+    variant: Variant | None = None,
+    *,
+    limit: int = 100,
+    max_passes: int = 50,
+) -> RunReport:
+    chosen = variant or transport.variant
+    run = RunReport()
+    for _ in range(max_passes):
+        report = await run_async(
+            reconcile_flow(chosen, limit=limit), transport, attempt="reconcile"
+        )
+        run.add(report)
+        resolved = len(report.completed) + len(report.failed)
+        if report.examined < limit or resolved == 0:
+            break
+    return run
+
+
+async def reconcile_every(
+    transport: LiveTransport,
+    every_s: float,
+    variant: Variant | None = None,
+    *,
+    max_runs: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Repeat ``reconcile_once``; returns how many runs were made."""
+    runs = 0
+    halt = stop or asyncio.Event()
+    while max_runs is None or runs < max_runs:
+        try:
+            report = await reconcile_once(transport, variant)
+            if report.examined:
+                print(f"reconcile: {report.summary()}", file=sys.stderr, flush=True)
+        except Exception as exc:  # keep the worker alive across a backend outage
+            print(f"reconcile: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        runs += 1
+        try:
+            await asyncio.wait_for(halt.wait(), every_s)
+            break
+        except TimeoutError:
+            continue
+    return runs

@@ -1,0 +1,112 @@
+"""The idempotency store and locks on real Redis (redis-py asyncio).
+
+- A lock is ``SET key token NX PX ttl``; release with a token is a Lua compare-and-delete
+  (redis.io "Distributed locks with Redis"), without one a plain ``DEL`` (the seed).
+- A cached response is the ``Response`` serialised as JSON with a ``PX`` TTL.
+- Keys come from the core (``core.flows.payment.RedisKeys``); hardened keys carry a hash tag
+  ``{merchant:key}`` so a key's lock and cache share one Redis Cluster slot. The adapter only
+  prepends a per-deployment prefix without braces, which leaves that hash tag in charge.
+- Connection errors and timeouts become ``Unavailable``: the flow decides what that means.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable
+from dataclasses import asdict
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from core.domain import Outcome, Response
+from core.effects import Unavailable
+
+RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def response_to_json(response: Response) -> str:
+    data = asdict(response)
+    data["outcome"] = response.outcome.value
+    data["replayed"] = False  # the stored answer is the original; replays are marked on read
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def response_from_json(text: str | bytes) -> Response:
+    data: dict[str, Any] = json.loads(text)
+    data["outcome"] = Outcome(data["outcome"])
+    return Response(**data)
+
+
+class RedisStore:
+    """Cache and lock operations under one key prefix."""
+
+    def __init__(self, url: str, prefix: str, *, timeout_s: float = 2.0) -> None:
+        self.prefix = prefix
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry_on_timeout=False,
+            health_check_interval=30,
+        )
+        self._release = self.client.register_script(RELEASE_SCRIPT)
+
+    def k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await cast(Awaitable[Any], self.client.ping()))
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"redis: {exc}") from exc
+
+    async def cache_get(self, key: str) -> Response | None:
+        try:
+            raw = await self.client.get(self.k(key))
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"redis: GET failed: {exc}") from exc
+        if raw is None:
+            return None
+        return response_from_json(raw)
+
+    async def cache_put(self, key: str, response: Response, ttl_ms: int) -> None:
+        try:
+            await self.client.set(self.k(key), response_to_json(response), px=ttl_ms)
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"redis: SET failed: {exc}") from exc
+
+    async def lock_acquire(self, key: str, token: str, ttl_ms: int) -> bool:
+        try:
+            return bool(await self.client.set(self.k(key), token, nx=True, px=ttl_ms))
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"redis: SET NX failed: {exc}") from exc
+
+    async def lock_release(self, key: str, token: str | None) -> bool:
+        try:
+            if token is None:
+                return bool(await self.client.delete(self.k(key)))
+            return bool(await self._release(keys=[self.k(key)], args=[token]))
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"redis: release failed: {exc}") from exc
+
+    async def delete_prefix(self, *, batch: int = 500, max_keys: int = 10_000_000) -> int:
+        """Delete every key under this store's prefix (and nothing else): SCAN + UNLINK.
+
+        This is how tests 'flush' Redis without touching other users' data."""
+        deleted = 0
+        seen = 0
+        async for key in self.client.scan_iter(match=self.prefix + "*", count=batch):
+            seen += 1
+            deleted += int(await self.client.unlink(key))
+            if seen >= max_keys:
+                break
+        return deleted

@@ -1,0 +1,332 @@
+"""The HTTP service: ``POST /payments`` with IETF Idempotency-Key semantics over the core flow.
+
+Status codes (draft-ietf-httpapi-idempotency-key-header, Stripe's conventions):
+
+- 400 missing or malformed ``Idempotency-Key``, or an invalid body (``{code, message}``);
+- 201 a new payment; the same status and body with ``Idempotent-Replayed: true`` for a replay;
+- 202 accepted, the outcome is unknown and will be reconciled (retry with the same key);
+- 402 declined (final);
+- 409 with ``Retry-After`` while a request with the same key is in flight;
+- 422 the key was first used with another payload;
+- 503 a backend is unavailable and nothing final was decided.
+
+The flow, not this module, decides all of the above; this module only parses, runs
+``core.flows.payment.payment_flow`` on ``LiveTransport`` and renders the ``Response``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.domain import (
+    MAX_AMOUNT,
+    MAX_KEY_LENGTH,
+    PaymentRequest,
+    Response,
+    ValidationError,
+    validate_idempotency_key,
+)
+from core.effects import Fault
+from core.flows.payment import payment_flow
+from core.live.config import LiveConfig
+from core.live.faultpoints import FaultPoints
+from core.live.transport import LiveTransport
+from core.runtime.async_runner import run_async
+from core.variants import Variant, variant_named
+
+MAX_FIELD_LENGTH = 255
+MAX_METADATA_ITEMS = 50
+MAX_METADATA_KEY = 40
+MAX_METADATA_VALUE = 500
+MAX_BODY_BYTES = 64 * 1024
+READY_TIMEOUT_S = 3.0
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+}
+PAYMENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "merchant": {"type": "string"},
+        "order": {"type": "string"},
+        "amount": {"type": "integer"},
+        "currency": {"type": "string"},
+        "charge": {"type": ["string", "null"]},
+    },
+}
+OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "code"],
+    "properties": {
+        "status": {
+            "type": "string",
+            "enum": ["paid", "failed", "pending", "in_flight", "rejected", "conflict", "error"],
+        },
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "payment": PAYMENT_SCHEMA,
+    },
+}
+_text = {"type": "string", "minLength": 1, "maxLength": MAX_FIELD_LENGTH}
+REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["merchant", "order", "amount", "currency", "source"],
+    "properties": {
+        "merchant": _text,
+        "order": _text,
+        "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT},
+        "currency": {"type": "string", "pattern": "^[a-z]{3}$", "example": "usd"},
+        "source": {**_text, "example": "tok_visa"},
+        "metadata": {
+            "type": "object",
+            "maxProperties": MAX_METADATA_ITEMS,
+            "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE},
+        },
+    },
+}
+
+
+def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Any:
+    return JSONResponse(status_code=status, content=dict(body), headers=dict(headers or {}))
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> Any:
+    return _json(status, {"code": code, "message": message, **extra})
+
+
+def render(response: Response) -> Any:
+    headers: dict[str, str] = {}
+    if response.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if response.retry_after_s is not None:
+        headers["Retry-After"] = str(response.retry_after_s)
+    body = response.body()
+    body.setdefault("message", "")
+    return _json(response.status, body, headers)
+
+
+def parse_key_header(raw: str | None) -> str:
+    """The header value: a bare token (Stripe) or an RFC 8941 sf-string ``"…"`` (IETF draft)."""
+    if raw is None:
+        raise ValidationError("idempotency_key", "the Idempotency-Key header is required")
+    value = raw
+    if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
+        value = value[1:-1]
+        if '"' in value or "\\" in value:
+            raise ValidationError("idempotency_key", "escaped characters are not supported")
+    return validate_idempotency_key(value)
+
+
+def _check_text(name: str, value: object, limit: int = MAX_FIELD_LENGTH) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError(name, "must not contain NUL characters")
+        if len(value) > limit:
+            raise ValidationError(name, f"is {len(value)} characters long; at most {limit}")
+
+
+def parse_body(raw: bytes, key: str) -> PaymentRequest:
+    """The edge's checks (what Postgres and the provider cannot store), then the core's."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValidationError("body", f"larger than {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError("body", f"is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ValidationError("body", "must be a JSON object")
+    for name in ("merchant", "order", "currency", "source"):
+        _check_text(name, body.get(name))
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict):
+        if len(metadata) > MAX_METADATA_ITEMS:
+            raise ValidationError("metadata", f"at most {MAX_METADATA_ITEMS} entries")
+        for k, v in metadata.items():
+            _check_text("metadata", k, MAX_METADATA_KEY)
+            _check_text("metadata", v, MAX_METADATA_VALUE)
+    try:
+        return PaymentRequest.from_json(body, key)
+    except ValidationError:
+        raise
+    except (TypeError, AttributeError) as exc:
+        raise ValidationError("body", f"has fields of the wrong type: {exc}") from None
+
+
+def create_app(
+    config: LiveConfig | None = None,
+    variant: Variant | None = None,
+    faults: FaultPoints | None = None,
+    *,
+    faults_from_env: bool = True,
+) -> FastAPI:
+    """The service for one variant; connections open in the lifespan, close on shutdown."""
+    cfg = config or LiveConfig.from_env()
+    chosen = variant or variant_named(cfg.variant)
+    armed = faults if faults is not None else (FaultPoints.from_env() if faults_from_env else None)
+    state: dict[str, LiveTransport] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        transport = LiveTransport(cfg, chosen)
+        await transport.open()
+        state["transport"] = transport
+        try:
+            yield
+        finally:
+            await transport.close()
+
+    app = FastAPI(
+        title="payharness payment gateway",
+        version="0.1.0",
+        description=(
+            "The seed's payment gateway running the payharness core flow. "
+            f"Variant: {chosen.name}. POST /payments requires an Idempotency-Key header."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.variant = chosen
+    app.state.config = cfg
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        return error_response(400, "invalid_request", str(exc.errors())[:500])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Any:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Any:
+        return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}"[:500])
+
+    responses: dict[int | str, dict[str, Any]] = {
+        201: {"description": "Payment completed (or its replay)", "content": _c(OUTCOME_SCHEMA)},
+        202: {"description": "Outcome unknown; will be reconciled", "content": _c(OUTCOME_SCHEMA)},
+        400: {"description": "Missing/malformed key or body", "content": _c(ERROR_SCHEMA)},
+        402: {"description": "Declined (final)", "content": _c(OUTCOME_SCHEMA)},
+        409: {"description": "Same key in flight; see Retry-After", "content": _c(ERROR_SCHEMA)},
+        422: {"description": "Key reused with another payload", "content": _c(ERROR_SCHEMA)},
+        503: {"description": "A backend is unavailable", "content": _c(ERROR_SCHEMA)},
+    }
+
+    @app.post(
+        "/payments",
+        status_code=201,
+        responses=responses,
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": _s(REQUEST_SCHEMA)}}
+        },
+    )
+    async def create_payment(
+        request: Request,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                description="1-255 printable ASCII characters, bare or as an sf-string",
+                max_length=MAX_KEY_LENGTH + 2,
+            ),
+        ] = None,
+    ) -> Any:
+        """Charge an order once per Idempotency-Key."""
+        try:
+            key = parse_key_header(request.headers.get("idempotency-key"))
+        except ValidationError as exc:
+            missing = request.headers.get("idempotency-key") is None
+            code = "idempotency_key_missing" if missing else "idempotency_key_invalid"
+            return error_response(400, code, exc.message, field=exc.field)
+        try:
+            payment_request = parse_body(await request.body(), key)
+        except ValidationError as exc:
+            return error_response(
+                400, "invalid_request", f"{exc.field} {exc.message}", field=exc.field
+            )
+        transport = state["transport"]
+        attempt = uuid.uuid4().hex[:20]
+        fault_point = armed.for_request(key) if armed is not None else None
+        response = await run_async(
+            payment_flow(payment_request, chosen, attempt),
+            transport,
+            attempt=attempt,
+            fault_point=fault_point,
+        )
+        return render(response)
+
+    @app.get(
+        "/payments/{payment_id}",
+        responses={404: {"description": "No such payment", "content": _c(ERROR_SCHEMA)}},
+    )
+    async def get_payment(payment_id: str) -> Any:
+        """A payment row as Postgres holds it."""
+        try:
+            row = await state["transport"].postgres.get(payment_id)
+        except Fault as exc:
+            return error_response(503, "backend_unavailable", str(exc))
+        if row is None:
+            return error_response(404, "payment_not_found", f"no payment {payment_id!r}")
+        return _json(
+            200,
+            {
+                "id": row.id,
+                "state": row.state.value,
+                "merchant": row.merchant,
+                "order": row.order,
+                "amount": row.amount,
+                "currency": row.currency,
+                "charge": row.charge_id,
+                "error": row.error,
+                "created_ms": row.created_ms,
+            },
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> Any:
+        """The process is up (no backend is checked)."""
+        return _json(200, {"status": "ok", "variant": chosen.name, "pid": os.getpid()})
+
+    @app.get("/readyz", responses={503: {"description": "A backend is not reachable"}})
+    async def readyz() -> Any:
+        """Each backend answers: Redis PING, Postgres SELECT 1, the provider's charge list."""
+        transport = state["transport"]
+        checks = {
+            "redis": transport.redis.ping(),
+            "postgres": transport.postgres.ping(),
+            "stripe": transport.stripe.ping(),
+        }
+        results: dict[str, str] = {}
+        for name, coro in checks.items():
+            try:
+                await asyncio.wait_for(coro, READY_TIMEOUT_S)
+                results[name] = "ok"
+            except (Fault, TimeoutError, OSError) as exc:
+                results[name] = f"unavailable: {exc}"[:300]
+        ok = all(v == "ok" for v in results.values())
+        if ok:
+            return _json(200, {"status": "ready", "checks": results})
+        bad = ", ".join(k for k, v in results.items() if v != "ok")
+        return error_response(503, "not_ready", f"not reachable: {bad}", checks=results)
+
+    return app
+
+
+def _s(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"schema": schema}
+
+
+def _c(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": _s(schema)}

@@ -1,0 +1,328 @@
+"""Charges through the official ``stripe`` SDK (async client) against a configurable base URL.
+
+The base URL points at stripe-stateful-mock in the live stack; it can equally point at
+Stripe's stateless ``stripe-mock`` or at api.stripe.com with a test key.
+
+``max_network_retries=0``: the SDK would otherwise retry 409s, 5xx and connection errors by
+itself, under the same idempotency key. The core decides retries (the lock wait, the client's
+retry, the reconciler re-asking with the original key), so one effect is exactly one HTTP
+request: the differential test, the call log and the audit rely on that, and a 409 or 500
+reaches the flow as the fault it is instead of being hidden behind SDK back-off.
+
+Every error class maps to one of the core's outcomes:
+
+=====================================  ===================================================
+what the provider said                 what the flow receives
+=====================================  ===================================================
+2xx charge ``succeeded``/``failed``    ``ChargeResult`` (``replayed`` from the header)
+402 ``CardError`` (decline)            ``ChargeResult(succeeded=False, decline_code)``
+400 ``InvalidRequestError``            ``ChargeResult(None, False, code)``: final, no charge
+400 ``IdempotencyError``               ``IdempotencyMismatch``
+409 (key in use, lock timeout)         ``Conflict``
+429 ``RateLimitError``                 ``Unavailable`` (never saved: safe to retry)
+401/403 auth and permission            ``Unavailable`` (nothing done; a configuration fault)
+5xx ``APIError``                       ``OutcomeUnknown``
+connect refused / connect timeout      ``Unavailable`` (the request never left)
+read timeout, reset, bad response      ``OutcomeUnknown``
+=====================================  ===================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import stripe
+
+from core.effects import (
+    ChargeResult,
+    Conflict,
+    IdempotencyMismatch,
+    OutcomeUnknown,
+    ProviderCharge,
+    Unavailable,
+)
+from core.history import ProviderCharge as ListedCharge
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+MAX_LIST_PAGES = 10_000
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One charge call as the adapter saw it (for stand-ins that cannot list charges)."""
+
+    t_ms: int
+    idempotency_key: str
+    amount: int
+    currency: str
+    source: str
+    metadata: Mapping[str, str]
+    outcome: str  # succeeded | declined | unknown | unavailable | conflict | mismatch
+    charge_id: str | None
+    replayed: bool
+    http_status: int | None
+
+
+def _replayed(headers: Mapping[str, str] | None) -> bool:
+    if not headers:
+        return False
+    for name, value in headers.items():
+        if name.lower() == "idempotent-replayed":
+            return str(value).lower() == "true"
+    return False
+
+
+def _error_charge_id(exc: stripe.StripeError) -> str | None:
+    body = exc.json_body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            charge = err.get("charge")
+            if isinstance(charge, str):
+                return charge
+    return None
+
+
+def _error_field(exc: stripe.StripeError, name: str) -> str | None:
+    body = exc.json_body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get(name), str):
+            return str(err[name])
+    return None
+
+
+def _error_type(exc: stripe.StripeError) -> str | None:
+    return _error_field(exc, "type")
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A plain dict of a ``StripeObject`` (which is not a dict in stripe-python >= 12)."""
+    if isinstance(obj, dict):
+        return obj
+    return dict(obj.to_dict())
+
+
+def charge_from_object(obj: Any, *, replayed: bool = False) -> ChargeResult:
+    charge = as_dict(obj)
+    succeeded = charge.get("status") == "succeeded"
+    decline = None if succeeded else (charge.get("failure_code") or "card_declined")
+    return ChargeResult(
+        charge_id=charge.get("id"),
+        succeeded=succeeded,
+        amount=int(charge.get("amount") or 0),
+        currency=str(charge.get("currency")),
+        decline_code=decline,
+        replayed=replayed,
+    )
+
+
+def listed(obj: Any) -> ListedCharge:
+    charge = as_dict(obj)
+    md = dict(charge.get("metadata") or {})
+    created = charge.get("created")
+    return ListedCharge(
+        id=str(charge.get("id")),
+        amount=int(charge.get("amount") or 0),
+        currency=str(charge.get("currency")),
+        succeeded=charge.get("status") == "succeeded",
+        merchant=str(md.get("merchant", "")),
+        key=str(md.get("idempotency_key", "")),
+        order=str(md.get("order", "")),
+        provider_key="",
+        source=str((charge.get("source") or {}).get("id", "")) if charge.get("source") else "",
+        created_ms=int(created) * 1000 if created is not None else 0,
+    )
+
+
+@dataclass
+class StripeProvider:
+    """The charge endpoint, retrieval and listing over the SDK's async HTTPX client."""
+
+    api_base: str
+    api_key: str
+    timeout_s: float = 30.0
+    call_log_path: str | None = None
+    calls: list[CallRecord] = field(default_factory=list)
+    keep_calls: int = 10_000
+    client: stripe.StripeClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = stripe.StripeClient(
+            self.api_key,
+            base_addresses={"api": self.api_base.rstrip("/")},
+            http_client=stripe.HTTPXClient(timeout=self.timeout_s),
+            max_network_retries=0,
+        )
+
+    # --- charge ---------------------------------------------------------------------------
+
+    async def charge(self, effect: ProviderCharge) -> ChargeResult:
+        params: dict[str, Any] = {
+            "amount": effect.amount,
+            "currency": effect.currency,
+            "source": effect.source,
+            "metadata": effect.metadata_dict(),
+        }
+        options: dict[str, Any] = {"idempotency_key": effect.idempotency_key}
+        status: int | None = None
+        try:
+            charge = await self.client.v1.charges.create_async(params, options)  # type: ignore[arg-type]
+        except stripe.StripeError as exc:
+            status = exc.http_status
+            try:
+                result = self._map_error(exc, effect)
+            except Exception as fault:
+                self._log(effect, type(fault).__name__, None, _replayed(exc.headers), status)
+                raise
+            self._log(effect, "declined", result.charge_id, result.replayed, status)
+            return result
+        replayed = False
+        last = charge.last_response
+        if last is not None:
+            replayed = _replayed(last.headers)
+            status = last.code
+        result = charge_from_object(charge, replayed=replayed)
+        self._log(
+            effect,
+            "succeeded" if result.succeeded else "declined",
+            result.charge_id,
+            replayed,
+            status,
+        )
+        return result
+
+    def _map_error(self, exc: stripe.StripeError, effect: ProviderCharge) -> ChargeResult:
+        status = exc.http_status
+        replayed = _replayed(exc.headers)
+        if isinstance(exc, stripe.APIConnectionError):
+            cause = exc.__cause__
+            if isinstance(cause, _NOT_SENT):
+                raise Unavailable(f"stripe: not reachable: {cause!r}") from exc
+            raise OutcomeUnknown(f"stripe: request outcome unknown: {exc.user_message}") from exc
+        if status == 409:
+            raise Conflict(f"stripe: 409 {exc.code or 'idempotency_key_in_use'}") from exc
+        if isinstance(exc, stripe.IdempotencyError) or _error_type(exc) == "idempotency_error":
+            raise IdempotencyMismatch(f"stripe: {exc.user_message}") from exc
+        if isinstance(exc, stripe.CardError) or status == 402:
+            decline = _error_field(exc, "decline_code") or exc.code or "card_declined"
+            return ChargeResult(
+                _error_charge_id(exc), False, effect.amount, effect.currency, decline, replayed
+            )
+        if isinstance(exc, stripe.RateLimitError) or status == 429:
+            raise Unavailable("stripe: 429 rate limited (not saved; safe to retry)") from exc
+        if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError) or status in (
+            401,
+            403,
+        ):
+            raise Unavailable(f"stripe: {status} refused credentials: {exc.user_message}") from exc
+        if status is not None and status >= 500:
+            raise OutcomeUnknown(f"stripe: {status} {exc.code or 'api_error'}") from exc
+        if isinstance(exc, stripe.InvalidRequestError) or status == 400:
+            return ChargeResult(
+                None, False, effect.amount, effect.currency, exc.code or "invalid_request", replayed
+            )
+        raise OutcomeUnknown(f"stripe: unexpected {type(exc).__name__} {status}") from exc
+
+    def _log(
+        self,
+        effect: ProviderCharge,
+        outcome: str,
+        charge_id: str | None,
+        replayed: bool,
+        status: int | None,
+    ) -> None:
+        record = CallRecord(
+            t_ms=time.time_ns() // 1_000_000,
+            idempotency_key=effect.idempotency_key,
+            amount=effect.amount,
+            currency=effect.currency,
+            source=effect.source,
+            metadata=effect.metadata_dict(),
+            outcome=outcome,
+            charge_id=charge_id,
+            replayed=replayed,
+            http_status=status,
+        )
+        if len(self.calls) < self.keep_calls:
+            self.calls.append(record)
+        if self.call_log_path:
+            line = json.dumps(
+                {
+                    "t_ms": record.t_ms,
+                    "idempotency_key": record.idempotency_key,
+                    "amount": record.amount,
+                    "currency": record.currency,
+                    "source": record.source,
+                    "metadata": dict(record.metadata),
+                    "outcome": record.outcome,
+                    "charge_id": record.charge_id,
+                    "replayed": record.replayed,
+                    "http_status": record.http_status,
+                },
+                separators=(",", ":"),
+            )
+            with open(self.call_log_path, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    # --- lookups --------------------------------------------------------------------------
+
+    async def retrieve(self, charge_id: str) -> ChargeResult | None:
+        try:
+            charge = await self.client.v1.charges.retrieve_async(charge_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise Unavailable(f"stripe: {exc.user_message}") from exc
+        except stripe.StripeError as exc:
+            raise Unavailable(f"stripe: lookup failed: {exc.user_message}") from exc
+        return charge_from_object(charge)
+
+    async def list_raw(self, *, max_pages: int = MAX_LIST_PAGES) -> list[dict[str, Any]]:
+        """Every charge the provider lists, newest first, paged by ``starting_after``."""
+        out: list[dict[str, Any]] = []
+        starting_after: str | None = None
+        for _ in range(max_pages):
+            params: dict[str, Any] = {"limit": PAGE_SIZE}
+            if starting_after is not None:
+                params["starting_after"] = starting_after
+            try:
+                page = await self.client.v1.charges.list_async(params)  # type: ignore[arg-type]
+            except stripe.StripeError as exc:
+                raise Unavailable(f"stripe: list failed: {exc.user_message}") from exc
+            data = [as_dict(c) for c in page.data]
+            out.extend(data)
+            if not page.has_more or not data:
+                return out
+            starting_after = str(data[-1]["id"])
+            await asyncio.sleep(0)
+        raise Unavailable(f"stripe: more than {max_pages} pages of charges; listing stopped")
+
+    async def list_charges(self) -> list[ListedCharge]:
+        return [listed(c) for c in await self.list_raw()]
+
+    async def find_by_payment(self, payment_id: str) -> ChargeResult | None:
+        """The charge whose metadata names ``payment_id``: a succeeded one first."""
+        matches = [
+            c
+            for c in await self.list_raw()
+            if (c.get("metadata") or {}).get("payment_id") == payment_id
+        ]
+        if not matches:
+            return None
+        succeeded = [c for c in matches if c.get("status") == "succeeded"]
+        return charge_from_object((succeeded or matches)[-1])
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.v1.charges.list_async({"limit": 1})
+        except stripe.StripeError as exc:
+            raise Unavailable(f"stripe: {exc.user_message or exc}") from exc
+        return True
