@@ -1,0 +1,175 @@
+"""Run one scenario for one variant and seed, judge it with the core's checker, summarise.
+
+The summary is a plain, sorted, JSON-ready dict holding only simulated quantities (no wall
+time), so the same scenario, variant and seed give a byte-identical summary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.checker import PROPERTIES, TITLES, Verdict, check
+from core.history import Event, History
+from core.variants import variant_named
+from sim.engine import SimWorld
+from sim.history_io import ParquetEvents, ParquetSink
+from sim.history_io import write as write_parquet
+from sim.scenario import Scenario
+
+
+@dataclass(slots=True)
+class RunResult:
+    """A judged run: the summary (deterministic) plus what the report plots."""
+
+    summary: dict[str, Any]
+    verdict: Verdict
+    latencies_ms: list[float] = field(default_factory=list)
+    paid_at_ms: list[int] = field(default_factory=list)
+    violation_at_ms: list[tuple[int, str]] = field(default_factory=list)
+    fault_windows_s: list[tuple[float, float, str]] = field(default_factory=list)
+    history_path: str | None = None
+    events: int = 0
+
+    @property
+    def met(self) -> bool:
+        return bool(self.summary["expectation"]["met"])
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    """The q-quantile by nearest rank (deterministic, no interpolation)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return round(ordered[rank - 1], 3)
+
+
+def run_scenario(
+    scenario: Scenario,
+    variant_name: str,
+    seed: int | None = None,
+    *,
+    history_path: str | Path | None = None,
+    stream: bool = False,
+    record_effects: bool = True,
+    max_traces: int = 3,
+) -> RunResult:
+    """Simulate, then check. With ``stream`` the history goes straight to ``history_path``
+    (Parquet) and is re-read from disk by the checker; otherwise it is kept in memory and
+    written at the end when a path is given."""
+    base = variant_named(variant_name)
+    seed = scenario.seed if seed is None else seed
+    sink: ParquetSink | None = None
+    if stream:
+        if history_path is None:
+            raise ValueError("stream=True needs a history_path")
+        sink = ParquetSink(history_path)
+        history = History(keep=False, listeners=[sink])
+    else:
+        history = History()
+    sim = SimWorld(scenario, base, seed, history=history, record_effects=record_effects)
+    sim.run()
+    events: Iterable[Event]
+    if sink is not None:
+        sink.close()
+        events = ParquetEvents(history_path)  # type: ignore[arg-type]
+        count = sink.count
+    else:
+        events = history.events
+        count = len(history.events)
+        if history_path is not None:
+            write_parquet(history.events, history_path)
+    verdict = check(events, sim.world.final_state(), eventual=True, max_traces=max_traces)
+    return _judged(scenario, sim, seed, verdict, count, history_path)
+
+
+def _judged(
+    scenario: Scenario,
+    sim: SimWorld,
+    seed: int,
+    verdict: Verdict,
+    count: int,
+    history_path: str | Path | None,
+) -> RunResult:
+    m = sim.metrics
+    variant = sim.variant.name
+    holds = {p: verdict.holds(p) for p in PROPERTIES}
+    expectation = scenario.expect[variant]
+    met = expectation.met(holds)
+    load_s = max(m.load_end_ms / 1000, 1e-9)
+    violation_times: list[tuple[int, str]] = []
+    for v in verdict.violations:
+        times = [m.first_request_ms[k] for k in v.keys if k in m.first_request_ms]
+        times += [m.order_first_ms[o] for o in v.orders if o in m.order_first_ms]
+        violation_times.append((min(times) if times else m.load_end_ms, v.prop))
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "variant": variant,
+        "seed": seed,
+        "payments": m.payments,
+        "requests": m.attempts,
+        "keys": verdict.counts.get("keys", 0),
+        "provider_charges": verdict.counts.get("provider_charges", 0),
+        "successful_charges": verdict.counts.get("successful_charges", 0),
+        "paid": m.paid,
+        "failed": m.failed,
+        "gave_up": m.gave_up,
+        "timeouts": m.timeouts,
+        "double_submits": m.double_submits,
+        "pay_again": m.pay_again,
+        "events": count,
+        "properties": {
+            p: ("holds" if h else "BROKEN" if h is False else "not checked")
+            for p, h in holds.items()
+        },
+        "violations": len(verdict.violations) + verdict.untraced,
+        "violation_messages": [f"{v.prop}: {v.message}" for v in verdict.violations],
+        "latency_ms": {
+            "p50": quantile(m.latencies_ms, 0.50),
+            "p99": quantile(m.latencies_ms, 0.99),
+        },
+        "throughput_per_s": round(m.paid / load_s, 3),
+        "load_s": round(m.load_end_ms / 1000, 3),
+        "sim_end_s": round(m.end_ms / 1000, 3),
+        "expectation": {
+            "hold": list(expectation.hold),
+            "break": list(expectation.broken),
+            "met": met,
+            "unmet": sorted(
+                [f"{p} expected to hold" for p in expectation.hold if holds.get(p) is not True]
+                + [
+                    f"{p} expected to break"
+                    for p in expectation.broken
+                    if holds.get(p) is not False
+                ]
+            ),
+        },
+    }
+    windows = []
+    for spec in scenario.faults:
+        start, end = spec.window(scenario.load.duration_s)
+        windows.append((start, end, spec.kind))
+    return RunResult(
+        summary=summary,
+        verdict=verdict,
+        latencies_ms=m.latencies_ms,
+        paid_at_ms=m.paid_at_ms,
+        violation_at_ms=violation_times,
+        fault_windows_s=windows,
+        history_path=str(history_path) if history_path is not None else None,
+        events=count,
+    )
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    """The canonical text of a summary: sorted keys, fixed separators."""
+    return json.dumps(summary, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def property_title(prop: str) -> str:
+    return TITLES.get(prop, prop)
