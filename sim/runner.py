@@ -101,7 +101,8 @@ def _judged(
     holds = {p: verdict.holds(p) for p in PROPERTIES}
     expectation = scenario.expect[variant]
     met = expectation.met(holds)
-    load_s = max(m.load_end_ms / 1000, 1e-9)
+    arrivals_s = scenario.load.duration_s
+    paid_in_window = sum(1 for t in m.paid_at_ms if t <= arrivals_s * 1000)
     violation_times: list[tuple[int, str]] = []
     for v in verdict.violations:
         times = [m.first_request_ms[k] for k in v.keys if k in m.first_request_ms]
@@ -133,7 +134,8 @@ def _judged(
             "p50": quantile(m.latencies_ms, 0.50),
             "p99": quantile(m.latencies_ms, 0.99),
         },
-        "throughput_per_s": round(m.paid / load_s, 3),
+        "throughput_per_s": round(paid_in_window / arrivals_s, 3),
+        "arrivals_s": arrivals_s,
         "load_s": round(m.load_end_ms / 1000, 3),
         "sim_end_s": round(m.end_ms / 1000, 3),
         "expectation": {
@@ -173,3 +175,31 @@ def summary_json(summary: dict[str, Any]) -> str:
 
 def property_title(prop: str) -> str:
     return TITLES.get(prop, prop)
+
+
+def run_task(
+    scenario_file: str,
+    variant_name: str,
+    seed: int | None,
+    out_dir: str | None,
+    params: dict[str, Any] | None = None,
+    max_traces: int = 50,
+) -> RunResult:
+    """One (scenario file, variant) run, loadable in a worker process: the history goes to
+    ``out_dir/<scenario>/<variant>/history.parquet`` and the run's summary beside it."""
+    from sim.scenario import load_file
+
+    scenario = load_file(scenario_file)
+    if params:
+        scenario = scenario.with_params(params)
+    history_path = None
+    if out_dir is not None:
+        folder = Path(out_dir) / scenario.name / variant_name
+        folder.mkdir(parents=True, exist_ok=True)
+        history_path = folder / "history.parquet"
+    result = run_scenario(
+        scenario, variant_name, seed, history_path=history_path, max_traces=max_traces
+    )
+    if history_path is not None:
+        (history_path.parent / "summary.json").write_text(summary_json(result.summary))
+    return result

@@ -1,13 +1,183 @@
-"""``payharness run``: the interim main job: the fixed situations on the memory runtime."""
+"""``payharness run``: the main job. Scenarios x variants in the simulator, a verdict table,
+minimal traces of violations, and the JSON summary, Parquet histories and report on disk.
+
+Exit status 0 exactly when every run met its scenario's expectations.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
 
-from payharness.situations import run_situations
+from tqdm import tqdm
+
+from core.variants import VARIANTS
+from payharness.paths import output_root
+from sim.runner import RunResult, run_task
+from sim.scenario import Scenario, ScenarioError, find, load_all
+
+PROPS = ("E1", "E2", "E3", "E4", "E5", "E6", "T")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="run the situations on the memory runtime, print verdicts")
-    p.add_argument("--variant", action="append", help="seed or hardened (default: both)")
-    p.set_defaults(func=lambda a: run_situations(a.variant))
+    p = sub.add_parser(
+        "run",
+        help="simulate scenarios x variants, check exactly-once, print verdicts, write a report",
+        description="Run scenarios (default: all in scenarios/) for each variant (default: "
+        "all) in the SimPy world, judge each with the checker, print a verdict table and "
+        "write summary.json, Parquet histories and report.md/report.html. Exit 0 exactly "
+        "when every expectation held.",
+    )
+    p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="name or .toml path")
+    p.add_argument(
+        "--variant", action="append", choices=sorted(VARIANTS), help="repeatable; default all"
+    )
+    p.add_argument("--seed", type=int, default=None, help="override every scenario's seed")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default out/run)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument("--no-report", action="store_true", help="skip the Markdown/HTML report")
+    p.add_argument("--traces", type=int, default=1, help="traces printed per run (default 1)")
+    p.set_defaults(func=main)
+
+
+def _load(names: list[str]) -> list[Scenario]:
+    return [find(n) for n in names] if names else load_all()
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        scenarios = _load(args.scenarios)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not scenarios:
+        print("error: no scenarios found", file=sys.stderr)
+        return 2
+    variants = args.variant or list(VARIANTS)
+    out: Path = args.out if args.out is not None else output_root() / "run"
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = [(s, v) for s in scenarios for v in variants]
+    jobs = args.jobs or min(len(tasks), os.cpu_count() or 1)
+    started = time.perf_counter()
+    results = _execute(tasks, args.seed, out, jobs)
+    wall = time.perf_counter() - started
+    order = {(s.name, v): i for i, (s, v) in enumerate(tasks)}
+    results.sort(key=lambda r: order[(r.summary["scenario"], r.summary["variant"])])
+
+    print(verdict_table(results))
+    _print_traces(results, args.traces)
+    summaries = [r.summary for r in results]
+    (out / "summary.json").write_text(
+        json.dumps(summaries, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    )
+    if not args.no_report:
+        from reports.sim.render import write_report
+
+        traces = {
+            (r.summary["scenario"], r.summary["variant"]): _trace_lines(r, 3) for r in results
+        }
+        md, html = write_report(out, results, {s.name: s.description for s in scenarios}, traces)
+        print(f"report: {md} and {html}")
+    met = sum(1 for r in results if r.met)
+    events = sum(r.events for r in results)
+    print(
+        f"{met}/{len(results)} runs met their expectations; {events} events simulated in "
+        f"{wall:.1f} s wall ({jobs} processes); summary: {out / 'summary.json'}"
+    )
+    return 0 if met == len(results) else 1
+
+
+def _execute(
+    tasks: list[tuple[Scenario, str]], seed: int | None, out: Path, jobs: int
+) -> list[RunResult]:
+    bar = tqdm(total=len(tasks), desc="simulating", unit="run", file=sys.stderr)
+    results: list[RunResult] = []
+    try:
+        if jobs <= 1:
+            for scenario, variant in tasks:
+                bar.set_postfix_str(f"{scenario.name}/{variant}")
+                results.append(run_task(scenario.file, variant, seed, str(out)))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = [
+                    pool.submit(run_task, scenario.file, variant, seed, str(out))
+                    for scenario, variant in tasks
+                ]
+                for future in as_completed(futures):
+                    result = future.result()
+                    bar.set_postfix_str(f"{result.summary['scenario']}/{result.summary['variant']}")
+                    results.append(result)
+                    bar.update()
+    finally:
+        bar.close()
+    return results
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+    return str(value)
+
+
+def verdict_table(results: list[RunResult]) -> str:
+    header = ["scenario", "variant", "requests", "charges", *PROPS, "p50 ms", "p99 ms",
+              "paid/s", "expected"]  # fmt: skip
+    rows = [header]
+    for r in results:
+        s = r.summary
+        marks = {"holds": "ok", "BROKEN": "BROKEN"}
+        rows.append(
+            [
+                s["scenario"],
+                s["variant"],
+                str(s["requests"]),
+                str(s["provider_charges"]),
+                *(marks.get(s["properties"][p], "-") for p in PROPS),
+                _fmt(s["latency_ms"]["p50"]),
+                _fmt(s["latency_ms"]["p99"]),
+                _fmt(s["throughput_per_s"]),
+                "met" if s["expectation"]["met"] else "NOT MET",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _trace_lines(result: RunResult, limit: int) -> list[str]:
+    lines: list[str] = []
+    seen: set[str] = set()
+    for v in result.verdict.violations:
+        if v.prop in seen:
+            continue
+        seen.add(v.prop)
+        lines += v.render().splitlines()
+        if len(seen) >= limit:
+            break
+    return lines
+
+
+def _print_traces(results: list[RunResult], per_run: int) -> None:
+    for r in results:
+        if not r.verdict.violations or per_run <= 0:
+            continue
+        s = r.summary
+        print(
+            f"\n== {s['scenario']} / {s['variant']}: {s['violations']} violations "
+            f"({'expected' if s['expectation']['met'] else 'NOT expected'}); minimal trace:"
+        )
+        for v in r.verdict.violations[:per_run]:
+            print(v.render())
