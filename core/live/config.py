@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+
+from core.variants import Variant, variant_named
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -41,6 +43,9 @@ class LiveConfig:
     stripe_call_log: str | None = None
     """JSON-lines file where the provider adapter appends every charge call and its answer."""
     variant: str = "hardened"
+    variant_overrides: str = ""
+    """``field=value,…`` applied to the named variant: a test/load-harness knob (e.g. a short
+    ``lock_ttl_ms`` so a crashed server's lock expires within a test). Empty in production."""
     pool_min: int = 1
     pool_max: int = 10
     redis_timeout_s: float = 2.0
@@ -71,6 +76,7 @@ class LiveConfig:
             stripe_lists_charges=e.get("PAYHARNESS_STRIPE_LISTS_CHARGES", "1") != "0",
             stripe_call_log=e.get("PAYHARNESS_STRIPE_CALL_LOG") or None,
             variant=e.get("PAYHARNESS_VARIANT", "hardened"),
+            variant_overrides=e.get("PAYHARNESS_VARIANT_OVERRIDES", ""),
             pool_max=int(e.get("PAYHARNESS_DB_POOL_MAX", "10")),
         )
 
@@ -89,7 +95,36 @@ class LiveConfig:
         }
         if self.stripe_call_log:
             env["PAYHARNESS_STRIPE_CALL_LOG"] = self.stripe_call_log
+        if self.variant_overrides:
+            env["PAYHARNESS_VARIANT_OVERRIDES"] = self.variant_overrides
         return env
+
+    def resolve_variant(self) -> Variant:
+        """The named variant with ``variant_overrides`` applied (same name, noted in summary)."""
+        return apply_overrides(variant_named(self.variant), self.variant_overrides)
 
     def with_changes(self, **changes: object) -> LiveConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def apply_overrides(variant: Variant, spec: str) -> Variant:
+    """``lock_ttl_ms=2000,stale_after_ms=0`` → the variant with those fields changed."""
+    if not spec.strip():
+        return variant
+    types = {f.name: f.type for f in fields(variant)}
+    changes: dict[str, object] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, raw = part.partition("=")
+        name = name.strip()
+        if name not in types or name in ("name", "summary"):
+            raise ConfigError(f"PAYHARNESS_VARIANT_OVERRIDES: unknown variant field {name!r}")
+        kind = str(types[name])
+        value: object
+        if "bool" in kind:
+            value = raw.strip().lower() in ("1", "true", "yes")
+        elif "int" in kind:
+            value = None if raw.strip() == "None" else int(raw)
+        else:
+            value = raw
+        changes[name] = value
+    return variant.with_changes(variant.name, f"{variant.summary} [overrides: {spec}]", **changes)

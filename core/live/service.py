@@ -43,7 +43,7 @@ from core.live.config import LiveConfig
 from core.live.faultpoints import FaultPoints
 from core.live.transport import LiveTransport
 from core.runtime.async_runner import run_async
-from core.variants import Variant, variant_named
+from core.variants import Variant
 
 MAX_FIELD_LENGTH = 255
 MAX_METADATA_ITEMS = 50
@@ -175,7 +175,7 @@ def create_app(
 ) -> FastAPI:
     """The service for one variant; connections open in the lifespan, close on shutdown."""
     cfg = config or LiveConfig.from_env()
-    chosen = variant or variant_named(cfg.variant)
+    chosen = variant or cfg.resolve_variant()
     armed = faults if faults is not None else (FaultPoints.from_env() if faults_from_env else None)
     state: dict[str, LiveTransport] = {}
 

@@ -28,7 +28,7 @@ from core.live.config import LiveConfig
 from core.live.postgres_store import PostgresStore, now_ms
 from core.live.redis_store import RedisStore
 from core.live.stripe_provider import StripeProvider
-from core.variants import Variant, variant_named
+from core.variants import Variant
 
 
 class LiveTransport:
@@ -42,7 +42,7 @@ class LiveTransport:
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.config = config
-        self.variant = variant or variant_named(config.variant)
+        self.variant = variant or config.resolve_variant()
         self.clock = clock
         self.redis = RedisStore(
             config.redis_url, config.redis_prefix, timeout_s=config.redis_timeout_s
