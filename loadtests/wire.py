@@ -94,14 +94,18 @@ def new_request(
     amount: int | None = None,
     currency: str | None = None,
 ) -> PaymentRequest:
-    """A fresh payment under a fresh key (UUID-based, so keys never collide across hosts)."""
+    """A fresh payment under a fresh key (UUID-based, so keys never collide across hosts).
+
+    The key starts with the merchant's run prefix (``lt…-``) so the run's Redis keys can be
+    found and flushed without touching anyone else's, whatever the variant's key layout."""
+    run_prefix = merchant.split("-", 1)[0]
     return PaymentRequest(
         merchant=merchant,
         order=order or f"o-{uuid.uuid4().hex[:16]}",
         amount=amount if amount is not None else rng.randint(100, 99_999),
         currency=currency or rng.choice(("usd", "usd", "eur")),
         source=source,
-        idempotency_key=f"k-{uuid.uuid4().hex}",
+        idempotency_key=f"{run_prefix}-k-{uuid.uuid4().hex}",
     )
 
 

@@ -1,0 +1,362 @@
+"""The system under load: the live stack of ``payharness stack``, or the in-memory stub.
+
+``LiveStack.ensure`` reuses a stack that is up (the run is fenced by its merchant prefix) or
+brings one up for the run with its own Postgres schema and Redis key prefix (and, when asked,
+its own throwaway ``redis-server``), and takes it down again afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from core.history import FinalState
+from loadtests.faults import FaultTargets, PrivateRedis, alive, wait_ready
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Stack(Protocol):
+    name: str
+
+    @property
+    def targets(self) -> tuple[str, ...]: ...
+
+    def final_state(self) -> FinalState: ...
+
+    def reconcile(self) -> str: ...
+
+    def unsettled(self, merchant_prefix: str) -> int: ...
+
+    def fault_targets(self, merchant_prefix: str, log_dir: Path) -> FaultTargets | None: ...
+
+    def heal(self) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ports_free(ports: list[int]) -> bool:
+    for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+# --- the live stack -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LiveStack:
+    """A stack started by ``payharness stack up`` (state in ``out/stack/state.json``)."""
+
+    state: dict[str, Any]
+    started_here: bool
+    private_redis: PrivateRedis | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    name: str = "live"
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.state["servers"])
+
+    @property
+    def config(self) -> Any:
+        from core.live.config import LiveConfig
+
+        return LiveConfig.from_env(self.state["env"])
+
+    @property
+    def variants(self) -> list[str]:
+        names = {e.get("variant") for e in self.state["processes"] if "variant" in e}
+        return sorted(n for n in names if n)
+
+    def servers(self) -> dict[str, int]:
+        return {
+            f"http://127.0.0.1:{e['port']}": int(e["pid"])
+            for e in self.state["processes"]
+            if e["name"].startswith("server-")
+        }
+
+    # --- bring up / take down ---------------------------------------------------------------
+
+    @classmethod
+    def current(cls) -> LiveStack | None:
+        from payharness.commands.stack import is_ours, load_state
+
+        state = load_state()
+        if state and state.get("processes") and all(is_ours(e) for e in state["processes"]):
+            return cls(state, started_here=False)
+        return None
+
+    @classmethod
+    def ensure(
+        cls,
+        run_id: str,
+        *,
+        servers: int = 3,
+        base_port: int = 8000,
+        mock_port: int = 12111,
+        variant: str = "hardened",
+        private_redis: bool = False,
+        log_dir: Path,
+        echo: Any = print,
+    ) -> LiveStack:
+        existing = cls.current()
+        if existing is not None:
+            echo(f"using the stack that is up: {' '.join(existing.targets)}")
+            return existing
+        slug = re.sub(r"[^a-z0-9_]", "_", run_id.lower())[-40:]
+        env = {
+            **os.environ,
+            "PAYHARNESS_DB_SCHEMA": f"lt_{slug}",
+            "PAYHARNESS_REDIS_PREFIX": f"lt:{slug}:",
+        }
+        redis_proc: PrivateRedis | None = None
+        if private_redis:
+            redis_proc = PrivateRedis(free_port(), log_dir).start()
+            env["PAYHARNESS_REDIS_URL"] = redis_proc.url
+        cmd = [
+            sys.executable,
+            "-m",
+            "payharness",
+            "stack",
+            "up",
+            "--servers",
+            str(servers),
+            "--base-port",
+            str(base_port),
+            "--mock-port",
+            str(mock_port),
+            "--variant",
+            variant,
+        ]
+        echo("bringing the stack up: " + " ".join(cmd[3:]))
+        done = subprocess.run(
+            cmd, env=env, cwd=os.getcwd(), capture_output=True, text=True, timeout=240
+        )
+        if done.returncode != 0:
+            if redis_proc is not None:
+                redis_proc.stop()
+            raise StackError(
+                "payharness stack up failed:\n" + (done.stdout + done.stderr).strip()[-3000:]
+            )
+        stack = cls.current()
+        if stack is None:
+            raise StackError("payharness stack up returned 0 but no live stack is recorded")
+        stack.started_here = True
+        stack.private_redis = redis_proc
+        stack.env = env
+        return stack
+
+    def close(self) -> None:
+        """Take down what this run brought up (stack and its private Redis, schema dropped)."""
+        if not self.started_here:
+            return
+        subprocess.run(
+            [sys.executable, "-m", "payharness", "stack", "down"],
+            env=self.env or None,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        cfg = self.config
+        if cfg.db_schema.startswith("lt_"):
+            from core.live.migrate import drop_schema
+
+            try:
+                asyncio.run(drop_schema(cfg.database_url, cfg.db_schema))
+            except Exception as exc:  # leave it, say so
+                print(f"could not drop schema {cfg.db_schema}: {exc}", file=sys.stderr)
+        if self.private_redis is not None:
+            self.private_redis.stop()
+
+    # --- after the load -------------------------------------------------------------------
+
+    def final_state(self) -> FinalState:
+        from core.live.audit_source import live_final_state
+
+        return asyncio.run(live_final_state(self.config, variant=None))
+
+    def reconcile(self) -> str:
+        from core.live.reconciler import reconcile_once
+        from core.live.transport import LiveTransport
+        from core.variants import variant_named
+
+        async def once() -> str:
+            out = []
+            for name in self.variants or [self.config.variant]:
+                transport = LiveTransport(self.config, variant_named(name))
+                await transport.open()
+                try:
+                    out.append(f"{name}: {(await reconcile_once(transport)).summary()}")
+                finally:
+                    await transport.close()
+            return "; ".join(out)
+
+        return asyncio.run(once())
+
+    def unsettled(self, merchant_prefix: str) -> int:
+        import psycopg
+        from psycopg import sql
+
+        cfg = self.config
+        with psycopg.connect(cfg.database_url, connect_timeout=5) as conn:
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT count(*) FROM {}.payments WHERE merchant LIKE %s "
+                    "AND state IN ('PENDING', 'PROCESSING', 'RECONCILE')"
+                ).format(sql.Identifier(cfg.db_schema)),
+                (merchant_prefix + "%",),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def fault_targets(self, merchant_prefix: str, log_dir: Path) -> FaultTargets:
+        cfg = self.config
+        port = 5432
+        match = re.search(r":(\d+)/", cfg.database_url)
+        if match:
+            port = int(match.group(1))
+        return FaultTargets(
+            servers=self.servers(),
+            redis_url=cfg.redis_url,
+            redis_pattern=f"{cfg.redis_prefix}*{merchant_prefix}-*",
+            database_url=cfg.database_url,
+            postgres_port=port,
+            own_redis=self.private_redis,
+            log_dir=log_dir,
+        )
+
+    def adopt_restarts(self, restarted: dict[str, int]) -> None:
+        """Record servers the faults restarted in the stack's state, so ``stack down`` stops
+        the new processes, not the dead pids."""
+        if not restarted:
+            return
+        from payharness.commands.stack import load_state, proc_start_time, save_state
+
+        state = load_state() or self.state
+        for entry in state["processes"]:
+            url = f"http://127.0.0.1:{entry.get('port')}"
+            if entry["name"].startswith("server-") and url in restarted:
+                entry["pid"] = restarted[url]
+                entry["start_time"] = proc_start_time(restarted[url])
+        save_state(state)
+        self.state = state
+
+    def heal(self) -> list[str]:
+        """Every server answers /readyz again (restart any that is down)."""
+        from loadtests.faults import ProcessImage
+
+        notes = []
+        for url, pid in self.servers().items():
+            if alive(pid) and wait_ready(url, 20):
+                continue
+            entry = next(e for e in self.state["processes"] if url.endswith(f":{e.get('port')}"))
+            env = {**os.environ, **self.state["env"], "PAYHARNESS_VARIANT": entry["variant"]}
+            image = ProcessImage(tuple(entry["cmd"]), env, str(REPO))
+            proc = image.start(Path(entry["log"]))
+            self.adopt_restarts({url: proc.pid})
+            ok = wait_ready(url, 30)
+            notes.append(f"{url} was down; restarted as pid {proc.pid}" + ("" if ok else " (!)"))
+        return notes
+
+
+class StackError(RuntimeError):
+    pass
+
+
+# --- the in-memory stub ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StubStack:
+    """``loadtests.stub`` in a subprocess: the HTTP contract over the in-memory models."""
+
+    proc: subprocess.Popen[bytes]
+    ports: list[int]
+    name: str = "stub"
+
+    @classmethod
+    def start(cls, servers: int = 2, log_dir: Path | None = None) -> StubStack:
+        ports = [free_port() for _ in range(servers)]
+        log = open((log_dir or Path(".")) / "stub.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loadtests.stub", "--ports", ",".join(map(str, ports))],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        stack = cls(proc, ports)
+        for url in stack.targets:
+            if not wait_ready(url, 30):
+                stack.close()
+                raise StackError(f"the stub did not answer at {url}")
+        return stack
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(f"http://127.0.0.1:{p}" for p in self.ports)
+
+    def final_state(self) -> FinalState:
+        from loadtests.stub import final_from_json
+
+        return final_from_json(httpx.get(self.targets[0] + "/_stub/final", timeout=60).json())
+
+    def reconcile(self) -> str:
+        return json.dumps(httpx.post(self.targets[0] + "/_stub/reconcile", timeout=60).json())
+
+    def unsettled(self, merchant_prefix: str) -> int:
+        final = self.final_state()
+        return sum(
+            1
+            for p in final.payments
+            if p.merchant.startswith(merchant_prefix)
+            and str(p.state) in ("PENDING", "PROCESSING", "RECONCILE")
+        )
+
+    def fault_targets(self, merchant_prefix: str, log_dir: Path) -> FaultTargets | None:
+        return None
+
+    def heal(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def wait_for(predicate: Any, timeout_s: float, every_s: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every_s)
+    return False

@@ -1,0 +1,110 @@
+"""``payharness load``: drive the live stack with Locust, inject live faults, audit, report.
+
+Brings the stack up when it is not (its own Postgres schema and Redis key prefix, taken down
+afterwards), runs Locust headless with a live progress line (or ``--workers K`` as a master
+and K workers, or ``--ui`` with Locust's web page), heals, reconciles, retries keys in a
+settle round, runs the exactly-once audit and writes the report. Exits 1 when the audit
+fails, 2 on a usage error, 3 when the stack cannot start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from loadtests.settings import FAULT_KINDS, SHAPES
+
+
+def _duration(text: str) -> float:
+    """``90``, ``90s``, ``2m``, ``1h``."""
+    text = text.strip().lower()
+    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    if text and text[-1] in scale:
+        return float(text[:-1]) * scale[text[-1]]
+    return float(text)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "load",
+        help="Locust load (and live faults) against the stack, then the audit and the report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--users", type=int, default=20, help="peak users (default 20)")
+    p.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second")
+    p.add_argument("--duration", type=_duration, default=60.0, help="e.g. 60, 90s, 2m")
+    p.add_argument("--shape", choices=SHAPES, default="steady")
+    p.add_argument(
+        "--faults",
+        default="",
+        help=f"comma list of {', '.join(FAULT_KINDS)}, or 'all' (default: none)",
+    )
+    p.add_argument("--workers", type=int, default=0, help="Locust master + K local workers")
+    p.add_argument("--ui", action="store_true", help="keep Locust's web UI on 127.0.0.1:8089")
+    p.add_argument("--pace", type=float, default=1.0, help="seconds per scenario per user")
+    p.add_argument("--timeout", type=float, default=5.0, help="client timeout, seconds")
+    p.add_argument(
+        "--weights",
+        default="",
+        help="user mix, e.g. payer=10,retrier=4,double_tapper=2,key_reuser=1,"
+        "new_key_after_failure=2",
+    )
+    p.add_argument("--mock-fault-rate", type=float, default=0.05, help="share for 'mock'")
+    p.add_argument("--step-users", type=int, default=0, help="step shape: users per step")
+    p.add_argument("--step-seconds", type=float, default=15.0, help="step shape: step length")
+    p.add_argument("--slo-ms", type=float, default=250.0, help="p99 SLO for the knee")
+    p.add_argument("--fault-every", default="6,12", help="seconds between faults: MIN,MAX")
+    p.add_argument("--servers", type=int, default=3, help="API servers when starting the stack")
+    p.add_argument("--base-port", type=int, default=8000)
+    p.add_argument("--mock-port", type=int, default=12111)
+    p.add_argument("--variant", default="hardened", help="variant when starting the stack")
+    p.add_argument("--settle-timeout", type=float, default=90.0, help="reconcile deadline, s")
+    p.add_argument("--keep-stack", action="store_true", help="leave a stack this run started")
+    p.add_argument("--stub", action="store_true", help="in-memory stand-in, no live stack")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from loadtests.run import LoadOptions, parse_faults, parse_weights, run_load
+    from loadtests.stack import StackError
+
+    try:
+        lo, hi = (float(x) for x in args.fault_every.split(","))
+        opts = LoadOptions(
+            users=args.users,
+            spawn_rate=args.spawn_rate,
+            duration_s=args.duration,
+            shape=args.shape,
+            faults=parse_faults(args.faults),
+            workers=args.workers,
+            ui=args.ui,
+            servers=args.servers,
+            base_port=args.base_port,
+            mock_port=args.mock_port,
+            variant=args.variant,
+            stub=args.stub,
+            pace_s=args.pace,
+            timeout_s=args.timeout,
+            weights=parse_weights(args.weights),
+            mock_fault_rate=args.mock_fault_rate,
+            step_users=args.step_users,
+            step_s=args.step_seconds,
+            slo_ms=args.slo_ms,
+            fault_every_s=(lo, hi),
+            settle_timeout_s=args.settle_timeout,
+            keep_stack=args.keep_stack,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        print(f"load: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = run_load(opts, echo=lambda s: print(s, flush=True))
+    except StackError as exc:
+        print(f"load: {exc}", file=sys.stderr)
+        return 3
+    for note in result.notes:
+        print(f"note: {note}")
+    return result.exit_code
