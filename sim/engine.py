@@ -41,6 +41,7 @@ from core.runtime.sync import describe
 from core.runtime.world import World
 from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
 from sim.dist import Latency
+from sim.models import indexed_world
 from sim.scenario import FaultSpec, Scenario
 
 US_PER_MS = 1_000
@@ -189,7 +190,7 @@ class SimWorld:
         self.env = simpy.Environment()
         self.clock = ModelClock()
         self.history = history if history is not None else History()
-        factory = world_factory or (lambda v, c, h: World(v, c, h, record_effects=False))
+        factory = world_factory or indexed_world
         self.world = factory(self.variant, self.clock, self.history)
         self.record_effects = record_effects
         self.metrics = Metrics()

@@ -15,7 +15,9 @@ from typing import Any
 
 from core.checker import PROPERTIES, TITLES, Verdict, check
 from core.history import Event, History
-from core.variants import variant_named
+from core.models.clock import ModelClock
+from core.runtime.world import World
+from core.variants import Variant, variant_named
 from sim.engine import SimWorld
 from sim.history_io import ParquetEvents, ParquetSink
 from sim.history_io import write as write_parquet
@@ -40,6 +42,11 @@ class RunResult:
         return bool(self.summary["expectation"]["met"])
 
 
+def core_world(variant: Variant, clock: ModelClock, history: History) -> World:
+    """A world on the core's own (unindexed) models: the reference the indexed ones match."""
+    return World(variant, clock, history, record_effects=False)
+
+
 def quantile(values: list[float], q: float) -> float | None:
     """The q-quantile by nearest rank (deterministic, no interpolation)."""
     if not values:
@@ -58,6 +65,7 @@ def run_scenario(
     stream: bool = False,
     record_effects: bool = True,
     max_traces: int = 3,
+    core_models: bool = False,
 ) -> RunResult:
     """Simulate, then check. With ``stream`` the history goes straight to ``history_path``
     (Parquet) and is re-read from disk by the checker; otherwise it is kept in memory and
@@ -72,7 +80,10 @@ def run_scenario(
         history = History(keep=False, listeners=[sink])
     else:
         history = History()
-    sim = SimWorld(scenario, base, seed, history=history, record_effects=record_effects)
+    factory = core_world if core_models else None
+    sim = SimWorld(
+        scenario, base, seed, history=history, record_effects=record_effects, world_factory=factory
+    )
     sim.run()
     events: Iterable[Event]
     if sink is not None:
