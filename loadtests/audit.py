@@ -46,9 +46,10 @@ def fence(final: FinalState, merchant_prefix: str) -> FinalState:
 
 
 def fill_sources(final: FinalState, events: Iterable[Event]) -> FinalState:
-    """A provider lists the card it charged, not the token the client sent; give each charge
-    the source of its payment row, else of the key's first request (recorded in
-    ``notes``), so the checker's payload comparison covers order, amount and currency."""
+    """A provider lists the card it charged (``card_…``), not the token the client sent
+    (``tok_visa``); give each charge the source of its payment row, else of the key's first
+    request, so the checker's payload comparison (E6) covers what the provider does record:
+    order (metadata), amount and currency."""
     by_key: dict[tuple[str, str], str] = {}
     for p in final.payments:
         by_key.setdefault((p.merchant, p.idempotency_key), p.source)
@@ -56,7 +57,7 @@ def fill_sources(final: FinalState, events: Iterable[Event]) -> FinalState:
         if ev.kind == "request":
             by_key.setdefault((ev.merchant, ev.key), ev.source)
     charges = tuple(
-        c if c.source else replace(c, source=by_key.get((c.merchant, c.key), ""))
+        replace(c, source=by_key.get((c.merchant, c.key), c.source))
         for c in final.charges
     )
     return replace(final, charges=charges)

@@ -62,6 +62,7 @@ class LoadOptions:
     base_port: int = 8000
     mock_port: int = 12111
     variant: str = "hardened"
+    variant_overrides: str = ""
     stub: bool = False
     pace_s: float = 1.0
     timeout_s: float = 5.0

@@ -119,6 +119,7 @@ class LiveStack:
         base_port: int = 8000,
         mock_port: int = 12111,
         variant: str = "hardened",
+        variant_overrides: str = "",
         private_redis: bool = False,
         log_dir: Path,
         echo: Any = print,
@@ -133,6 +134,8 @@ class LiveStack:
             "PAYHARNESS_DB_SCHEMA": f"lt_{slug}",
             "PAYHARNESS_REDIS_PREFIX": f"lt:{slug}:",
         }
+        if variant_overrides:
+            env["PAYHARNESS_VARIANT_OVERRIDES"] = variant_overrides
         redis_proc: PrivateRedis | None = None
         if private_redis:
             redis_proc = PrivateRedis(free_port(), log_dir).start()
@@ -202,12 +205,12 @@ class LiveStack:
     def reconcile(self) -> str:
         from core.live.reconciler import reconcile_once
         from core.live.transport import LiveTransport
-        from core.variants import variant_named
 
         async def once() -> str:
             out = []
             for name in self.variants or [self.config.variant]:
-                transport = LiveTransport(self.config, variant_named(name))
+                cfg = self.config.with_changes(variant=name)
+                transport = LiveTransport(cfg, cfg.resolve_variant())
                 await transport.open()
                 try:
                     out.append(f"{name}: {(await reconcile_once(transport)).summary()}")

@@ -117,15 +117,19 @@ def request_record(
     return Event(**{**ev.to_dict(), "detail": f"target={target}"})
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    """A header's value; clients differ (geventhttpclient gives a tuple for a header seen
+    twice), so the last value wins."""
     for k, v in headers.items():
-        if k.lower() == name.lower():
-            return v
+        if str(k).lower() == name.lower():
+            if isinstance(v, tuple | list):
+                return str(v[-1]) if v else None
+            return str(v)
     return None
 
 
 def parse_answer(
-    status: int, headers: Mapping[str, str], text: str | bytes | None, latency_ms: float
+    status: int, headers: Mapping[str, Any], text: str | bytes | None, latency_ms: float
 ) -> tuple[Answer, dict[str, Any]]:
     """Reduce an HTTP answer to an ``Answer`` and the payment dict of its body (may be empty)."""
     body: dict[str, Any] = {}

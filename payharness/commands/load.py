@@ -59,6 +59,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--base-port", type=int, default=8000)
     p.add_argument("--mock-port", type=int, default=12111)
     p.add_argument("--variant", default="hardened", help="variant when starting the stack")
+    p.add_argument(
+        "--variant-overrides",
+        default="",
+        help="when starting the stack: variant knobs, e.g. stale_after_ms=10000 (resolve rows "
+        "left by a killed server sooner)",
+    )
     p.add_argument("--settle-timeout", type=float, default=90.0, help="reconcile deadline, s")
     p.add_argument("--keep-stack", action="store_true", help="leave a stack this run started")
     p.add_argument("--stub", action="store_true", help="in-memory stand-in, no live stack")
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             base_port=args.base_port,
             mock_port=args.mock_port,
             variant=args.variant,
+            variant_overrides=args.variant_overrides,
             stub=args.stub,
             pace_s=args.pace,
             timeout_s=args.timeout,
