@@ -1,0 +1,107 @@
+"""Sweep reports: a frame of cells, heatmaps of violation rate and p99, Markdown and HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def sweep_frame(results: Sequence[dict[str, Any]], axis_names: Sequence[str]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        row = {name: r["cell"][name] for name in axis_names}
+        for col in ("payments", "violations", "violation_rate", "p50_ms", "p99_ms", "paid_per_s"):
+            row[col] = r.get(col)
+        row["broken"] = ",".join(r.get("broken") or [])
+        row["error"] = r.get("error") or ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _grid(frame: pd.DataFrame, axis_names: Sequence[str], value: str) -> pd.DataFrame:
+    cols = axis_names[-1]
+    rows = list(axis_names[:-1])
+    if not rows:
+        grid = frame.set_index(cols)[[value]].T
+        grid.index = [value]
+        return grid
+    label = frame[rows].astype(str).agg(lambda r: ", ".join(
+        f"{n}={v}" for n, v in zip(rows, r, strict=True)), axis=1)  # fmt: skip
+    return frame.assign(_row=label).pivot_table(
+        index="_row", columns=cols, values=value, aggfunc="first", sort=False
+    )
+
+
+def heatmaps(frame: pd.DataFrame, axis_names: Sequence[str], title: str, path: Path) -> Path:
+    fig, axes = plt.subplots(1, 2, figsize=(13, 1.6 + 0.45 * max(1, _rows(frame, axis_names))))
+    for ax, value, cmap, label in (
+        (axes[0], "violation_rate", "Reds", "violations per payment"),
+        (axes[1], "p99_ms", "viridis", "p99 latency (ms)"),
+    ):
+        grid = _grid(frame, axis_names, value).astype(float)
+        data = grid.to_numpy()
+        image = ax.imshow(data, cmap=cmap, aspect="auto")
+        ax.set_xticks(range(len(grid.columns)), [str(c) for c in grid.columns])
+        ax.set_yticks(range(len(grid.index)), [str(i) for i in grid.index])
+        ax.set_xlabel(axis_names[-1])
+        ax.set_title(label)
+        for (i, j), v in np.ndenumerate(data):
+            text = (
+                "err" if np.isnan(v) else (f"{v:.3f}" if value == "violation_rate" else f"{v:,.0f}")
+            )
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black",
+                    bbox={"facecolor": "white", "alpha": 0.6, "linewidth": 0})  # fmt: skip
+        fig.colorbar(image, ax=ax)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _rows(frame: pd.DataFrame, axis_names: Sequence[str]) -> int:
+    if len(axis_names) < 2:
+        return 1
+    return int(frame[list(axis_names[:-1])].drop_duplicates().shape[0])
+
+
+def write_sweep_report(
+    out: Path, frame: pd.DataFrame, axis_names: Sequence[str], title: str
+) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    png = heatmaps(frame, axis_names, title, out / "sweep.png")
+    frame.to_csv(out / "sweep.csv", index=False)
+    md = [f"# {title}", "", "![sweep](sweep.png)", "", frame.to_markdown(index=False)
+          if _has_tabulate() else frame.to_string(index=False), ""]  # fmt: skip
+    md_path = out / "sweep.md"
+    md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
+    data = base64.b64encode(png.read_bytes()).decode()
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
+        f"<h1>{html.escape(title)}</h1><img src='data:image/png;base64,{data}'>"
+        + frame.to_html(index=False, border=0)
+        + "</body></html>\n"
+    )
+    html_path = out / "sweep.html"
+    html_path.write_text(page, encoding="utf-8")
+    return md_path, html_path
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
