@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ class RunResult:
     fault_windows_s: list[tuple[float, float, str]] = field(default_factory=list)
     history_path: str | None = None
     events: int = 0
+    sim_wall_s: float = 0.0
+    check_wall_s: float = 0.0
 
     @property
     def met(self) -> bool:
@@ -84,7 +87,9 @@ def run_scenario(
     sim = SimWorld(
         scenario, base, seed, history=history, record_effects=record_effects, world_factory=factory
     )
+    started = time.perf_counter()
     sim.run()
+    sim_wall = time.perf_counter() - started
     events: Iterable[Event]
     if sink is not None:
         sink.close()
@@ -95,8 +100,12 @@ def run_scenario(
         count = len(history.events)
         if history_path is not None:
             write_parquet(history.events, history_path)
+    started = time.perf_counter()
     verdict = check(events, sim.world.final_state(), eventual=True, max_traces=max_traces)
-    return _judged(scenario, sim, seed, verdict, count, history_path)
+    result = _judged(scenario, sim, seed, verdict, count, history_path)
+    result.sim_wall_s = sim_wall
+    result.check_wall_s = time.perf_counter() - started
+    return result
 
 
 def _judged(
@@ -166,7 +175,12 @@ def _judged(
     windows = []
     for spec in scenario.faults:
         start, end = spec.window(scenario.load.duration_s)
-        windows.append((start, end, spec.kind))
+        label = spec.kind
+        if spec.probability is not None:
+            label += f" p={spec.probability:g}"
+            if spec.duration_s is None and start == 0:
+                end = start = -1.0  # all run long: named in the legend, not shaded
+        windows.append((start, end, label))
     return RunResult(
         summary=summary,
         verdict=verdict,

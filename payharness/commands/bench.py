@@ -1,0 +1,82 @@
+"""``payharness bench``: ``sim`` measures the simulator (requests/s, events/s, ratio to a
+bare SimPy loop, optionally the long steady-state run); ``live`` hands over to
+``loadtests.bench`` when that module exists."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+
+from core.variants import VARIANTS
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("bench", help="benchmarks: the simulator (sim) or the live stack (live)")
+    bench_sub = p.add_subparsers(dest="bench_command", metavar="{sim,live}")
+    s = bench_sub.add_parser("sim", help="simulated requests/s and events/s vs bare SimPy")
+    s.add_argument("--scenario", default="steady_state", help="scenario to time")
+    s.add_argument("--variant", default="hardened", choices=sorted(VARIANTS))
+    s.add_argument("--payments", type=int, default=20_000,
+                   help="payments in the timed steady run (default 20000)")  # fmt: skip
+    s.add_argument(
+        "--million",
+        action="store_true",
+        help="also run the long steady-state scenario (500k payments, each retried once in "
+        "the settle phase: 1M requests), history streamed to Parquet; report wall time and "
+        "peak memory",
+    )
+    s.add_argument("--long-payments", type=int, default=500_000, help=argparse.SUPPRESS)
+    s.add_argument("--json", action="store_true", help="print figures as JSON too")
+    s.set_defaults(func=bench_sim_main)
+    live = bench_sub.add_parser("live", help="the live stack's benchmark (loadtests.bench)")
+    live.add_argument("rest", nargs=argparse.REMAINDER, help="passed to loadtests.bench")
+    live.set_defaults(func=bench_live_main)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def bench_sim_main(args: argparse.Namespace) -> int:
+    from sim.bench import bench_long, bench_sim, steady_scenario
+    from sim.scenario import ScenarioError, find
+
+    try:
+        if args.scenario == "steady_state":
+            scenario = steady_scenario(args.payments)
+        else:
+            scenario = find(args.scenario)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = bench_sim(scenario, args.variant)
+    print("\n".join(result.lines()))
+    figures: dict[str, object] = {
+        "requests_per_s": round(result.requests_per_s),
+        "events_per_s": round(result.events_per_s),
+        "bare_events_per_s": round(result.bare_events_per_s),
+        "ratio": round(result.ratio, 3),
+    }
+    if args.million:
+        print(f"long steady-state run: {args.long_payments:,} payments, streaming history ...")
+        long = bench_long(args.long_payments, args.variant)
+        print(
+            f"  {long['requests']:,} requests, {long['events_recorded']:,} history events, "
+            f"wall {long['wall_s']} s (simulate {long['sim_wall_s']} s + check "
+            f"{long['check_wall_s']} s), peak RSS {long['peak_rss_mb']} MB, history "
+            f"{long['history_mb']} MB at {long['history']}, violations {long['violations']}"
+        )
+        figures["long"] = long
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    return 0
+
+
+def bench_live_main(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("loadtests") is None or (
+        importlib.util.find_spec("loadtests.bench") is None
+    ):
+        print("payharness bench live: not available (loadtests.bench is not installed here)")
+        return 2
+    module = importlib.import_module("loadtests.bench")
+    return int(module.main(list(args.rest)) or 0)

@@ -1,0 +1,152 @@
+"""Benchmarks of the simulator itself: simulated requests and events per second, against a
+bare SimPy loop of timeouts measured in the same process, and the long steady-state run.
+
+Events are counted as SimPy counts them: every scheduled event takes one id from the
+environment's counter, so the bare loop and the world are measured with the same ruler.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import simpy
+
+from core.history import History
+from core.variants import variant_named
+from sim.engine import SimWorld
+from sim.scenario import Scenario, find
+
+
+def scheduled_events(env: simpy.Environment) -> int:
+    """How many events the environment has scheduled so far (SimPy's event-id counter)."""
+    return int(next(env._eid))  # type: ignore[attr-defined]
+
+
+def bare_timeouts(total: int = 400_000, processes: int = 1_000) -> float:
+    """Events per second of a bare SimPy loop: ``processes`` processes yielding timeouts."""
+    env = simpy.Environment()
+    per = max(1, total // processes)
+
+    def loop(i: int) -> Any:
+        delay = 1 + i % 7
+        for _ in range(per):
+            yield env.timeout(delay)
+
+    for i in range(processes):
+        env.process(loop(i))
+    started = time.perf_counter()
+    env.run()
+    wall = time.perf_counter() - started
+    return scheduled_events(env) / wall
+
+
+@dataclass(slots=True)
+class SimBench:
+    scenario: str
+    variant: str
+    payments: int
+    requests: int
+    events: int
+    wall_s: float
+    bare_events_per_s: float
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / self.wall_s
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.wall_s
+
+    @property
+    def ratio(self) -> float:
+        return self.events_per_s / self.bare_events_per_s
+
+    def lines(self) -> list[str]:
+        return [
+            f"scenario {self.scenario} / {self.variant}: {self.payments:,} payments, "
+            f"{self.requests:,} requests, {self.events:,} SimPy events in {self.wall_s:.2f} s",
+            f"  simulated requests/s : {self.requests_per_s:,.0f}",
+            f"  simulated events/s   : {self.events_per_s:,.0f}",
+            f"  bare SimPy timeouts/s: {self.bare_events_per_s:,.0f} (same process, same run)",
+            f"  ratio to bare loop   : {self.ratio:.3f}",
+        ]
+
+
+def bench_sim(scenario: Scenario, variant: str = "hardened") -> SimBench:
+    """Simulate only (no checking, no history kept): the world's own speed."""
+    bare = bare_timeouts()
+    sim = SimWorld(scenario, variant_named(variant), history=History(keep=False),
+                   record_effects=False)  # fmt: skip
+    gc.collect()
+    started = time.perf_counter()
+    sim.run()
+    wall = time.perf_counter() - started
+    return SimBench(
+        scenario.name,
+        variant,
+        sim.metrics.payments,
+        sim.metrics.attempts,
+        scheduled_events(sim.env),
+        wall,
+        bare,
+    )
+
+
+def steady_scenario(payments: int, rate: float = 2_000.0) -> Scenario:
+    """The steady-state scenario scaled to ``payments`` payments: capacity sized so nothing
+    queues (enough servers, workers and Stripe rate), arrivals at ``rate`` per second."""
+    base = find("steady_state")
+    duration = payments / rate * 1.2 + 1
+    return base.with_params(
+        {
+            "load.rate": rate,
+            "load.duration_s": duration,
+            "load.max_payments": payments,
+            "topology.servers": 20,
+            "topology.workers": 200,
+            "topology.pg_pool": 50,
+            "topology.stripe_rate_limit": rate * 4,
+        }
+    )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_long(payments: int, variant: str = "hardened", out: Path | None = None) -> dict[str, Any]:
+    """The long steady-state run: history streamed to Parquet, checked from disk."""
+    from sim.runner import run_scenario
+
+    scenario = steady_scenario(payments)
+    folder = out or Path(tempfile.mkdtemp(prefix="payharness-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "history.parquet"
+    started = time.perf_counter()
+    result = run_scenario(
+        scenario, variant, history_path=path, stream=True, record_effects=False, max_traces=1
+    )
+    wall = time.perf_counter() - started
+    s = result.summary
+    return {
+        "payments": s["payments"],
+        "requests": s["requests"],
+        "events_recorded": result.events,
+        "wall_s": round(wall, 1),
+        "sim_wall_s": round(result.sim_wall_s, 1),
+        "check_wall_s": round(result.check_wall_s, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "history_mb": round(os.path.getsize(path) / 1e6, 1),
+        "history": str(path),
+        "violations": s["violations"],
+        "met": s["expectation"]["met"],
+    }
