@@ -22,13 +22,14 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.currencies import ISO_4217
 from core.domain import (
     MAX_AMOUNT,
     MAX_KEY_LENGTH,
@@ -81,7 +82,24 @@ OUTCOME_SCHEMA: dict[str, Any] = {
         "payment": PAYMENT_SCHEMA,
     },
 }
-_text = {"type": "string", "minLength": 1, "maxLength": MAX_FIELD_LENGTH}
+_text = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_FIELD_LENGTH,
+    "pattern": r"^[^\x00]*\S[^\x00]*$",
+}
+KEY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "1-255 printable ASCII characters, bare (Stripe) or as an sf-string (IETF)",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
+    },
+}
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["merchant", "order", "amount", "currency", "source"],
@@ -89,12 +107,17 @@ REQUEST_SCHEMA: dict[str, Any] = {
         "merchant": _text,
         "order": _text,
         "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT},
-        "currency": {"type": "string", "pattern": "^[a-z]{3}$", "example": "usd"},
+        "currency": {"type": "string", "enum": sorted(ISO_4217), "example": "usd"},
         "source": {**_text, "example": "tok_visa"},
         "metadata": {
             "type": "object",
             "maxProperties": MAX_METADATA_ITEMS,
-            "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE},
+            "propertyNames": {"maxLength": MAX_METADATA_KEY, "pattern": r"^[^\x00]*$"},
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": MAX_METADATA_VALUE,
+                "pattern": r"^[^\x00]*$",
+            },
         },
     },
 }
@@ -151,6 +174,10 @@ def parse_body(raw: bytes, key: str) -> PaymentRequest:
         raise ValidationError("body", "must be a JSON object")
     for name in ("merchant", "order", "currency", "source"):
         _check_text(name, body.get(name))
+    amount = body.get("amount")
+    if isinstance(amount, float) and amount.is_integer() and abs(amount) <= MAX_AMOUNT * 10:
+        # JSON Schema's "integer" includes 1999.0; it is the same number as 1999.
+        body["amount"] = int(amount)
     metadata = body.get("metadata")
     if isinstance(metadata, dict):
         if len(metadata) > MAX_METADATA_ITEMS:
@@ -229,20 +256,11 @@ def create_app(
         status_code=201,
         responses=responses,
         openapi_extra={
-            "requestBody": {"required": True, "content": {"application/json": _s(REQUEST_SCHEMA)}}
+            "parameters": [KEY_PARAMETER],
+            "requestBody": {"required": True, "content": {"application/json": _s(REQUEST_SCHEMA)}},
         },
     )
-    async def create_payment(
-        request: Request,
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                alias="Idempotency-Key",
-                description="1-255 printable ASCII characters, bare or as an sf-string",
-                max_length=MAX_KEY_LENGTH + 2,
-            ),
-        ] = None,
-    ) -> Any:
+    async def create_payment(request: Request) -> Any:
         """Charge an order once per Idempotency-Key."""
         try:
             key = parse_key_header(request.headers.get("idempotency-key"))

@@ -1,0 +1,84 @@
+"""schemathesis against a live server's own OpenAPI document: generated valid and invalid
+requests for every operation. No response may be a 5xx, and a request answered 4xx
+(invalid, or a key reused with another payload) must not create a charge at the mock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+
+from core.live.stripe_provider import StripeProvider
+from tests.live.conftest import LiveRun
+
+pytestmark = pytest.mark.live
+
+EXAMPLES = {"POST /payments": 40}
+DEFAULT_EXAMPLES = 10
+NEGATABLE = {"POST /payments"}
+"""Operations with a body or constrained header to violate; the others (no parameters, or a
+free-form path string) have no invalid inputs to generate."""
+
+
+def charge_count(run: LiveRun) -> int:
+    async def go() -> int:
+        provider = StripeProvider(run.config.stripe_api_base, run.config.stripe_api_key)
+        return len(await provider.list_raw())
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_openapi_document_holds_against_a_live_server(
+    live: LiveRun, three_servers: list[str], mode: GenerationMode
+) -> None:
+    base_url = three_servers[0]
+    spec = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
+    assert "/payments" in spec["paths"] and "/readyz" in spec["paths"]
+    schema = schemathesis.openapi.from_dict(spec)
+    problems: list[str] = []
+    calls = 0
+    payment_statuses: set[int] = set()
+
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if mode is GenerationMode.NEGATIVE and operation.label not in NEGATABLE:
+            continue
+        examples = EXAMPLES.get(operation.label, DEFAULT_EXAMPLES)
+
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def run(case: schemathesis.Case) -> None:
+            nonlocal calls
+            label = case.operation.label
+            before = charge_count(live) if label == "POST /payments" else 0
+            response = case.call(base_url=base_url, timeout=30)
+            calls += 1
+            status = response.status_code
+            if label == "POST /payments":
+                payment_statuses.add(status)
+            if status >= 500:
+                problems.append(f"{label}: {status} {response.text[:300]} for {case.body!r}")
+            if label == "POST /payments" and 400 <= status < 500:
+                after = charge_count(live)
+                if after != before:
+                    problems.append(f"{label}: {status} but {after - before} charge(s) made")
+
+        run()
+
+    assert calls > 0
+    if mode is GenerationMode.NEGATIVE:
+        assert 400 in payment_statuses, payment_statuses
+    else:
+        assert payment_statuses & {201, 202, 402}, payment_statuses
+    print(f"{mode.value}: {calls} calls; POST /payments statuses {sorted(payment_statuses)}")
+    assert not problems, "\n".join(problems[:20])
