@@ -181,10 +181,11 @@ class IndexedStripeModel(StripeModel):
     _deferred: list[tuple[int, str]] = field(default_factory=list)
 
     def begin(self, key, amount, currency, source, metadata):  # type: ignore[no-untyped-def]
-        fresh = key is not None and key not in self._keys
+        before = self._keys.get(key) if key is not None else None
         started = StripeModel.begin(self, key, amount, currency, source, metadata)
-        if fresh and key in self._keys:
-            self._created.append((self._keys[key].created_ms, key))
+        entry = self._keys.get(key) if key is not None else None
+        if entry is not None and entry is not before:  # a new entry (maybe after expiry)
+            self._created.append((entry.created_ms, key))
         return started
 
     def _forget_expired(self) -> None:
