@@ -72,7 +72,7 @@ class LoadOptions:
     step_s: float = 15.0
     slo_ms: float = 250.0
     fault_every_s: tuple[float, float] = (6.0, 12.0)
-    settle_timeout_s: float = 90.0
+    settle_timeout_s: float = 240.0
     settle_sample: int = 300
     keep_stack: bool = False
     out_dir: Path | None = None

@@ -162,6 +162,7 @@ class LiveStack:
         if done.returncode != 0:
             if redis_proc is not None:
                 redis_proc.stop()
+            _drop_schema(env)
             raise StackError(
                 "payharness stack up failed:\n" + (done.stdout + done.stderr).strip()[-3000:]
             )
@@ -184,14 +185,7 @@ class LiveStack:
             timeout=120,
             check=False,
         )
-        cfg = self.config
-        if cfg.db_schema.startswith("lt_"):
-            from core.live.migrate import drop_schema
-
-            try:
-                asyncio.run(drop_schema(cfg.database_url, cfg.db_schema))
-            except Exception as exc:  # leave it, say so
-                print(f"could not drop schema {cfg.db_schema}: {exc}", file=sys.stderr)
+        _drop_schema(self.state["env"])
         if self.private_redis is not None:
             self.private_redis.stop()
 
@@ -287,6 +281,20 @@ class LiveStack:
 
 class StackError(RuntimeError):
     pass
+
+
+def _drop_schema(env: dict[str, str]) -> None:
+    """Drop the run's own schema (``lt_…``, created for this run); never any other."""
+    from core.live.config import LiveConfig
+    from core.live.migrate import drop_schema
+
+    cfg = LiveConfig.from_env(env)
+    if not cfg.db_schema.startswith("lt_"):
+        return
+    try:
+        asyncio.run(drop_schema(cfg.database_url, cfg.db_schema))
+    except Exception as exc:  # leave it, say so
+        print(f"could not drop schema {cfg.db_schema}: {exc}", file=sys.stderr)
 
 
 # --- the in-memory stub ---------------------------------------------------------------------

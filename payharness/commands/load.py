@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="when starting the stack: variant knobs, e.g. stale_after_ms=10000 (resolve rows "
         "left by a killed server sooner)",
     )
-    p.add_argument("--settle-timeout", type=float, default=90.0, help="reconcile deadline, s")
+    p.add_argument("--settle-timeout", type=float, default=240.0, help="reconcile deadline, s")
     p.add_argument("--keep-stack", action="store_true", help="leave a stack this run started")
     p.add_argument("--stub", action="store_true", help="in-memory stand-in, no live stack")
     p.add_argument("--seed", type=int, default=None)

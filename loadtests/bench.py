@@ -1,0 +1,570 @@
+"""``payharness bench live``: the capacity of three endpoints on one live stack, and of the
+components under them, measured in one run on this machine.
+
+Endpoints (same Stripe mock, same Redis, same Postgres, same number of server processes):
+``bare`` (only charges through the live Stripe adapter: ``loadtests.bare``), the ``seed``
+flow and the ``hardened`` flow. For each, an open-loop generator offers a fixed rate of new
+payments for a few seconds, stepping the rate up until the p99 latency (measured from each
+request's *scheduled* send time, so queueing in the generator counts) leaves the SLO or the
+endpoint stops keeping up; the sustained figure is the highest rate that held.
+
+Per payment on each path it counts Redis commands (``INFO stats`` of a private Redis the bench
+starts) and Postgres transactions (``pg_stat_database`` of a private database the bench
+creates), next to the Redis operations and Postgres round trips the core's flow yields (the
+memory runtime counting effects). Component bounds in the same run: Redis operations/s,
+Postgres transactions/s doing a payment's writes, the mock's charges/s over raw HTTP, and
+Stripe SDK calls/s from one process. Figures are printed and saved to ``bench.json`` and
+``bench.md``; they are measurements of this machine, never asserted on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from loadtests.faults import PrivateRedis, wait_ready
+from loadtests.stack import REPO, free_port, ports_free
+
+ENDPOINTS = ("bare", "seed", "hardened")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--servers", type=int, default=2, help="server processes per endpoint")
+    parser.add_argument("--slo-ms", type=float, default=250.0)
+    parser.add_argument("--level-seconds", type=float, default=5.0, help="seconds per rate")
+    parser.add_argument("--start-rate", type=float, default=10.0, help="first rate, payments/s")
+    parser.add_argument("--growth", type=float, default=1.35, help="rate multiplier per step")
+    parser.add_argument("--max-rate", type=float, default=2000.0)
+    parser.add_argument("--component-seconds", type=float, default=4.0)
+    parser.add_argument("--concurrency", type=int, default=32, help="component probes")
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
+    parser.add_argument("--out", type=Path, default=None, help="folder (default out/bench/ID)")
+
+
+# --- open-loop load ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Level:
+    rate: float
+    sent: int
+    ok: int
+    errors: int
+    achieved: float
+    p50_ms: float
+    p99_ms: float
+    held: bool
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def offer(
+    client: httpx.AsyncClient,
+    targets: Sequence[str],
+    rate: float,
+    seconds: float,
+    merchant: str,
+    slo_ms: float,
+) -> Level:
+    """Send ``rate`` new payments per second for ``seconds``, open loop."""
+    loop = asyncio.get_running_loop()
+    n = max(1, int(rate * seconds))
+    latencies: list[float] = []
+    statuses: list[int] = []
+    done_at: list[float] = []
+    rng = random.Random()
+
+    async def one(due: float, i: int) -> None:
+        key = f"{merchant}-k-{uuid.uuid4().hex}"
+        body = {
+            "merchant": merchant,
+            "order": f"o-{uuid.uuid4().hex[:16]}",
+            "amount": rng.randint(100, 99_999),
+            "currency": "usd",
+            "source": "tok_visa",
+        }
+        try:
+            r = await client.post(
+                f"{targets[i % len(targets)]}/payments",
+                json=body,
+                headers={"Idempotency-Key": key},
+            )
+            status = r.status_code
+        except httpx.HTTPError:
+            status = 0
+        now = loop.time()
+        latencies.append((now - due) * 1000)
+        statuses.append(status)
+        done_at.append(now)
+
+    start = loop.time() + 0.05
+    tasks = []
+    for i in range(n):
+        due = start + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due, i)))
+    await asyncio.wait(tasks, timeout=30)
+    for t in tasks:
+        t.cancel()
+    ok = sum(1 for s in statuses if s == 201)
+    errors = n - ok
+    span = (max(done_at) - start) if done_at else seconds
+    achieved = ok / max(span, seconds)
+    p99 = _quantile(latencies, 0.99) if len(latencies) == n else float("inf")
+    held = p99 < slo_ms and errors <= max(1, 0.01 * n) and achieved >= 0.9 * rate
+    return Level(rate, n, ok, errors, achieved, _quantile(latencies, 0.5), p99, held)
+
+
+async def ramp(
+    targets: Sequence[str], merchant: str, args: argparse.Namespace, echo: Any
+) -> list[Level]:
+    levels: list[Level] = []
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=256)
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+        await offer(client, targets, 5, 1.0, merchant, 1e9)  # warm connections and pools
+        rate = args.start_rate
+        failures = 0
+        while rate <= args.max_rate:
+            level = await offer(client, targets, rate, args.level_seconds, merchant, args.slo_ms)
+            levels.append(level)
+            echo(
+                f"    {rate:7.1f}/s offered: {level.achieved:7.1f}/s ok, p50 {level.p50_ms:6.1f}"
+                f" ms, p99 {level.p99_ms:7.1f} ms, errors {level.errors}"
+                + ("" if level.held else "  <- over")
+            )
+            failures = 0 if level.held else failures + 1
+            if failures >= 2:
+                break
+            rate = rate * args.growth if level.held else rate * (1 + (args.growth - 1) / 2)
+            await asyncio.sleep(1.0)
+    return levels
+
+
+def sustained(levels: list[Level]) -> float:
+    held = [lv.achieved for lv in levels if lv.held]
+    return max(held) if held else 0.0
+
+
+# --- counters ---------------------------------------------------------------------------------
+
+
+def redis_commands(url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.info("stats")["total_commands_processed"])
+    finally:
+        client.close()
+
+
+def pg_transactions(database_url: str, dbname: str) -> int:
+    import psycopg
+
+    time.sleep(0.6)  # backends report their counters at the end of a transaction, in batches
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            (dbname,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def modelled_effects(variant: str) -> dict[str, int]:
+    """Redis operations and Postgres round trips one new payment yields in the core flow
+    (memory runtime, counting effects by backend; a transaction of k writes is counted as
+    k + 2 round trips: BEGIN, the writes, COMMIT)."""
+    from core.domain import PaymentRequest
+    from core.effects import DbTransaction
+    from core.flows.payment import payment_flow
+    from core.runtime.driver import FlowDriver
+    from core.runtime.world import World
+    from core.variants import variant_named
+
+    world = World(variant_named(variant), record_effects=False)
+    request = PaymentRequest("m", "o1", 1999, "usd", "tok_visa", "k1")
+    driver = FlowDriver(payment_flow(request, world.variant, "a1"))
+    counts = {"redis": 0, "postgres": 0, "stripe": 0}
+    while not driver.done:
+        effect = driver.pending
+        assert effect is not None
+        backend = getattr(effect, "backend", "")
+        if backend in counts:
+            n = len(effect.writes) + 2 if isinstance(effect, DbTransaction) else 1
+            counts[backend] += n
+        driver.send(world.perform(effect))
+    return counts
+
+
+# --- component bounds -------------------------------------------------------------------------
+
+
+async def _rate(seconds: float, concurrency: int, op: Any) -> float:
+    stop = time.monotonic() + seconds
+    count = 0
+
+    async def worker() -> None:
+        nonlocal count
+        while time.monotonic() < stop:
+            count += await op()
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return count / (time.monotonic() - started)
+
+
+async def components(env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
+    import redis.asyncio as aioredis
+
+    from core.domain import Payment, PaymentState
+    from core.effects import DbTransaction, PaymentInsert, ProviderCharge
+    from core.flows.payment import completion_writes
+    from core.live.config import LiveConfig
+    from core.live.migrate import migrate
+    from core.live.postgres_store import PostgresStore
+    from core.live.stripe_provider import StripeProvider
+    from core.variants import variant_named
+
+    cfg = LiveConfig.from_env(env)
+    secs, conc = args.component_seconds, args.concurrency
+    out: dict[str, float] = {}
+
+    r = aioredis.Redis.from_url(cfg.redis_url)
+
+    async def redis_op() -> int:
+        key = f"bench:{uuid.uuid4().hex}"
+        await r.set(key, "t", nx=True, px=10_000)
+        await r.get(key)
+        await r.delete(key)
+        return 3
+
+    out["redis_ops_per_s"] = await _rate(secs, conc, redis_op)
+    await r.aclose()
+
+    schema = "bench_components"
+    await migrate(cfg.database_url, schema)
+    variant = variant_named("hardened")
+    store = PostgresStore(cfg.database_url, schema, variant, max_size=10)
+    await store.open()
+
+    async def pg_op() -> int:
+        pid = f"pay_{uuid.uuid4().hex[:20]}"
+        row = Payment(
+            pid,
+            "bench",
+            f"o-{pid}",
+            f"k-{pid}",
+            1999,
+            "usd",
+            "tok_visa",
+            "fp",
+            f"bench:k-{pid}",
+            PaymentState.PENDING,
+            0,
+        )
+        await store.execute([PaymentInsert(row)])
+        await store.execute(list(DbTransaction(completion_writes(variant, row, "ch_x")).writes))
+        return 2
+
+    out["postgres_tx_per_s"] = await _rate(secs, 10, pg_op)
+    out["postgres_payment_writes_per_s"] = out["postgres_tx_per_s"] / 2
+    await store.close()
+
+    async with httpx.AsyncClient(
+        base_url=cfg.stripe_api_base, auth=(cfg.stripe_api_key, ""), timeout=10
+    ) as client:
+
+        async def raw_charge() -> int:
+            r = await client.post(
+                "/v1/charges",
+                data={"amount": 1999, "currency": "usd", "source": "tok_visa"},
+                headers={"Idempotency-Key": f"bench-raw-{uuid.uuid4().hex}"},
+            )
+            return 1 if r.status_code == 200 else 0
+
+        out["mock_charges_per_s"] = await _rate(secs, conc, raw_charge)
+
+    provider = StripeProvider(cfg.stripe_api_base, cfg.stripe_api_key, timeout_s=10)
+
+    async def sdk_charge() -> int:
+        effect = ProviderCharge(
+            f"bench-sdk-{uuid.uuid4().hex}", 1999, "usd", "tok_visa", (("bench", "sdk"),)
+        )
+        result = await provider.charge(effect)
+        return 1 if result.succeeded else 0
+
+    out["stripe_sdk_calls_per_s_per_process"] = await _rate(secs, conc, sdk_charge)
+    return out
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class EndpointResult:
+    name: str
+    servers: int
+    sustained_per_s: float
+    levels: list[Level] = field(default_factory=list)
+    redis_commands_per_payment: float = float("nan")
+    postgres_tx_per_payment: float = float("nan")
+    modelled: dict[str, int] = field(default_factory=dict)
+
+
+def _consecutive(n: int) -> int:
+    for _ in range(100):
+        base = free_port()
+        if base + n < 65000 and ports_free([base + i for i in range(n)]):
+            return base
+    raise RuntimeError("no free consecutive ports")
+
+
+def main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
+    if isinstance(argv, argparse.Namespace):
+        args = argv
+    else:
+        parser = argparse.ArgumentParser(
+            prog="payharness bench live",
+            description=__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_arguments(parser)
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    from payharness.paths import output_root
+
+    bench_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
+    out_dir: Path = args.out or output_root() / "bench" / bench_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    echo = lambda s: print(s, flush=True)  # noqa: E731
+    endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    try:
+        return _run(args, endpoints, out_dir, bench_id, echo)
+    except BenchError as exc:
+        print(f"bench live: {exc}", file=sys.stderr)
+        return 3
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def _run(
+    args: argparse.Namespace, endpoints: list[str], out_dir: Path, bench_id: str, echo: Any
+) -> int:
+    import psycopg
+
+    from core.live.config import LiveConfig
+
+    base_cfg = LiveConfig.from_env()
+    dbname = "lt_bench_" + bench_id.replace("-", "_")
+    admin_url = base_cfg.database_url
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    except psycopg.Error as exc:
+        raise BenchError(f"cannot create the bench database {dbname}: {exc}") from exc
+    db_url = admin_url.rsplit("/", 1)[0] + "/" + dbname
+    redis = PrivateRedis(free_port(), out_dir).start()
+    k = args.servers
+    flows = [e for e in endpoints if e != "bare"]
+    base_port, mock_port = _consecutive(k * max(1, len(flows))), free_port()
+    env = {
+        **os.environ,
+        "PAYHARNESS_OUT": str(out_dir),
+        "PAYHARNESS_DATABASE_URL": db_url,
+        "PAYHARNESS_REDIS_URL": redis.url,
+        "PAYHARNESS_DB_SCHEMA": "payharness",
+        "PAYHARNESS_REDIS_PREFIX": "bench:",
+    }
+    bare_procs: list[subprocess.Popen[bytes]] = []
+    stack_up = False
+    results: list[EndpointResult] = []
+    try:
+        variants = ",".join(v for v in flows for _ in range(k)) or "hardened"
+        n_servers = k * max(1, len(flows))
+        echo(
+            f"bench {bench_id}: stack with {n_servers} servers ({variants}), private Redis "
+            f"and database; output in {out_dir}"
+        )
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "payharness",
+                "stack",
+                "up",
+                "--servers",
+                str(n_servers),
+                "--base-port",
+                str(base_port),
+                "--mock-port",
+                str(mock_port),
+                "--variant",
+                variants,
+                "--no-reconciler",
+            ],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            raise BenchError("stack up failed:\n" + (done.stdout + done.stderr)[-2000:])
+        stack_up = True
+        state = json.loads((out_dir / "stack" / "state.json").read_text())
+        stack_env = {**env, **state["env"]}
+        groups: dict[str, list[str]] = {}
+        for entry in state["processes"]:
+            if entry["name"].startswith("server-"):
+                url = f"http://127.0.0.1:{entry['port']}"
+                groups.setdefault(entry["variant"], []).append(url)
+        if "bare" in endpoints:
+            bare_base = _consecutive(k)
+            for i in range(k):
+                log = open(out_dir / f"bare-{i}.log", "ab")  # noqa: SIM115
+                bare_procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "loadtests.bare", "--port", str(bare_base + i)],
+                        env=stack_env,
+                        cwd=REPO,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
+            groups["bare"] = [f"http://127.0.0.1:{bare_base + i}" for i in range(k)]
+            for url in groups["bare"]:
+                if not wait_ready(url, 30):
+                    raise BenchError(f"bare endpoint {url} did not start")
+        for name in endpoints:
+            targets = groups[name]
+            echo(f"  {name}: {len(targets)} servers {' '.join(targets)}")
+            r0, t0 = redis_commands(redis.url), pg_transactions(db_url, dbname)
+            levels = asyncio.run(ramp(targets, f"bench{name}-m0", args, echo))
+            r1, t1 = redis_commands(redis.url), pg_transactions(db_url, dbname)
+            paid = sum(lv.ok for lv in levels) + 5
+            res = EndpointResult(name, len(targets), sustained(levels), levels)
+            res.redis_commands_per_payment = (r1 - r0) / paid
+            res.postgres_tx_per_payment = (t1 - t0) / paid
+            res.modelled = (
+                {"redis": 0, "postgres": 0, "stripe": 1}
+                if name == "bare"
+                else modelled_effects(name)
+            )
+            results.append(res)
+            echo(
+                f"  {name}: sustained {res.sustained_per_s:.1f} payments/s at p99 < "
+                f"{args.slo_ms:.0f} ms"
+            )
+        echo("  component bounds ...")
+        comps = asyncio.run(components(stack_env, args))
+    finally:
+        for p in bare_procs:
+            p.terminate()
+        for p in bare_procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if stack_up:
+            subprocess.run(
+                [sys.executable, "-m", "payharness", "stack", "down"],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+        redis.stop()
+        try:
+            with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        except psycopg.Error as exc:
+            echo(f"could not drop database {dbname}: {exc}")
+    summary = _summary(results, comps, args)
+    (out_dir / "bench.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    text = _render(summary)
+    (out_dir / "bench.md").write_text(text, encoding="utf-8")
+    echo(text)
+    return 0
+
+
+def _summary(
+    results: list[EndpointResult], comps: dict[str, float], args: argparse.Namespace
+) -> dict[str, Any]:
+    by = {r.name: r for r in results}
+    ratio = None
+    if "bare" in by and "hardened" in by and by["bare"].sustained_per_s > 0:
+        ratio = by["hardened"].sustained_per_s / by["bare"].sustained_per_s
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "slo_ms": args.slo_ms,
+        "servers_per_endpoint": args.servers,
+        "endpoints": {
+            r.name: {
+                "sustained_payments_per_s": round(r.sustained_per_s, 1),
+                "redis_commands_per_payment": round(r.redis_commands_per_payment, 2),
+                "postgres_transactions_per_payment": round(r.postgres_tx_per_payment, 2),
+                "modelled_per_payment": r.modelled,
+                "levels": [asdict(lv) for lv in r.levels],
+            }
+            for r in results
+        },
+        "ratio_hardened_to_bare": None if ratio is None else round(ratio, 3),
+        "target_ratio": 0.6,
+        "components": {k: round(v, 1) for k, v in comps.items()},
+    }
+
+
+def _render(s: dict[str, Any]) -> str:
+    lines = [
+        f"# payharness bench live ({s['machine']['cpus']} CPUs, {s['servers_per_endpoint']} "
+        f"server processes per endpoint, p99 SLO {s['slo_ms']:.0f} ms)",
+        "",
+        "| endpoint | sustained payments/s | Redis cmds/payment (measured) | Postgres tx/payment "
+        "(measured) | Redis ops / PG round trips (core flow) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, e in s["endpoints"].items():
+        m = e["modelled_per_payment"]
+        lines.append(
+            f"| {name} | {e['sustained_payments_per_s']} | {e['redis_commands_per_payment']} | "
+            f"{e['postgres_transactions_per_payment']} | {m.get('redis')} / {m.get('postgres')} |"
+        )
+    ratio = s["ratio_hardened_to_bare"]
+    lines += [
+        "",
+        f"hardened / bare = {ratio if ratio is not None else 'n/a'} (target >= 0.6)",
+        "",
+        "| component (same run) | per second |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in s["components"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
