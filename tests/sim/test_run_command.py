@@ -1,0 +1,73 @@
+"""``payharness run`` and ``payharness bench``: outputs, exit status, traces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from payharness.cli import main as cli
+
+
+def test_run_writes_summary_history_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli(["run", "key_reuse", "--out", str(tmp_path), "--jobs", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "key_reuse" in out and "E6" in out
+    assert "E6 violated" in out  # the seed's violation, with its trace
+    assert "REQUEST" in out
+    summaries = json.loads((tmp_path / "summary.json").read_text())
+    assert [s["variant"] for s in summaries] == ["seed", "hardened"]
+    assert summaries[0]["properties"]["E6"] == "BROKEN"
+    table = pq.read_table(tmp_path / "key_reuse" / "seed" / "history.parquet")
+    assert table.num_rows > 100
+    assert {"request", "response", "charge"} <= set(table.column("kind").to_pylist())
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html and "key_reuse" in html
+    assert (tmp_path / "report.md").read_text().count("plots/key_reuse.png") == 1
+    assert (tmp_path / "plots" / "key_reuse.png").stat().st_size > 1000
+
+
+def test_run_exits_1_when_an_expectation_fails(tmp_path: Path) -> None:
+    scenario = tmp_path / "wrong.toml"
+    scenario.write_text(
+        'description = "claims seed breaks E1 in calm weather"\n'
+        "[load]\nrate = 5.0\nduration_s = 3\n"
+        '[expect.seed]\nbreak = ["E1"]\n[expect.hardened]\nhold = "all"\n'
+    )
+    code = cli(["run", str(scenario), "--out", str(tmp_path / "out"), "--no-report"])
+    assert code == 1
+    summaries = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summaries[0]["expectation"]["unmet"] == ["E1 expected to break"]
+    assert summaries[1]["expectation"]["met"]
+
+
+def test_run_refuses_a_broken_scenario_with_its_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text('description = "x"\n[load]\nrate = "fast"\n')
+    assert cli(["run", str(scenario), "--out", str(tmp_path)]) == 2
+    assert "load.rate" in capsys.readouterr().err
+
+
+def test_bench_sim_prints_rates_and_the_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["bench", "sim", "--payments", "300", "--json"]) == 0
+    out = capsys.readouterr().out
+    figures = json.loads(out[out.index("{") :])
+    assert figures["requests_per_s"] > 0 and figures["bare_events_per_s"] > 0
+    assert figures["ratio"] > 0
+    assert "ratio to bare loop" in out
+
+
+def test_bench_live_says_whether_it_is_available(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("loadtests.bench") is not None:
+        pytest.skip("loadtests.bench exists; its own tests cover it")
+    assert cli(["bench", "live"]) == 2
+    assert "not available" in capsys.readouterr().out
