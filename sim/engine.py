@@ -15,13 +15,14 @@ first executes, a crash between the halves still lets the charge execute, and a 
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import simpy
 
-from core.domain import Outcome, PaymentRequest, Response
+from core.domain import Outcome, PaymentRequest, Response, fingerprint
 from core.effects import (
     ChargeResult,
     ClockRead,
@@ -34,13 +35,14 @@ from core.effects import (
 )
 from core.flows.payment import payment_flow
 from core.flows.reconcile import reconcile_flow
-from core.history import Event, History, request_event, response_event
+from core.history import Event, History
 from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
 from core.runtime.sync import describe
 from core.runtime.world import World
 from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
 from sim.dist import Latency
+from sim.events import request_record, response_record
 from sim.models import indexed_world
 from sim.scenario import FaultSpec, Scenario
 
@@ -49,15 +51,46 @@ US_PER_S = 1_000_000
 FAST_ERROR_US = 20 * US_PER_MS
 """A refused call (429, connection refused) answers in about one round trip; assumption."""
 
+TIMED_OUT = object()
+"""What a client's wait receives when its own timeout fires first."""
+
 SUCCESS_SOURCE = "tok_visa"
 DECLINE_SOURCE = "tok_chargeDeclined"
+
+
+class Pool:
+    """A counting semaphore with a FIFO queue: what ``simpy.Resource`` does, without events
+    when a slot is free (most of the time), which halves the events per request."""
+
+    __slots__ = ("capacity", "env", "used", "waiters")
+
+    def __init__(self, env: simpy.Environment, capacity: int) -> None:
+        self.env = env
+        self.capacity = capacity
+        self.used = 0
+        self.waiters: deque[simpy.Event] = deque()
+
+    def acquire(self) -> simpy.Event | None:
+        """None when a slot was free and is now held; else an event that fires with it."""
+        if self.used < self.capacity:
+            self.used += 1
+            return None
+        event = self.env.event()
+        self.waiters.append(event)
+        return event
+
+    def release(self) -> None:
+        if self.waiters:
+            self.waiters.popleft().succeed()  # the slot passes straight to the next in line
+        else:
+            self.used -= 1
 
 
 @dataclass(slots=True)
 class Server:
     index: int
-    workers: simpy.Resource
-    pool: simpy.Resource
+    workers: Pool
+    pool: Pool
     up: bool = True
     generation: int = 0
     stalled_until: int = 0
@@ -73,7 +106,9 @@ class Attempt:
     id: str
     client: str
     request: PaymentRequest
-    done: simpy.Event
+    fingerprint: str
+    wake: simpy.Event
+    """The client's wait: succeeded with the response, None (connection reset) or TIMED_OUT."""
     response: Response | None = None
 
 
@@ -214,7 +249,7 @@ class SimWorld:
             scenario.faults, scenario.load.duration_s, _stream(self.seed, "faults")
         )
         self.servers = [self._new_server(i) for i in range(topo.servers)]
-        self.job_server = Server(-1, simpy.Resource(self.env, 1), simpy.Resource(self.env, 1))
+        self.job_server = Server(-1, Pool(self.env, 1), Pool(self.env, 1))
         self.bucket = TokenBucket(topo.stripe_rate_limit)
         self._rr = 0
         self._ids = 0
@@ -235,9 +270,7 @@ class SimWorld:
 
     def _new_server(self, index: int) -> Server:
         topo = self.scenario.topology
-        return Server(
-            index, simpy.Resource(self.env, topo.workers), simpy.Resource(self.env, topo.pg_pool)
-        )
+        return Server(index, Pool(self.env, topo.workers), Pool(self.env, topo.pg_pool))
 
     def now_ms(self) -> int:
         return int(self.env.now) // US_PER_MS
@@ -289,9 +322,10 @@ class SimWorld:
         self.note("phase", "settle")
         done = []
         for (_merchant, _key), request in self.keys.items():
-            attempt = self._send(request, "settle", self._pick_server())
+            wake = env.event()
+            attempt = self._send(request, fingerprint(request), "settle", self._pick_server(), wake)
             if attempt is not None:
-                done.append(attempt.done)
+                done.append(wake)
         if done:
             yield simpy.AllOf(env, done)
 
@@ -450,14 +484,13 @@ class SimWorld:
         env, policy, m = self.env, self.scenario.client, self.metrics
         limit = attempts if attempts is not None else policy.max_attempts
         timeout_us = policy.timeout_ms * US_PER_MS
+        fp = fingerprint(request)
         for tried in range(1, limit + 1):
             server = self._pick_server()
-            if server is None:
-                response: Response | None = None
-                yield env.timeout(FAST_ERROR_US)
-            else:
-                attempt = self._send(request, client, server)
-                events = [attempt.done] if attempt is not None else []
+            response: Response | None = None
+            wake = env.event()
+            attempt = self._send(request, fp, client, server, wake)
+            if attempt is not None:
                 double = (
                     tried == 1
                     and policy.double_submit_rate
@@ -465,18 +498,16 @@ class SimWorld:
                 )
                 if double:
                     m.double_submits += 1
-                    twin = self._send(request, client, self._pick_server(avoid=server))
-                    if twin is not None:
-                        events.append(twin.done)
-                if not events:
-                    yield env.timeout(FAST_ERROR_US)
-                    response = None
+                    self._send(request, fp, client, self._pick_server(avoid=server), wake)
+                timer = env.timeout(timeout_us)
+                timer.callbacks.append(lambda _ev, wake=wake: _expire(wake))  # type: ignore[misc]
+                answer = yield wake
+                if answer is TIMED_OUT:
+                    m.timeouts += 1
                 else:
-                    waited = yield simpy.AnyOf(env, [*events, env.timeout(timeout_us)])
-                    answers = [ev.value for ev in events if ev in waited and ev.value is not None]
-                    response = answers[0] if answers else None
-                    if not waited or all(ev not in waited for ev in events):
-                        m.timeouts += 1
+                    response = answer
+            else:
+                yield env.timeout(FAST_ERROR_US)
             if response is not None:
                 outcome = response.outcome
                 if outcome in (Outcome.PAID, Outcome.FAILED, Outcome.REJECTED, Outcome.CONFLICT):
@@ -499,26 +530,38 @@ class SimWorld:
         self._rr += 1
         return up[self._rr % len(up)]
 
-    def _send(self, request: PaymentRequest, client: str, server: Server | None) -> Attempt | None:
+    def _send(
+        self,
+        request: PaymentRequest,
+        fp: str,
+        client: str,
+        server: Server | None,
+        wake: simpy.Event,
+    ) -> Attempt | None:
         if server is None or not server.up:
             return None
         self.metrics.attempts += 1
-        attempt = Attempt(self._next_id("a"), client, request, self.env.event())
-        self.history.record(request_event(self.now_ms(), attempt.id, client, request))
+        attempt = Attempt(self._next_id("a"), client, request, fp, wake)
+        self.history.record(request_record(self.now_ms(), attempt.id, client, request, fp))
         server.inflight[attempt.id] = attempt
         self.env.process(self._serve(server, attempt))
         return attempt
 
     def _serve(self, server: Server, attempt: Attempt) -> Generator[Any, Any, None]:
         generation = server.generation
-        with server.workers.request() as slot:
+        workers = server.workers
+        slot = workers.acquire()
+        if slot is not None:
             yield slot
+        try:
             if server.generation != generation:
                 return
             driver: FlowDriver[Response] = FlowDriver(
                 payment_flow(attempt.request, self.variant, attempt.id)
             )
             finished = yield from self._drive(driver, attempt.id, server)
+        finally:
+            workers.release()
         if not finished:
             return
         response = driver.result
@@ -526,10 +569,13 @@ class SimWorld:
         attempt.response = response
         server.inflight.pop(attempt.id, None)
         self.history.record(
-            response_event(self.now_ms(), attempt.id, attempt.client, attempt.request, response)
-        )
-        if not attempt.done.triggered:
-            attempt.done.succeed(response)
+            response_record(
+                self.now_ms(), attempt.id, attempt.client, attempt.request, response,
+                attempt.fingerprint,
+            )
+        )  # fmt: skip
+        if not attempt.wake.triggered:
+            attempt.wake.succeed(response)
 
     # --- answering effects ----------------------------------------------------------------
 
@@ -563,8 +609,11 @@ class SimWorld:
                 yield env.timeout(self.stripe_latency())
                 value, fault = self._perform(effect)
             elif backend == "postgres":
-                with server.pool.request() as conn:
+                pool = server.pool
+                conn = pool.acquire()
+                if conn is not None:
                     yield conn
+                try:
                     yield env.timeout(self.pg_latency())
                     fault = None
                     if cls is DbTransaction:
@@ -574,6 +623,8 @@ class SimWorld:
                             fault = Unavailable("postgres: commit failed (injected)")
                     if fault is None:
                         value, fault = self._perform(effect)
+                finally:
+                    pool.release()
             else:
                 yield env.timeout(self.redis_latency())
                 value, fault = self._perform(effect)
@@ -743,8 +794,8 @@ class SimWorld:
         self.note("crash", f"{server.name} crashed {where}; {len(victims)} requests lost")
         for attempt in victims:
             self.note("crash", f"{server.name} died while handling this request", attempt.id)
-            if not attempt.done.triggered:
-                attempt.done.succeed(None)  # the client sees the connection reset
+            if not attempt.wake.triggered:
+                attempt.wake.succeed(None)  # the client sees the connection reset
         self.env.process(self._restart_later(server, restart_s))
 
     def _restart_later(self, server: Server, restart_s: float) -> Generator[Any, Any, None]:
@@ -759,3 +810,8 @@ class SimWorld:
         server.up = True
         server.stalled_until = 0
         self.note("fault", f"{server.name} restarted")
+
+
+def _expire(wake: simpy.Event) -> None:
+    if not wake.triggered:
+        wake.succeed(TIMED_OUT)

@@ -62,8 +62,8 @@ def bench_sim_main(args: argparse.Namespace) -> int:
         long = bench_long(args.long_payments, args.variant)
         print(
             f"  {long['requests']:,} requests, {long['events_recorded']:,} history events, "
-            f"wall {long['wall_s']} s (simulate {long['sim_wall_s']} s + check "
-            f"{long['check_wall_s']} s), peak RSS {long['peak_rss_mb']} MB, history "
+            f"wall {long['wall_s']} s, CPU {long['cpu_s']} s (simulate {long['sim_wall_s']} s"
+            f" + check {long['check_wall_s']} s wall), peak RSS {long['peak_rss_mb']} MB, history "
             f"{long['history_mb']} MB at {long['history']}, violations {long['violations']}"
         )
         figures["long"] = long
