@@ -10,13 +10,16 @@ that cannot list what it charged, rebuilt from the adapter's call log with
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from core.domain import Payment
 from core.history import AppliedTransition, FinalState
 from core.history import ProviderCharge as ListedCharge
 from core.live.config import LiveConfig
 from core.live.postgres_store import PostgresStore
-from core.live.stripe_provider import StripeProvider
+from core.live.stripe_provider import StripeProvider, listed
 from core.variants import variant_named
 
 
@@ -44,7 +47,8 @@ async def live_final_state(
         await store.close()
     if cfg.stripe_lists_charges:
         provider = StripeProvider(cfg.stripe_api_base, cfg.stripe_api_key, timeout_s=60.0)
-        charges = tuple(await provider.list_charges())
+        index = RowIndex.of(payments)
+        charges = tuple(with_request_source(c, index) for c in await provider.list_raw())
         listed = True
     else:
         logs = call_logs if call_logs is not None else [p for p in [cfg.stripe_call_log] if p]
@@ -60,6 +64,42 @@ async def live_final_state(
         ),
         charges_listed=listed,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RowIndex:
+    by_id: dict[str, Payment]
+    by_key: dict[tuple[str, str], Payment]
+
+    @classmethod
+    def of(cls, payments: list[Payment]) -> RowIndex:
+        by_key: dict[tuple[str, str], Payment] = {}
+        for p in payments:
+            by_key.setdefault((p.merchant, p.idempotency_key), p)
+        return cls({p.id: p for p in payments}, by_key)
+
+    def row_for(self, md: dict[str, Any]) -> Payment | None:
+        pid = md.get("payment_id")
+        if pid is not None and pid in self.by_id:
+            return self.by_id[pid]
+        return self.by_key.get((str(md.get("merchant", "")), str(md.get("idempotency_key", ""))))
+
+
+def with_request_source(charge: dict[str, Any], index: RowIndex) -> ListedCharge:
+    """The listed charge with the *request's* source token.
+
+    A provider lists a charge's source as the card it made from the token (``card_…``), never
+    the token itself, so the token is taken from the payment row the charge belongs to, and
+    only when the charge's ``fingerprint`` metadata (a hash over the request payload, source
+    included, sent by the core with every charge) equals that row's fingerprint. Otherwise
+    the provider's card id stays, and the checker's E6 flags the charge.
+    """
+    out = listed(charge)
+    md = charge.get("metadata") or {}
+    row = index.row_for(md)
+    if row is not None and md.get("fingerprint") == row.fingerprint:
+        out = replace(out, source=row.source)
+    return out
 
 
 def charges_from_call_logs(paths: list[str]) -> tuple[ListedCharge, ...]:

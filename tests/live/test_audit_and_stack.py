@@ -1,0 +1,196 @@
+"""The audit source the load harness uses (``live_final_state`` → ``core.checker.check``), the
+seed variant served live, and ``payharness stack up | status | down`` end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.checker import check
+from core.domain import PaymentRequest, PaymentState, Response
+from core.history import Event, FinalState, request_event, response_event
+from core.live.audit_source import live_final_state
+from core.live.redis_store import response_from_json
+from tests.live.conftest import LiveRun
+from tests.live.helpers import body_for, post, unique
+from tests.live.stack import REPO, ServerPool, free_port
+from tests.live.test_live_service import reconcile_now
+
+pytestmark = pytest.mark.live
+
+
+def only_merchant(final: FinalState, merchant: str) -> FinalState:
+    payments = tuple(p for p in final.payments if p.merchant == merchant)
+    ids = {p.id for p in payments}
+    return replace(
+        final,
+        payments=payments,
+        orders={k: v for k, v in final.orders.items() if k[0] == merchant},
+        charges=tuple(c for c in final.charges if c.merchant == merchant),
+        transitions=tuple(t for t in final.transitions if t.payment_id in ids),
+    )
+
+
+def test_live_final_state_feeds_the_checker(live: LiveRun, three_servers: list[str]) -> None:
+    merchant = unique("m-audit-")
+    plan = [
+        (unique("k-"), body_for(merchant, "o-1")),
+        (unique("k-"), body_for(merchant, "o-2", source="tok_chargeDeclined")),
+        (unique("k-"), body_for(merchant, "o-3", source="tok_500")),
+    ]
+    events: list[Event] = []
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            for i, (key, body) in enumerate(plan * 2):
+                request = PaymentRequest.from_json(body, key)
+                attempt = f"a{i}"
+                t = time.time_ns() // 1_000_000
+                events.append(request_event(t, attempt, "c", request))
+                answer = await post(client, three_servers[i % 3], key, body)
+                response = _as_response(answer.status, answer.body, answer.replayed)
+                events.append(response_event(t + 1, attempt, "c", request, response))
+
+    asyncio.run(scenario())
+    asyncio.run(reconcile_now(live))
+    events.append(Event(t=time.time_ns() // 1_000_000, kind="phase", detail="settle"))
+
+    final = only_merchant(asyncio.run(live_final_state(live.config, variant="hardened")), merchant)
+    assert final.charges_listed
+    assert len(final.payments) == 3
+    states = {p.order: p.state for p in final.payments}
+    assert states == {
+        "o-1": PaymentState.COMPLETED,
+        "o-2": PaymentState.FAILED,
+        "o-3": PaymentState.FAILED,
+    }
+    assert list(final.orders) == [(merchant, "o-1")]
+    assert {c.order for c in final.charges} == {"o-1", "o-2"}
+    assert any(t.target is PaymentState.COMPLETED for t in final.transitions)
+    verdict = check(events, final)
+    assert verdict.ok, verdict.render()
+
+    # The same audit must catch a phantom: a provider charge with no payment row.
+    phantom = replace(final, payments=tuple(p for p in final.payments if p.order != "o-1"))
+    assert not check(events, phantom).ok
+
+
+def _as_response(status: int, body: dict[str, object], replayed: bool) -> Response:
+    from core.domain import Outcome
+
+    payment = body.get("payment")
+    fields: dict[str, object] = {
+        "status": status,
+        "outcome": Outcome(body["status"]) if "status" in body else Outcome.ERROR,
+        "code": body.get("code", ""),
+        "message": body.get("message", ""),
+        "replayed": replayed,
+    }
+    if isinstance(payment, dict):
+        fields.update(
+            payment_id=payment["id"],
+            merchant=payment["merchant"],
+            order=payment["order"],
+            amount=payment["amount"],
+            currency=payment["currency"],
+            charge_id=payment["charge"],
+        )
+    import json
+
+    return response_from_json(json.dumps({**_defaults(), **fields, "outcome": fields["outcome"]}))
+
+
+def _defaults() -> dict[str, object]:
+    return {
+        "payment_id": None,
+        "merchant": None,
+        "order": None,
+        "amount": None,
+        "currency": None,
+        "charge_id": None,
+        "fingerprint": None,
+        "retry_after_s": None,
+    }
+
+
+def test_seed_variant_served_live_replays_a_reused_key(live: LiveRun, servers: ServerPool) -> None:
+    """The seed has no fingerprint check: a key reused with another amount gets the first
+    payment replayed (the diagrams' behaviour), where hardened answers 422."""
+    seed = servers.start({"PAYHARNESS_VARIANT": "seed"})
+    url = f"http://127.0.0.1:{seed.port}"
+    merchant, key = unique("m-seed-"), unique("k-")
+
+    async def scenario() -> tuple[object, object]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            health = (await client.get(f"{url}/healthz")).json()
+            assert health["variant"] == "seed"
+            first = await post(client, url, key, body_for(merchant, "o-1", 1999))
+            reused = await post(client, url, key, body_for(merchant, "o-1", 2999))
+            return first, reused
+
+    first, reused = asyncio.run(scenario())
+    assert first.status == 201  # type: ignore[attr-defined]
+    assert reused.status == 201 and reused.replayed  # type: ignore[attr-defined]
+    assert reused.body == first.body  # type: ignore[attr-defined]
+
+
+def test_stack_up_status_down(live: LiveRun, tmp_path: Path) -> None:
+    """The launcher starts the mock, one server and the reconciler, reports them, and stops
+    exactly those processes."""
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        **live.config.to_env(),
+        "PAYHARNESS_OUT": str(out),
+    }
+    env.pop("PAYHARNESS_STRIPE_API_BASE")
+    ports = ["--base-port", str(free_port()), "--mock-port", str(free_port())]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "payharness", "stack", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    up = cli("up", "--servers", "1", *ports, "--reconcile-every", "1")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        import json
+
+        state = json.loads((out / "stack" / "state.json").read_text())
+        pids = [p["pid"] for p in state["processes"]]
+        assert [p["name"] for p in state["processes"]] == [
+            "stripe-mock",
+            "server-0",
+            "reconciler-hardened",
+        ]
+        status = cli("status")
+        assert status.returncode == 0 and "ready" in status.stdout, status.stdout
+        again = cli("up", "--servers", "1", *ports)
+        assert again.returncode == 1 and "already up" in again.stdout
+    finally:
+        down = cli("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"pid {pid} still running"
+    assert cli("status").returncode == 1
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
