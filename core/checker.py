@@ -93,6 +93,14 @@ class Verdict:
 @dataclass(slots=True)
 class _KeyFacts:
     payload: Payload
+    accepted: Payload | None = None
+    """The payload the gateway first acted on: its first charge or accepting answer. A
+    request that crashed before doing anything, or lost the race for the key, does not fix
+    the key's payload; until something is accepted, the first request's payload stands."""
+
+    @property
+    def reference(self) -> Payload:
+        return self.accepted if self.accepted is not None else self.payload
     first_final: Event | None = None
     told_failed: bool = False
     paid_claims: set[tuple[str, int, str, str, str]] = field(default_factory=set)
@@ -125,20 +133,26 @@ def check(
             attempt_payload[ev.attempt] = (mk, payload)
             if mk not in keys:
                 keys[mk] = _KeyFacts(payload)
+        elif ev.kind == "charge":
+            charged = keys.get((ev.merchant, ev.key))
+            if charged is not None and charged.accepted is None:
+                charged.accepted = (ev.order, ev.amount, ev.currency, ev.source)
         elif ev.kind == "response":
             known = attempt_payload.pop(ev.attempt, None)
             if known is None:
                 continue
             mk, payload = known
             facts = keys[mk]
-            if payload != facts.payload:
+            if facts.accepted is None and ev.outcome in ("paid", "failed", "pending"):
+                facts.accepted = payload
+            if payload != facts.reference:
                 if ev.outcome in ("paid", "failed", "pending"):
                     found.append(
                         Violation(
                             "E6",
                             f"key {mk[1]!r} of {mk[0]} was reused with another payload "
                             f"({_payload_text(payload)} instead of "
-                            f"{_payload_text(facts.payload)}) and answered "
+                            f"{_payload_text(facts.reference)}) and answered "
                             f"{ev.status} {ev.outcome} instead of being refused",
                             frozenset({mk}),
                         )
@@ -224,13 +238,13 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
         facts = keys.get(mk)
         if facts is not None:
             for c in made:
-                if (c.order, c.amount, c.currency, c.source) != facts.payload:
+                if (c.order, c.amount, c.currency, c.source) != facts.reference:
                     found.append(
                         Violation(
                             "E6",
                             f"charge {c.id} for key {mk[1]!r} of {mk[0]} used "
                             f"{_payload_text((c.order, c.amount, c.currency, c.source))}, "
-                            f"not the key's first payload {_payload_text(facts.payload)}",
+                            f"not the key's first payload {_payload_text(facts.reference)}",
                             frozenset({mk}),
                         )
                     )
