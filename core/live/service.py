@@ -86,7 +86,7 @@ _text = {
     "type": "string",
     "minLength": 1,
     "maxLength": MAX_FIELD_LENGTH,
-    "pattern": r"^[^\x00]*\S[^\x00]*$",
+    "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
 }
 KEY_PARAMETER: dict[str, Any] = {
     "name": "Idempotency-Key",

@@ -150,23 +150,23 @@ def spawn(
 def stop_entries(entries: list[dict[str, Any]], timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
     """SIGTERM each recorded process that is still the same instance; SIGKILL after timeout."""
     lines: list[str] = []
-    alive = []
+    signalled = []
     for entry in entries:
         if not is_ours(entry):
             lines.append(f"{entry['name']}: pid {entry['pid']} already gone")
             continue
         os.kill(int(entry["pid"]), signal.SIGTERM)
-        alive.append(entry)
+        signalled.append(entry)
+    alive = list(signalled)
     deadline = time.monotonic() + timeout_s
     while alive and time.monotonic() < deadline:
         alive = [e for e in alive if is_ours(e)]
         time.sleep(0.1)
-    for entry in alive:
-        if is_ours(entry):
+    for entry in signalled:
+        if any(entry is a for a in alive) and is_ours(entry):
             os.kill(int(entry["pid"]), signal.SIGKILL)
             lines.append(f"{entry['name']}: pid {entry['pid']} killed after {timeout_s:.0f}s")
-    for entry in entries:
-        if not any(entry is a for a in alive):
+        else:
             lines.append(f"{entry['name']}: pid {entry['pid']} stopped")
     return lines
 
@@ -329,7 +329,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         if not wait_until(lambda: http_ok(url, auth=base.stripe_api_key), entry):
             return fail(f"the Stripe mock did not answer at {base.stripe_api_base}", entry)
     elif not http_ok(f"{base.stripe_api_base}/v1/charges?limit=1", auth=base.stripe_api_key):
-        print(f"stack: warning: {base.stripe_api_base} did not list charges", file=sys.stderr)
+        return fail(
+            f"the Stripe API at {base.stripe_api_base} (--stripe-api-base) did not answer "
+            "GET /v1/charges with 200: is it running, and is PAYHARNESS_STRIPE_API_KEY right?"
+        )
 
     for i, (port, name) in enumerate(zip(ports, names, strict=True)):
         cfg = base.with_changes(variant=name)

@@ -194,3 +194,29 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_stateless_provider_audit_counts_the_call_log(
+    live: LiveRun, servers: ServerPool, tmp_path: Path
+) -> None:
+    """With a provider that cannot list charges, the adapter's call log is the charge list
+    and the final state says ``charges_listed=False``."""
+    log = tmp_path / "calls.jsonl"
+    server = servers.start(
+        {"PAYHARNESS_STRIPE_LISTS_CHARGES": "0", "PAYHARNESS_STRIPE_CALL_LOG": str(log)}
+    )
+    url = f"http://127.0.0.1:{server.port}"
+    merchant, key = unique("m-stateless-"), unique("k-")
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            for _ in range(3):
+                await post(client, url, key, body_for(merchant, "o-1"))
+            await post(client, url, unique("k-"), body_for(merchant, "o-2", source="tok_500"))
+
+    asyncio.run(scenario())
+    config = live.config.with_changes(stripe_lists_charges=False, stripe_call_log=str(log))
+    final = only_merchant(asyncio.run(live_final_state(config, variant="hardened")), merchant)
+    assert final.charges_listed is False
+    assert [(c.order, c.succeeded) for c in final.charges] == [("o-1", True)]
+    assert len(log.read_text().splitlines()) == 2  # one charge call, one 500; replays hit Redis
