@@ -17,20 +17,26 @@ R = TypeVar("R")
 class FlowDriver(Generic[R]):
     """One running flow. ``pending`` is the effect it waits on; ``done`` once it returned."""
 
-    __slots__ = ("_flow", "done", "effects", "pending", "result")
+    __slots__ = ("_flow", "done", "effects", "pending", "result", "transcript")
 
-    def __init__(self, flow: Flow[R]) -> None:
+    def __init__(self, flow: Flow[R], *, keep_transcript: bool = False) -> None:
         self._flow = flow
         self.pending: Effect[Any] | None = None
         self.done = False
         self.result: R | None = None
         self.effects = 0
+        self.transcript: list[str] | None = [] if keep_transcript else None
+        """Every answer given to the flow, in order: with the flow's code, its whole state."""
         self._advance(lambda: next(self._flow))
 
     def send(self, value: object) -> None:
+        if self.transcript is not None:
+            self.transcript.append(repr(value))
         self._advance(lambda: self._flow.send(value))
 
     def throw(self, fault: Fault) -> None:
+        if self.transcript is not None:
+            self.transcript.append(f"!{fault!r}")
         self._advance(lambda: self._flow.throw(fault))
 
     def _advance(self, step: Any) -> None:

@@ -53,6 +53,8 @@ class Stepper:
     finished: dict[str, Response] = field(default_factory=dict)
     reports: dict[str, ReconcileReport] = field(default_factory=dict)
     steps: int = 0
+    keep_transcripts: bool = False
+    """Drivers record what they were answered (for state-space exploration)."""
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
     # --- starting and stepping ------------------------------------------------------------
@@ -61,7 +63,8 @@ class Stepper:
         """A request arrives at some server; returns its attempt id. Nothing runs yet."""
         attempt = f"a{next(self._ids):04d}"
         self.world.history.record(request_event(self.world.clock.now, attempt, client, request))
-        driver = FlowDriver(payment_flow(request, self.world.variant, attempt))
+        flow = payment_flow(request, self.world.variant, attempt)
+        driver = FlowDriver(flow, keep_transcript=self.keep_transcripts)
         self.flows[attempt] = InFlight(attempt, client, request, driver)
         self._finish_if_done(attempt)
         return attempt

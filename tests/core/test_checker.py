@@ -1,0 +1,195 @@
+"""The checker finds exactly the property a hand-made history violates, and passes clean ones."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from core.checker import check
+from core.domain import Payment, PaymentState
+from core.history import AppliedTransition, Event, FinalState, ProviderCharge
+
+M = "m-1"
+
+
+def request(t: int, attempt: str, key: str, order: str = "o-1", amount: int = 1999) -> Event:
+    return Event(t=t, kind="request", attempt=attempt, merchant=M, key=key, order=order,
+                 amount=amount, currency="usd", source="tok_visa")  # fmt: skip
+
+
+def response(t: int, attempt: str, key: str, status: int, outcome: str, *, order: str = "o-1",
+             payment: str = "", charge: str = "", amount: int = 1999,
+             payment_merchant: str = M) -> Event:  # fmt: skip
+    return Event(t=t, kind="response", attempt=attempt, merchant=M, key=key, order=order,
+                 amount=amount if payment else -1, currency="usd" if payment else "",
+                 status=status, outcome=outcome, payment_id=payment, charge_id=charge,
+                 payment_merchant=payment_merchant if payment else "")  # fmt: skip
+
+
+def charge(cid: str, key: str, order: str = "o-1", amount: int = 1999,
+           succeeded: bool = True) -> ProviderCharge:  # fmt: skip
+    return ProviderCharge(cid, amount, "usd", succeeded, M, key, order, f"{M}:{key}", "tok_visa")
+
+
+def row(pid: str, key: str, state: PaymentState = PaymentState.COMPLETED, order: str = "o-1",
+        charge_id: str | None = None, amount: int = 1999) -> Payment:  # fmt: skip
+    return Payment(pid, M, order, key, amount, "usd", "tok_visa", "fp", f"{M}:{key}", state, 0,
+                   charge_id)  # fmt: skip
+
+
+CLEAN_EVENTS = [
+    request(0, "a1", "k1"),
+    response(5, "a1", "k1", 201, "paid", payment="pay_1", charge="ch_1"),
+    request(6, "a2", "k1"),
+    response(7, "a2", "k1", 201, "paid", payment="pay_1", charge="ch_1"),
+]
+CLEAN_FINAL = FinalState(
+    payments=(row("pay_1", "k1", charge_id="ch_1"),),
+    orders={(M, "o-1"): "pay_1"},
+    charges=(charge("ch_1", "k1"),),
+)
+
+
+def test_a_clean_history_passes_every_property() -> None:
+    verdict = check(CLEAN_EVENTS, CLEAN_FINAL)
+    assert verdict.ok, verdict.render()
+    assert verdict.checked == ("E1", "E2", "E4", "E6", "T", "E3", "E5")
+
+
+def test_a_clean_decline_passes() -> None:
+    events = [request(0, "a1", "k1"), response(1, "a1", "k1", 402, "failed", payment="pay_1")]
+    final = FinalState(
+        payments=(row("pay_1", "k1", PaymentState.FAILED, charge_id="ch_1"),),
+        orders={},
+        charges=(charge("ch_1", "k1", succeeded=False),),
+    )
+    assert check(events, final).ok
+
+
+def cases() -> dict[str, tuple[list[Event], FinalState]]:
+    return {
+        "E1": (
+            CLEAN_EVENTS,
+            replace(
+                CLEAN_FINAL, charges=(*CLEAN_FINAL.charges, charge("ch_2", "k1", succeeded=False))
+            ),
+        ),
+        "E2": (
+            [
+                *CLEAN_EVENTS,
+                request(10, "a3", "k2"),
+                response(11, "a3", "k2", 201, "paid", payment="pay_2", charge="ch_2"),
+            ],
+            replace(
+                CLEAN_FINAL,
+                payments=(*CLEAN_FINAL.payments, row("pay_2", "k2", charge_id="ch_2")),
+                charges=(*CLEAN_FINAL.charges, charge("ch_2", "k2")),
+            ),
+        ),
+        "E3": (
+            [request(0, "a1", "k1"), response(1, "a1", "k1", 202, "pending")],
+            FinalState(payments=(), orders={}, charges=(charge("ch_1", "k1"),)),
+        ),
+        "E4": (
+            [*CLEAN_EVENTS, request(8, "a3", "k1"), response(9, "a3", "k1", 402, "failed")],
+            CLEAN_FINAL,
+        ),
+        "E5": (
+            [request(0, "a1", "k1"), response(1, "a1", "k1", 202, "pending", payment="pay_1")],
+            FinalState(payments=(row("pay_1", "k1", PaymentState.PENDING),), orders={}, charges=()),
+        ),
+        "E6": (
+            [
+                *CLEAN_EVENTS,
+                request(8, "a3", "k1", amount=2999),
+                response(9, "a3", "k1", 201, "paid", payment="pay_1", charge="ch_1"),
+            ],
+            CLEAN_FINAL,
+        ),
+        "T": (
+            CLEAN_EVENTS,
+            replace(
+                CLEAN_FINAL,
+                transitions=(
+                    AppliedTransition("pay_1", PaymentState.FAILED, PaymentState.COMPLETED, False),
+                ),
+            ),
+        ),
+    }
+
+
+@pytest.mark.parametrize("prop", ["E1", "E2", "E3", "E4", "E5", "E6", "T"])
+def test_each_violation_is_found_alone(prop: str) -> None:
+    events, final = cases()[prop]
+    verdict = check(events, final)
+    assert verdict.broken() == {prop}, verdict.render()
+    violation = verdict.violations[0]
+    assert violation.trace, "a violation carries a trace"
+    assert all(line.strip() for line in violation.trace)
+
+
+def test_e6_also_catches_a_charge_made_with_the_reused_payload() -> None:
+    events = [
+        request(0, "a1", "k1"),
+        response(1, "a1", "k1", 503, "error"),
+        request(2, "a2", "k1", amount=2999),
+        response(3, "a2", "k1", 422, "rejected"),
+    ]
+    final = FinalState(
+        payments=(row("pay_2", "k1", charge_id="ch_1", amount=2999),),
+        orders={(M, "o-1"): "pay_2"},
+        charges=(charge("ch_1", "k1", amount=2999),),
+    )
+    verdict = check(events, final)
+    assert verdict.broken() == {"E6"}, verdict.render()
+    assert "2999" in verdict.violations[0].message
+
+
+def test_e4_catches_another_merchants_payment_and_unpaid_claims() -> None:
+    events = [
+        request(0, "a1", "k1"),
+        response(
+            1, "a1", "k1", 201, "paid", payment="pay_9", charge="ch_9", payment_merchant="m-2"
+        ),  # fmt: skip
+    ]
+    final = FinalState(payments=(), orders={}, charges=())
+    verdict = check(events, final, eventual=False)
+    assert verdict.broken() == {"E4"}
+    assert "merchant m-2's payment" in verdict.violations[0].message
+
+    events = [request(0, "a1", "k1"), response(1, "a1", "k1", 201, "paid", payment="pay_1")]
+    verdict = check(events, FinalState(payments=(), orders={}, charges=()), eventual=False)
+    assert verdict.broken() == {"E4"}
+    assert "no successful charge" in verdict.violations[0].message
+
+
+def test_e5_retry_after_settling_must_get_the_final_answer() -> None:
+    events = [
+        *CLEAN_EVENTS,
+        Event(t=50, kind="phase", detail="settle"),
+        request(51, "a9", "k1"),
+        response(52, "a9", "k1", 503, "error"),
+    ]
+    verdict = check(events, CLEAN_FINAL)
+    assert verdict.broken() == {"E5"}, verdict.render()
+
+
+def test_eventual_properties_only_when_asked() -> None:
+    events, final = cases()["E3"]
+    verdict = check(events, final, eventual=False)
+    assert verdict.ok
+    assert verdict.holds("E3") is None
+
+
+def test_trace_is_minimal_and_readable() -> None:
+    events, final = cases()["E2"]
+    noise = [
+        request(1, "z1", "unrelated", order="o-9"),
+        response(2, "z1", "unrelated", 503, "error"),
+    ]
+    verdict = check([*noise, *events], final)
+    trace = "\n".join(verdict.violations[0].trace)
+    assert "unrelated" not in trace
+    assert "REQUEST m-1/k1" in trace and "REQUEST m-1/k2" in trace
+    assert "final CHARGE ch_2" in trace
