@@ -151,7 +151,7 @@ def test_e4_catches_another_merchants_payment_and_unpaid_claims() -> None:
         request(0, "a1", "k1"),
         response(
             1, "a1", "k1", 201, "paid", payment="pay_9", charge="ch_9", payment_merchant="m-2"
-        ),  # fmt: skip
+        ),
     ]
     final = FinalState(payments=(), orders={}, charges=())
     verdict = check(events, final, eventual=False)
