@@ -227,7 +227,8 @@ async def _rate(seconds: float, concurrency: int, op: Any) -> float:
     async def worker() -> None:
         nonlocal count
         while time.monotonic() < stop:
-            count += await op()
+            done = await op()  # not `count += await op()`: that reads count before awaiting
+            count += done
 
     started = time.monotonic()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -330,6 +331,40 @@ class EndpointResult:
     redis_commands_per_payment: float = float("nan")
     postgres_tx_per_payment: float = float("nan")
     modelled: dict[str, int] = field(default_factory=dict)
+
+
+def restart_mock(state_file: Path, api_base: str, api_key: str) -> str:
+    """Restart the stack's Stripe mock, empty (it keeps every charge in memory and slows as
+    they pile up), and record the new pid so ``stack down`` still stops it."""
+    import signal
+
+    from loadtests.faults import ProcessImage, alive
+    from payharness.commands.stack import proc_start_time
+
+    state = json.loads(state_file.read_text())
+    entry = next((e for e in state["processes"] if e["name"] == "stripe-mock"), None)
+    if entry is None:
+        return "no mock in the stack (an external provider): not restarted"
+    image = ProcessImage.of(int(entry["pid"]))
+    os.kill(int(entry["pid"]), signal.SIGKILL)
+    for _ in range(100):
+        if not alive(int(entry["pid"])):
+            break
+        time.sleep(0.02)
+    proc = image.start(Path(entry["log"]))
+    entry["pid"], entry["start_time"] = proc.pid, proc_start_time(proc.pid)
+    state_file.write_text(json.dumps(state, indent=2))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(
+                f"{api_base}/v1/charges?limit=1", auth=(api_key, ""), timeout=1
+            ).is_success:
+                return f"mock restarted as pid {proc.pid}"
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise BenchError("the Stripe mock did not come back after its restart")
 
 
 def _consecutive(n: int) -> int:
@@ -459,7 +494,18 @@ def _run(
             for url in groups["bare"]:
                 if not wait_ready(url, 30):
                     raise BenchError(f"bare endpoint {url} did not start")
+        from core.live.config import LiveConfig as _Cfg
+
+        live_cfg = _Cfg.from_env(stack_env)
         for name in endpoints:
+            echo(
+                "  "
+                + restart_mock(
+                    out_dir / "stack" / "state.json",
+                    live_cfg.stripe_api_base,
+                    live_cfg.stripe_api_key,
+                )
+            )
             targets = groups[name]
             echo(f"  {name}: {len(targets)} servers {' '.join(targets)}")
             r0, t0 = redis_commands(redis.url), pg_transactions(db_url, dbname)
@@ -479,6 +525,12 @@ def _run(
                 f"  {name}: sustained {res.sustained_per_s:.1f} payments/s at p99 < "
                 f"{args.slo_ms:.0f} ms"
             )
+        echo(
+            "  "
+            + restart_mock(
+                out_dir / "stack" / "state.json", live_cfg.stripe_api_base, live_cfg.stripe_api_key
+            )
+        )
         echo("  component bounds ...")
         comps = asyncio.run(components(stack_env, args))
     finally:
