@@ -125,12 +125,12 @@ def servers(live: LiveRun) -> Iterator[ServerPool]:
 
 
 SLOW_KEYS = "slow-"
-"""Keys starting with this pause 400 ms after the charge on the shared servers (fault point),
+"""Keys starting with this pause 1 s after the charge on the shared servers (fault point),
 so a test can act while such a request is between the charge and the commit."""
 
 
 @pytest.fixture(scope="session")
 def three_servers(servers: ServerPool) -> list[str]:
     """Three hardened servers sharing Redis, Postgres and the mock: their base URLs."""
-    env = {"PAYHARNESS_FAULTS": "after_charge=pause:400", "PAYHARNESS_FAULT_KEYS": SLOW_KEYS}
+    env = {"PAYHARNESS_FAULTS": "after_charge=pause:1000", "PAYHARNESS_FAULT_KEYS": SLOW_KEYS}
     return [f"http://127.0.0.1:{servers.start(env).port}" for _ in range(3)]
