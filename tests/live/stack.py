@@ -105,7 +105,13 @@ class ServerPool:
     log_dir: Path
     started: list[Proc] = field(default_factory=list)
 
-    def start(self, extra_env: dict[str, str] | None = None, port: int | None = None) -> Proc:
+    def start(
+        self,
+        extra_env: dict[str, str] | None = None,
+        port: int | None = None,
+        *,
+        ready_path: str = "/readyz",
+    ) -> Proc:
         port = port or free_port()
         log = self.log_dir / f"server-{port}.log"
         env = {**os.environ, **self.env, **(extra_env or {})}
@@ -122,7 +128,7 @@ class ServerPool:
         self.started.append(proc)
         try:
             wait_for(
-                lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
+                lambda: http_ok(f"http://127.0.0.1:{port}{ready_path}"),
                 START_TIMEOUT_S,
                 proc.name,
                 popen,

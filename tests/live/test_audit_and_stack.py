@@ -20,7 +20,7 @@ from core.history import Event, FinalState, request_event, response_event
 from core.live.audit_source import live_final_state
 from core.live.redis_store import response_from_json
 from tests.live.conftest import LiveRun
-from tests.live.helpers import body_for, post, unique
+from tests.live.helpers import body_for, mock_charges, post, rows_for, unique
 from tests.live.stack import REPO, ServerPool, free_port
 from tests.live.test_live_service import reconcile_now
 
@@ -224,3 +224,84 @@ def test_stateless_provider_audit_counts_the_call_log(
     assert final.charges_listed is False
     assert [(c.order, c.succeeded) for c in final.charges] == [("o-1", True)]
     assert len(log.read_text().splitlines()) == 2  # one charge call, one 500; replays hit Redis
+
+
+def test_get_payment_health_and_readiness(live: LiveRun, three_servers: list[str]) -> None:
+    merchant, key = unique("m-get-"), unique("k-")
+    url = three_servers[1]
+
+    async def scenario() -> tuple[object, httpx.Response, httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            made = await post(client, url, key, body_for(merchant, "o-1"))
+            pid = made.body["payment"]["id"]
+            found = await client.get(f"{url}/payments/{pid}")
+            missing = await client.get(f"{url}/payments/pay_nope")
+            ready = await client.get(f"{url}/readyz")
+            return made, found, missing, ready
+
+    made, found, missing, ready = asyncio.run(scenario())
+    assert found.status_code == 200
+    row = found.json()
+    assert row["state"] == "COMPLETED" and row["charge"] == made.body["payment"]["charge"]  # type: ignore[attr-defined]
+    assert missing.status_code == 404 and missing.json()["code"] == "payment_not_found"
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"redis": "ok", "postgres": "ok", "stripe": "ok"}
+
+
+def test_unreachable_provider_is_not_ready_and_never_a_final_failure(
+    live: LiveRun, servers: ServerPool
+) -> None:
+    """The provider refuses connections: /readyz says which backend, a payment is answered
+    503 (nothing final), its row stays PENDING for the reconciler, and no charge exists."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    server = servers.start({"PAYHARNESS_STRIPE_API_BASE": dead}, ready_path="/healthz")
+    url = f"http://127.0.0.1:{server.port}"
+    merchant, key = unique("m-down-"), unique("k-")
+
+    async def scenario() -> tuple[httpx.Response, object]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            ready = await client.get(f"{url}/readyz")
+            answer = await post(client, url, key, body_for(merchant, "o-1"))
+            return ready, answer
+
+    ready, answer = asyncio.run(scenario())
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["redis"] == "ok" and checks["postgres"] == "ok"
+    assert checks["stripe"].startswith("unavailable")
+    assert answer.status == 503 and answer.body["status"] == "error"  # type: ignore[attr-defined]
+    rows = asyncio.run(rows_for(live.config, merchant))
+    assert [r.state for r in rows] == [PaymentState.PENDING]
+    assert asyncio.run(mock_charges(live.config, merchant)) == []
+
+
+def test_seed_loses_a_charge_when_killed_between_charge_and_save(
+    live: LiveRun, servers: ServerPool
+) -> None:
+    """The seed saves only after charging: a SIGKILL in between leaves a charge with no row,
+    which no reconciliation finds. The live audit and the checker must say so (E3)."""
+    seed = servers.start(
+        {
+            "PAYHARNESS_VARIANT": "seed",
+            "PAYHARNESS_FAULTS": "after_charge=crash",
+            "PAYHARNESS_FAULT_KEYS": "crash-",
+        }
+    )
+    merchant, key = unique("m-seedkill-"), unique("crash-")
+    body = body_for(merchant, "o-1")
+    request = PaymentRequest.from_json(body, key)
+
+    async def doomed() -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            with pytest.raises(httpx.HTTPError):
+                await post(client, f"http://127.0.0.1:{seed.port}", key, body)
+
+    asyncio.run(doomed())
+    assert seed.popen.wait(10) < 0
+    seed_run = LiveRun(live.config.with_changes(variant="seed"), live.log_dir, live.run_id)
+    asyncio.run(reconcile_now(seed_run))
+    final = only_merchant(asyncio.run(live_final_state(seed_run.config, variant="seed")), merchant)
+    assert [c.succeeded for c in final.charges] == [True] and final.payments == ()
+    events = [request_event(0, "a0", "c", request)]
+    verdict = check(events, final)
+    assert "E3" in verdict.broken(), verdict.render()
