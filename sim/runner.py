@@ -125,8 +125,9 @@ def _judged(
     paid_in_window = sum(1 for t in m.paid_at_ms if t <= arrivals_s * 1000)
     violation_times: list[tuple[int, str]] = []
     for v in verdict.violations:
-        times = [m.first_request_ms[k] for k in v.keys if k in m.first_request_ms]
-        times += [m.order_first_ms[o] for o in v.orders if o in m.order_first_ms]
+        orders = [o for _m, o in v.orders]
+        orders += [sim.keys[k].order for k in v.keys if k in sim.keys]
+        times = [m.arrival_ms[int(o[1:]) - 1] for o in orders if o[1:].isdigit()]
         violation_times.append((min(times) if times else m.load_end_ms, v.prop))
     summary: dict[str, Any] = {
         "scenario": scenario.name,
