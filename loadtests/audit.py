@@ -57,8 +57,7 @@ def fill_sources(final: FinalState, events: Iterable[Event]) -> FinalState:
         if ev.kind == "request":
             by_key.setdefault((ev.merchant, ev.key), ev.source)
     charges = tuple(
-        replace(c, source=by_key.get((c.merchant, c.key), c.source))
-        for c in final.charges
+        replace(c, source=by_key.get((c.merchant, c.key), c.source)) for c in final.charges
     )
     return replace(final, charges=charges)
 
