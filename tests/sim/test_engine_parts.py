@@ -1,0 +1,73 @@
+"""Small parts of the world: history records, latency distributions, pools, backoff."""
+
+from __future__ import annotations
+
+import random
+import statistics
+
+import simpy
+
+from core.domain import Outcome, PaymentRequest, Response, fingerprint
+from core.history import request_event, response_event
+from core.variants import HARDENED
+from sim.dist import Latency
+from sim.engine import Pool, SimWorld
+from sim.events import request_record, response_record
+from tests.sim.conftest import scenario
+
+REQUEST = PaymentRequest("m1", "o1", 1999, "usd", "tok_visa", "key-1")
+
+
+def test_history_records_equal_the_core_events() -> None:
+    fp = fingerprint(REQUEST)
+    assert request_record(5, "a1", "c1", REQUEST, fp) == request_event(5, "a1", "c1", REQUEST)
+    response = Response(201, Outcome.PAID, "payment_completed", "", "pay_1", "m1", "o1", 1999,
+                        "usd", "ch_1", fp, True, None)  # fmt: skip
+    assert response_record(7, "a1", "c1", REQUEST, response, fp) == response_event(
+        7, "a1", "c1", REQUEST, response
+    )
+
+
+def test_lognormal_latency_has_the_requested_median_and_p99() -> None:
+    sample = Latency(400.0, 1500.0).sampler(random.Random(1))
+    values = sorted(sample() / 1000 for _ in range(40_000))
+    assert abs(statistics.median(values) - 400) < 15
+    assert abs(values[int(0.99 * len(values))] - 1500) < 120
+
+
+def test_heavy_tail_slows_the_stated_share_of_calls() -> None:
+    plain = Latency(10.0, 20.0).sampler(random.Random(2))
+    tailed = Latency(10.0, 20.0, tail_probability=0.05, tail_factor=100.0).sampler(random.Random(2))
+    slow = sum(1 for _ in range(20_000) if tailed() > 200_000)
+    assert sum(1 for _ in range(20_000) if plain() > 200_000) == 0
+    assert 800 < slow < 1200
+
+
+def test_pool_serves_in_arrival_order_when_full() -> None:
+    env = simpy.Environment()
+    pool = Pool(env, 2)
+    order: list[int] = []
+
+    def user(i: int) -> object:
+        wait = pool.acquire()
+        if wait is not None:
+            yield wait
+        order.append(i)
+        yield env.timeout(10)
+        pool.release()
+
+    for i in range(5):
+        env.process(user(i))
+    env.run()
+    assert order == [0, 1, 2, 3, 4]
+    assert pool.used == 0 and not pool.waiters
+    assert env.now == 30
+
+
+def test_backoff_follows_the_stripe_sdk_schedule() -> None:
+    world = SimWorld(scenario("steady_state"), HARDENED)
+    for retries, low, high in ((1, 500, 500), (2, 500, 1000), (3, 1000, 2000), (5, 2500, 5000)):
+        for _ in range(50):
+            delay_ms = world._backoff_us(retries, None) / 1000
+            assert low <= delay_ms <= high, (retries, delay_ms)
+    assert world._backoff_us(1, 3) == 3_000_000  # Retry-After wins when longer
