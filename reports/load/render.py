@@ -228,7 +228,7 @@ def build_report(run_dir: Path) -> Path:
     kn = knee(seg, settings.slo_ms)
     breakdown = status_breakdown(att)
     audit = _json(run_dir / "audit.json")
-    bench = _json(run_dir / "bench.json")
+    bench = _json(run_dir / "bench.json") or _latest_bench(run_dir)
 
     rep = Report(f"Load run {settings.run_id}")
     verdict = "no audit" if audit is None else ("**PASS**" if audit["ok"] else "**FAIL**")
@@ -304,8 +304,21 @@ def build_report(run_dir: Path) -> Path:
             ],
         )
     if bench is not None:
-        rep.h("Capacity (payharness bench live)")
-        rep.pre(json.dumps(bench, indent=2))
+        rep.h("Capacity (payharness bench live, same output folder)")
+        rep.table(
+            ["endpoint", "sustained payments/s", "Redis cmds/payment", "Postgres tx/payment"],
+            [
+                [
+                    name,
+                    e["sustained_payments_per_s"],
+                    e["redis_commands_per_payment"],
+                    e["postgres_transactions_per_payment"],
+                ]
+                for name, e in bench.get("endpoints", {}).items()
+            ],
+        )
+        rep.p(f"hardened / bare = {bench.get('ratio_hardened_to_bare')} (target >= 0.6)")
+        rep.table(["component", "per second"], sorted(bench.get("components", {}).items()))
     csvs = sorted(p.name for p in run_dir.glob("*.csv"))
     rep.h("Files")
     rep.p("Locust CSV stats kept beside this report: " + (", ".join(csvs) or "none") + ".")
@@ -334,6 +347,12 @@ def _knee(kn: Knee) -> dict[str, float]:
 def _q(att: pd.DataFrame, q: float) -> float:
     done = att[att["status"] >= 0] if not att.empty else att
     return float(done["latency_ms"].quantile(q)) if len(done) else float("nan")
+
+
+def _latest_bench(run_dir: Path) -> dict[str, Any] | None:
+    """The newest ``payharness bench live`` result of the same output folder, if any."""
+    found = sorted((run_dir.parent.parent / "bench").glob("*/bench.json"))
+    return _json(found[-1]) if found else None
 
 
 def _json(path: Path) -> dict[str, Any] | None:
