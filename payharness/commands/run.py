@@ -82,7 +82,9 @@ def main(args: argparse.Namespace) -> int:
         traces = {
             (r.summary["scenario"], r.summary["variant"]): _trace_lines(r, 3) for r in results
         }
-        md, html = write_report(out, results, {s.name: s.description for s in scenarios}, traces)
+        figures = _figures(out, results, jobs)
+        descriptions = {s.name: s.description for s in scenarios}
+        md, html = write_report(out, results, descriptions, traces, figures)
         print(f"report: {md} and {html}")
     met = sum(1 for r in results if r.met)
     events = sum(r.events for r in results)
@@ -118,6 +120,22 @@ def _execute(
     finally:
         bar.close()
     return results
+
+
+def _figures(out: Path, results: list[RunResult], jobs: int) -> dict[str, Path]:
+    """One figure per scenario, drawn in parallel (matplotlib is the slow part of a report)."""
+    from reports.sim.render import figure_path, scenario_figure
+
+    groups: dict[str, list[RunResult]] = {}
+    for r in results:
+        groups.setdefault(r.summary["scenario"], []).append(r)
+    if jobs <= 1 or len(groups) <= 1:
+        return {n: scenario_figure(n, g, figure_path(out, n)) for n, g in groups.items()}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {
+            n: pool.submit(scenario_figure, n, g, figure_path(out, n)) for n, g in groups.items()
+        }
+        return {n: f.result() for n, f in futures.items()}
 
 
 def _fmt(value: Any) -> str:

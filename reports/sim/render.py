@@ -95,6 +95,10 @@ def scenario_figure(scenario: str, runs: Sequence[Any], path: Path) -> Path:
     return path
 
 
+def figure_path(out: Path, scenario: str) -> Path:
+    return out / "plots" / f"{scenario}.png"
+
+
 def _table_md(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -108,6 +112,7 @@ def write_report(
     runs: Sequence[Any],
     descriptions: dict[str, str],
     traces: dict[tuple[str, str], list[str]],
+    figures: dict[str, Path] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``report.md`` (PNG files beside it) and ``report.html`` (PNGs embedded)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -115,10 +120,10 @@ def write_report(
     by_scenario: dict[str, list[Any]] = {}
     for r in runs:
         by_scenario.setdefault(r.summary["scenario"], []).append(r)
-    figures = {
-        name: scenario_figure(name, group, out / "plots" / f"{name}.png")
-        for name, group in by_scenario.items()
-    }
+    figures = dict(figures or {})
+    for name, group in by_scenario.items():
+        if name not in figures:
+            figures[name] = scenario_figure(name, group, figure_path(out, name))
     met = sum(1 for r in runs if r.summary["expectation"]["met"])
     head = f"{met} of {len(runs)} runs met their expectations."
     md = ["# payharness simulation report", "", head, "", _table_md(table), ""]
