@@ -133,4 +133,4 @@ so a test can act while such a request is between the charge and the commit."""
 def three_servers(servers: ServerPool) -> list[str]:
     """Three hardened servers sharing Redis, Postgres and the mock: their base URLs."""
     env = {"PAYHARNESS_FAULTS": "after_charge=pause:1000", "PAYHARNESS_FAULT_KEYS": SLOW_KEYS}
-    return [f"http://127.0.0.1:{servers.start(env).port}" for _ in range(3)]
+    return [f"http://127.0.0.1:{p.port}" for p in servers.start_many(3, env)]

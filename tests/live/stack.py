@@ -105,6 +105,20 @@ class ServerPool:
     log_dir: Path
     started: list[Proc] = field(default_factory=list)
 
+    def start_many(self, n: int, extra_env: dict[str, str] | None = None) -> list[Proc]:
+        """Start ``n`` servers at once (imports dominate start-up), then wait for each."""
+        ports: list[int] = []
+        for _ in range(10 * n):
+            if len(ports) == n:
+                break
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        procs = [self.spawn(extra_env, port) for port in ports]
+        for proc in procs:
+            self.wait_ready(proc, "/readyz")
+        return procs
+
     def start(
         self,
         extra_env: dict[str, str] | None = None,
@@ -112,6 +126,11 @@ class ServerPool:
         *,
         ready_path: str = "/readyz",
     ) -> Proc:
+        proc = self.spawn(extra_env, port)
+        self.wait_ready(proc, ready_path)
+        return proc
+
+    def spawn(self, extra_env: dict[str, str] | None = None, port: int | None = None) -> Proc:
         port = port or free_port()
         log = self.log_dir / f"server-{port}.log"
         env = {**os.environ, **self.env, **(extra_env or {})}
@@ -126,17 +145,15 @@ class ServerPool:
             )
         proc = Proc(f"server-{port}", popen, log, port)
         self.started.append(proc)
+        return proc
+
+    def wait_ready(self, proc: Proc, ready_path: str) -> None:
+        url = f"http://127.0.0.1:{proc.port}{ready_path}"
         try:
-            wait_for(
-                lambda: http_ok(f"http://127.0.0.1:{port}{ready_path}"),
-                START_TIMEOUT_S,
-                proc.name,
-                popen,
-            )
+            wait_for(lambda: http_ok(url), START_TIMEOUT_S, proc.name, proc.popen)
         except RuntimeError as exc:
             proc.stop()
             raise RuntimeError(f"{exc}\n{proc.log_tail()}") from None
-        return proc
 
     def stop_all(self) -> None:
         for proc in self.started:

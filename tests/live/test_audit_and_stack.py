@@ -305,3 +305,29 @@ def test_seed_loses_a_charge_when_killed_between_charge_and_save(
     events = [request_event(0, "a0", "c", request)]
     verdict = check(events, final)
     assert "E3" in verdict.broken(), verdict.render()
+
+
+def test_hardened_keeps_charging_once_with_redis_unreachable(
+    live: LiveRun, servers: ServerPool
+) -> None:
+    """Redis refuses connections: hardened carries on (Postgres constraints decide), so
+    duplicates still make one charge and replay it from the database."""
+    server = servers.start(
+        {"PAYHARNESS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, ready_path="/healthz"
+    )
+    url = f"http://127.0.0.1:{server.port}"
+    merchant, key = unique("m-noredis-"), unique("k-")
+    body = body_for(merchant, "o-1")
+
+    async def scenario() -> tuple[httpx.Response, list[object]]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            ready = await client.get(f"{url}/readyz")
+            answers = [await post(client, url, key, body) for _ in range(3)]
+            return ready, answers
+
+    ready, answers = asyncio.run(scenario())
+    assert ready.status_code == 503 and ready.json()["checks"]["redis"] != "ok"
+    assert [a.status for a in answers] == [201, 201, 201]  # type: ignore[attr-defined]
+    assert [a.replayed for a in answers] == [False, True, True]  # type: ignore[attr-defined]
+    assert len({str(a.body) for a in answers}) == 1  # type: ignore[attr-defined]
+    assert len(asyncio.run(mock_charges(live.config, merchant))) == 1
