@@ -31,13 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from core.live.config import ConfigError, LiveConfig
     from core.live.reconciler import reconcile_every, reconcile_once
     from core.live.transport import LiveTransport
-    from core.variants import variant_named
 
     try:
         config = LiveConfig.from_env()
         if args.variant:
             config = config.with_changes(variant=args.variant)
-        variant = variant_named(config.variant)
+        variant = config.resolve_variant()
     except (ConfigError, ValueError) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 2
