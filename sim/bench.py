@@ -26,7 +26,7 @@ from sim.scenario import Scenario, find
 
 def scheduled_events(env: simpy.Environment) -> int:
     """How many events the environment has scheduled so far (SimPy's event-id counter)."""
-    return int(next(env._eid))  # type: ignore[attr-defined]
+    return int(next(env._eid))
 
 
 def bare_timeouts(total: int = 400_000, processes: int = 1_000) -> float:

@@ -155,7 +155,7 @@ class FaultBook:
         return self.by_kind.get(kind, [])
 
     def hit(
-        self, kind: str, now: int, effect: str | None = None, server: int = -1
+        self, kind: str, now: float, effect: str | None = None, server: int = -1
     ) -> FaultSpec | None:
         """A per-effect fault of ``kind`` firing now, or None (draws its probability)."""
         if self.healed:
@@ -177,7 +177,7 @@ class FaultBook:
             return spec
         return None
 
-    def active(self, kind: str, now: int) -> list[FaultSpec]:
+    def active(self, kind: str, now: float) -> list[FaultSpec]:
         if self.healed:
             return []
         return [s for s, start, end in self.by_kind.get(kind, ()) if start <= now < end]
@@ -662,7 +662,7 @@ class SimWorld:
         if self.faults.specs("server_stall"):
             spec = self.faults.hit("server_stall", now, effect, server.index)
             if spec is not None and spec.probability is not None:
-                server.stalled_until = now + int(spec.stall_s * US_PER_S)
+                server.stalled_until = int(now) + int(spec.stall_s * US_PER_S)
                 self.note("fault", f"{server.name} stalls {spec.stall_s:g} s at {effect}", attempt)
         return False
 

@@ -127,13 +127,13 @@ def run_sweep(
     if dask_address is not None:
         from distributed import Client, as_completed
 
-        with Client(dask_address) as client:
+        with Client(dask_address) as client:  # type: ignore[no-untyped-call]
             futures = [
                 client.submit(run_cell, scenario_file, variant, seed, p, pure=False) for p in params
             ]
             index = {f.key: i for i, f in enumerate(futures)}
             out: list[dict[str, Any] | None] = [None] * len(futures)
-            for future in as_completed(futures):
+            for future in as_completed(futures):  # type: ignore[no-untyped-call]
                 out[index[future.key]] = future.result()
                 if progress:
                     progress()

@@ -34,7 +34,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     live = bench_sub.add_parser("live", help="the live stack's benchmark (loadtests.bench)")
     live.add_argument("rest", nargs=argparse.REMAINDER, help="passed to loadtests.bench")
     live.set_defaults(func=bench_live_main)
-    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+    def usage(_args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=usage)
 
 
 def bench_sim_main(args: argparse.Namespace) -> int:
