@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the settle phase: 1M requests), history streamed to Parquet; report wall time and "
         "peak memory",
     )
-    s.add_argument("--long-payments", type=int, default=500_000, help=argparse.SUPPRESS)
+    s.add_argument(
+        "--long-payments", type=int, default=500_000, help="payments in the long run (500000)"
+    )
     s.add_argument("--json", action="store_true", help="print figures as JSON too")
     s.set_defaults(func=bench_sim_main)
     live = bench_sub.add_parser("live", help="the live stack's benchmark (loadtests.bench)")
