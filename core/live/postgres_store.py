@@ -119,6 +119,16 @@ class PostgresStore:
     async def close(self) -> None:
         await self.pool.close()
 
+    async def check_schema(self) -> None:
+        """Unavailable with a hint when the schema has not been migrated."""
+        try:
+            await self._read("SELECT version FROM schema_migrations", ())
+        except pgerrors.UndefinedTable as exc:
+            raise Unavailable(
+                f"postgres: schema {self.schema!r} has no tables; run `payharness db migrate` "
+                "(with the same PAYHARNESS_DB_SCHEMA)"
+            ) from exc
+
     # --- plumbing -------------------------------------------------------------------------
 
     async def _read(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -81,6 +81,11 @@ class LiveTransport:
 
     async def open(self) -> None:
         await self.postgres.open()
+        try:
+            await self.postgres.check_schema()
+        except BaseException:
+            await self.postgres.close()
+            raise
 
     async def close(self) -> None:
         await self.postgres.close()
