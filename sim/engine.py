@@ -251,6 +251,9 @@ class SimWorld:
             scenario.faults, scenario.load.duration_s, _stream(self.seed, "faults")
         )
         self.servers = [self._new_server(i) for i in range(topo.servers)]
+        self._boundary = bool(
+            self.faults.specs("server_crash") or self.faults.specs("server_stall")
+        )
         self.job_server = Server(-1, Pool(self.env, 1), Pool(self.env, 1))
         self.bucket = TokenBucket(topo.stripe_rate_limit)
         self._rr = 0
@@ -259,6 +262,7 @@ class SimWorld:
         self._arrivals_done = False
         self._idle: simpy.Event = self.env.event()
         self.keys: dict[tuple[str, str], PaymentRequest] = {}
+        """The first request of every key, retried once in the settle phase."""
         self.late_retry_us: int | None = None
         self.settled = False
         self.reconcile_runs = 0
@@ -605,7 +609,11 @@ class SimWorld:
                 yield env.timeout(effect.ms * US_PER_MS)  # type: ignore[union-attr]
                 driver.send(None)
                 continue
-            if server.index >= 0 and self._boundary_faults(server, attempt, cls.__name__):
+            if (
+                self._boundary
+                and server.index >= 0
+                and self._boundary_faults(server, attempt, cls.__name__)
+            ):
                 return False
             backend = cls.backend  # type: ignore[union-attr]
             if backend == "stripe" and cls is ProviderCharge:
