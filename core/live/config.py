@@ -6,10 +6,12 @@ load harness configure servers the same way (child processes inherit it).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from core.variants import Variant, variant_named
 
@@ -20,6 +22,8 @@ DEFAULT_REDIS_PREFIX = "payharness:"
 DEFAULT_STRIPE_API_BASE = "http://127.0.0.1:12111"
 DEFAULT_STRIPE_API_KEY = "sk_test_payharness"
 
+REDACTED = "***"
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_:.\-]{1,64}$")
 
@@ -98,6 +102,31 @@ class LiveConfig:
         if self.variant_overrides:
             env["PAYHARNESS_VARIANT_OVERRIDES"] = self.variant_overrides
         return env
+
+    def redacted_env(self) -> dict[str, str]:
+        """``to_env()`` with URL passwords and the API key masked, for files on disk."""
+        env = self.to_env()
+        for name in ("PAYHARNESS_REDIS_URL", "PAYHARNESS_DATABASE_URL"):
+            env[name] = _URL_PASSWORD.sub(r"\1" + REDACTED + "@", env[name])
+        key = env["PAYHARNESS_STRIPE_API_KEY"]
+        if key != DEFAULT_STRIPE_API_KEY:
+            env["PAYHARNESS_STRIPE_API_KEY"] = key[:8] + REDACTED
+        return env
+
+    @classmethod
+    def from_stack_state(
+        cls, path: str | Path = "out/stack/state.json", env: Mapping[str, str] | None = None
+    ) -> LiveConfig:
+        """The configuration ``payharness stack up`` recorded; a masked secret is taken from
+        ``env`` (default: this process's environment) under the same variable name."""
+        recorded: dict[str, str] = json.loads(Path(path).read_text())["env"]
+        own = os.environ if env is None else env
+        for name, value in list(recorded.items()):
+            if REDACTED in value:
+                if name not in own:
+                    raise ConfigError(f"{name} is masked in {path}; set it in the environment")
+                recorded[name] = own[name]
+        return cls.from_env(recorded)
 
     def resolve_variant(self) -> Variant:
         """The named variant with ``variant_overrides`` applied (same name, noted in summary)."""

@@ -299,7 +299,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "stripe_api_base": base.stripe_api_base,
         "servers": [f"http://127.0.0.1:{p}" for p in ports],
-        "env": base.to_env(),
+        "env": base.redacted_env(),
         "processes": started,
     }
 

@@ -18,6 +18,7 @@ from core.checker import check
 from core.domain import PaymentRequest, PaymentState, Response
 from core.history import Event, FinalState, request_event, response_event
 from core.live.audit_source import live_final_state
+from core.live.config import LiveConfig
 from core.live.redis_store import response_from_json
 from tests.live.conftest import LiveRun
 from tests.live.helpers import body_for, mock_charges, post, rows_for, unique
@@ -181,6 +182,11 @@ def test_stack_up_status_down(live: LiveRun, tmp_path: Path) -> None:
             "server-0",
             "reconciler-hardened",
         ]
+        recorded = LiveConfig.from_stack_state(out / "stack" / "state.json", env={})
+        assert recorded.db_schema == live.config.db_schema
+        assert recorded.stripe_api_base == f"http://127.0.0.1:{ports[3]}"
+        fresh = asyncio.run(live_final_state(recorded))
+        assert fresh.charges_listed and fresh.charges == ()  # the stack's own, new mock
         status = cli("status")
         assert status.returncode == 0 and "ready" in status.stdout, status.stdout
         again = cli("up", "--servers", "1", *ports)
