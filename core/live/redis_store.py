@@ -6,6 +6,8 @@
 - Keys come from the core (``core.flows.payment.RedisKeys``); hardened keys carry a hash tag
   ``{merchant:key}`` so a key's lock and cache share one Redis Cluster slot. The adapter only
   prepends a per-deployment prefix without braces, which leaves that hash tag in charge.
+- ``redis+cluster://host:port`` selects redis-py's cluster client; every command touches one
+  key, so only the hash tag decides where a key's lock and cached answer live.
 - Connection errors and timeouts become ``Unavailable``: the flow decides what that means.
 """
 
@@ -17,10 +19,13 @@ from dataclasses import asdict
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from core.domain import Outcome, Response
 from core.effects import Unavailable
+
+CLUSTER_SCHEME = "redis+cluster://"
 
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -48,13 +53,23 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str, *, timeout_s: float = 2.0) -> None:
         self.prefix = prefix
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry_on_timeout=False,
-            health_check_interval=30,
-        )
+        self.cluster = url.startswith(CLUSTER_SCHEME)
+        self.client: aioredis.Redis | RedisCluster
+        if self.cluster:
+            # redis+cluster://host:port: redis-py's cluster client, seeded from one node.
+            self.client = RedisCluster.from_url(
+                "redis://" + url[len(CLUSTER_SCHEME) :],
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+            )
+        else:
+            self.client = aioredis.Redis.from_url(
+                url,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                retry_on_timeout=False,
+                health_check_interval=30,
+            )
         self._release = self.client.register_script(RELEASE_SCRIPT)
 
     def k(self, key: str) -> str:

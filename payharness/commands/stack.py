@@ -220,7 +220,15 @@ def preflight(config: Any, need_node: bool) -> str | None:
             if done.returncode != 0:
                 return "`npm ci` failed; see its output above"
     try:
-        client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        if config.redis_url.startswith("redis+cluster://"):
+            from redis.cluster import RedisCluster
+
+            url = "redis://" + config.redis_url[len("redis+cluster://") :]
+            client: Any = RedisCluster.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        else:
+            client = redis.Redis.from_url(
+                config.redis_url, socket_connect_timeout=2, socket_timeout=2
+            )
         client.ping()
         client.close()
     except (redis.RedisError, OSError) as exc:
