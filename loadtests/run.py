@@ -67,7 +67,7 @@ class LoadOptions:
     pace_s: float = 1.0
     timeout_s: float = 5.0
     weights: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    mock_fault_rate: float = 0.05
+    mock_fault_rate: float = 0.01
     step_users: int = 0
     step_s: float = 15.0
     slo_ms: float = 250.0
@@ -345,7 +345,8 @@ def reconcile_until_settled(
     left = -1
     while True:
         try:
-            echo("reconcile: " + stack.reconcile())
+            budget = max(5.0, min(60.0, deadline - time.monotonic()))
+            echo("reconcile: " + stack.reconcile(budget))
         except Exception as exc:
             echo(f"reconcile failed: {exc!r}")
         left = stack.unsettled(prefix)

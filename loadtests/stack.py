@@ -36,7 +36,7 @@ class Stack(Protocol):
 
     def final_state(self) -> FinalState: ...
 
-    def reconcile(self) -> str: ...
+    def reconcile(self, timeout_s: float = 60.0) -> str: ...
 
     def unsettled(self, merchant_prefix: str) -> int: ...
 
@@ -196,7 +196,7 @@ class LiveStack:
 
         return asyncio.run(live_final_state(self.config, variant=None))
 
-    def reconcile(self) -> str:
+    def reconcile(self, timeout_s: float = 60.0) -> str:
         from core.live.reconciler import reconcile_once
         from core.live.transport import LiveTransport
 
@@ -207,7 +207,13 @@ class LiveStack:
                 transport = LiveTransport(cfg, cfg.resolve_variant())
                 await transport.open()
                 try:
-                    out.append(f"{name}: {(await reconcile_once(transport)).summary()}")
+                    report = await asyncio.wait_for(reconcile_once(transport), timeout_s)
+                    out.append(f"{name}: {report.summary()}")
+                except TimeoutError:
+                    out.append(
+                        f"{name}: pass cut at {timeout_s:.0f}s (the stack's own "
+                        "reconciler carries on)"
+                    )
                 finally:
                     await transport.close()
             return "; ".join(out)
@@ -336,7 +342,7 @@ class StubStack:
 
         return final_from_json(httpx.get(self.targets[0] + "/_stub/final", timeout=60).json())
 
-    def reconcile(self) -> str:
+    def reconcile(self, timeout_s: float = 60.0) -> str:
         return json.dumps(httpx.post(self.targets[0] + "/_stub/reconcile", timeout=60).json())
 
     def unsettled(self, merchant_prefix: str) -> int:

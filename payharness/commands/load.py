@@ -10,6 +10,7 @@ fails, 2 on a usage error, 3 when the stack cannot start.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from loadtests.settings import FAULT_KINDS, SHAPES
@@ -50,7 +51,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="user mix, e.g. payer=10,retrier=4,double_tapper=2,key_reuser=1,"
         "new_key_after_failure=2",
     )
-    p.add_argument("--mock-fault-rate", type=float, default=0.05, help="share for 'mock'")
+    p.add_argument(
+        "--mock-fault-rate",
+        type=float,
+        default=0.01,
+        help="share of payments using tok_500/tok_429 under the 'mock' fault (default 0.01; "
+        "each such row is resolved by a provider lookup, which lists every charge)",
+    )
     p.add_argument("--step-users", type=int, default=0, help="step shape: users per step")
     p.add_argument("--step-seconds", type=float, default=15.0, help="step shape: step length")
     p.add_argument("--slo-ms", type=float, default=250.0, help="p99 SLO for the knee")
@@ -107,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 2
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwind: the stack this run started is taken down
+
+    signal.signal(signal.SIGTERM, _stop)
     try:
         result = run_load(opts, echo=lambda s: print(s, flush=True))
     except StackError as exc:
