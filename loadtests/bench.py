@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from loadtests.faults import PrivateRedis, wait_ready
-from loadtests.stack import REPO, free_port, ports_free
+from loadtests.stack import REPO, free_port, ports_free, unmasked
 
 ENDPOINTS = ("bare", "seed", "hardened")
 
@@ -469,7 +469,7 @@ def _run(
             raise BenchError("stack up failed:\n" + (done.stdout + done.stderr)[-2000:])
         stack_up = True
         state = json.loads((out_dir / "stack" / "state.json").read_text())
-        stack_env = {**env, **state["env"]}
+        stack_env = {**env, **unmasked(state["env"], env)}
         groups: dict[str, list[str]] = {}
         for entry in state["processes"]:
             if entry["name"].startswith("server-"):

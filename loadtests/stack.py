@@ -85,7 +85,7 @@ class LiveStack:
     def config(self) -> Any:
         from core.live.config import LiveConfig
 
-        return LiveConfig.from_env(self.state["env"])
+        return LiveConfig.from_env(unmasked(self.state["env"], self.env or os.environ))
 
     @property
     def variants(self) -> list[str]:
@@ -276,7 +276,8 @@ class LiveStack:
             if alive(pid) and wait_ready(url, 20):
                 continue
             entry = next(e for e in self.state["processes"] if url.endswith(f":{e.get('port')}"))
-            env = {**os.environ, **self.state["env"], "PAYHARNESS_VARIANT": entry["variant"]}
+            recorded = unmasked(self.state["env"], self.env or os.environ)
+            env = {**os.environ, **recorded, "PAYHARNESS_VARIANT": entry["variant"]}
             image = ProcessImage(tuple(entry["cmd"]), env, str(REPO))
             proc = image.start(Path(entry["log"]))
             self.adopt_restarts({url: proc.pid})
@@ -287,6 +288,20 @@ class LiveStack:
 
 class StackError(RuntimeError):
     pass
+
+
+def unmasked(recorded: dict[str, str], own: Any) -> dict[str, str]:
+    """The stack's recorded environment with masked secrets (URL passwords, API key) taken
+    from ``own`` under the same name, as ``LiveConfig.from_stack_state`` does."""
+    from core.live.config import REDACTED
+
+    out = dict(recorded)
+    for name, value in recorded.items():
+        if REDACTED in value:
+            if name not in own:
+                raise StackError(f"{name} is masked in the stack's state; set it in the env")
+            out[name] = own[name]
+    return out
 
 
 def _drop_schema(env: dict[str, str]) -> None:

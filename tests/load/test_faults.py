@@ -98,3 +98,13 @@ def test_flush_touches_only_the_runs_keys_and_a_private_redis_restarts_empty(
         client.close()
     finally:
         own.stop()
+
+
+def test_masked_secrets_of_the_stack_state_come_from_the_environment() -> None:
+    from loadtests.stack import StackError, unmasked
+
+    recorded = {"PAYHARNESS_DATABASE_URL": "postgresql://u:***@h/db", "PAYHARNESS_X": "1"}
+    own = {"PAYHARNESS_DATABASE_URL": "postgresql://u:secret@h/db"}
+    assert unmasked(recorded, own)["PAYHARNESS_DATABASE_URL"].endswith("u:secret@h/db")
+    with pytest.raises(StackError, match="PAYHARNESS_DATABASE_URL"):
+        unmasked(recorded, {})
