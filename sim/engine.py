@@ -118,10 +118,10 @@ class Attempt:
 class Metrics:
     """What the report plots: client-perceived latency, completions, attempts."""
 
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: array[float] = field(default_factory=lambda: array("d"))
     """First send to final answer of each payment (only payments that got a final answer)."""
-    paid_at_ms: list[int] = field(default_factory=list)
-    final_at_ms: list[int] = field(default_factory=list)
+    paid_at_ms: array[int] = field(default_factory=lambda: array("q"))
+    final_at_ms: array[int] = field(default_factory=lambda: array("q"))
     attempts: int = 0
     payments: int = 0
     gave_up: int = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,8 @@ class RunResult:
 
     summary: dict[str, Any]
     verdict: Verdict
-    latencies_ms: list[float] = field(default_factory=list)
-    paid_at_ms: list[int] = field(default_factory=list)
+    latencies_ms: Sequence[float] = field(default_factory=list)
+    paid_at_ms: Sequence[int] = field(default_factory=list)
     violation_at_ms: list[tuple[int, str]] = field(default_factory=list)
     fault_windows_s: list[tuple[float, float, str]] = field(default_factory=list)
     history_path: str | None = None
@@ -50,7 +50,7 @@ def core_world(variant: Variant, clock: ModelClock, history: History) -> World:
     return World(variant, clock, history, record_effects=False)
 
 
-def quantile(values: list[float], q: float) -> float | None:
+def quantile(values: Sequence[float], q: float) -> float | None:
     """The q-quantile by nearest rank (deterministic, no interpolation)."""
     if not values:
         return None

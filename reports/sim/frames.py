@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.checker import PROPERTIES
@@ -39,7 +40,7 @@ def latency_frame(runs: Sequence[Any]) -> pd.DataFrame:
             {
                 "scenario": r.summary["scenario"],
                 "variant": r.summary["variant"],
-                "latency_ms": r.latencies_ms,
+                "latency_ms": np.asarray(r.latencies_ms, dtype="float64"),
             }
         )
         for r in runs
@@ -51,7 +52,7 @@ def throughput_frame(runs: Sequence[Any], bucket_s: float = 1.0) -> pd.DataFrame
     """Payments answered 'paid' per second of simulated time, during the load phase."""
     parts = []
     for r in runs:
-        t = pd.Series(r.paid_at_ms, dtype="float64") / 1000.0
+        t = pd.Series(np.asarray(r.paid_at_ms, dtype="float64")) / 1000.0
         load_s = r.summary["arrivals_s"]
         t = t[t <= load_s]
         counts = (t // bucket_s).value_counts().sort_index()
