@@ -17,7 +17,7 @@ from tests.sim.conftest import scenario
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["bad_day", "double_submit"])
+@pytest.mark.parametrize("name", ["bad_day"])
 @pytest.mark.parametrize("variant", ["seed", "hardened"])
 def test_same_seed_gives_a_byte_identical_summary(name: str, variant: str) -> None:
     first = summary_json(run_scenario(scenario(name), variant).summary)
