@@ -196,6 +196,14 @@ class LiveStack:
 
         return asyncio.run(live_final_state(self.config, variant=None))
 
+    def has_reconciler(self) -> bool:
+        """The stack runs its own reconciler (``payharness reconcile --every``)."""
+        from payharness.commands.stack import is_ours
+
+        return any(
+            e["name"].startswith("reconciler-") and is_ours(e) for e in self.state["processes"]
+        )
+
     def reconcile(self, timeout_s: float = 60.0) -> str:
         from core.live.reconciler import reconcile_once
         from core.live.transport import LiveTransport
