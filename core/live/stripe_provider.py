@@ -52,6 +52,8 @@ from core.history import ProviderCharge as ListedCharge
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 MAX_LIST_PAGES = 10_000
 PAGE_SIZE = 100
+INDEX_MARGIN_S = 2
+"""Charges created within this many seconds of the newest one indexed are listed again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,9 @@ class StripeProvider:
     calls: list[CallRecord] = field(default_factory=list)
     keep_calls: int = 10_000
     client: stripe.StripeClient = field(init=False)
+    _seen: dict[str, ChargeResult] = field(default_factory=dict, init=False, repr=False)
+    _by_payment: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False)
+    _high_water: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.client = stripe.StripeClient(
@@ -309,16 +314,60 @@ class StripeProvider:
         return [listed(c) for c in await self.list_raw()]
 
     async def find_by_payment(self, payment_id: str) -> ChargeResult | None:
-        """The charge whose metadata names ``payment_id``: a succeeded one first."""
-        matches = [
-            c
-            for c in await self.list_raw()
-            if (c.get("metadata") or {}).get("payment_id") == payment_id
-        ]
+        """The charge whose metadata names ``payment_id``: the oldest succeeded one first.
+
+        Neither Stripe's list nor the mock's filters on metadata, so the adapter keeps an
+        index of every charge it has listed and refreshes it incrementally before each lookup
+        (see ``refresh_index``): one lookup costs the pages of charges made since the last.
+        """
+        await self.refresh_index()
+        matches = [self._seen[i] for i in self._by_payment.get(payment_id, [])]
         if not matches:
             return None
-        succeeded = [c for c in matches if c.get("status") == "succeeded"]
-        return charge_from_object((succeeded or matches)[-1])
+        succeeded = [c for c in matches if c.succeeded]
+        return (succeeded or matches)[0]
+
+    async def refresh_index(self, *, max_pages: int = MAX_LIST_PAGES) -> int:
+        """Add charges made since the last refresh; returns how many were new.
+
+        Lists newest first and stops at the first page holding a charge created more than
+        ``INDEX_MARGIN_S`` before the newest charge seen last time: every charge made after
+        that refresh was created no earlier than that newest one (one provider clock), so
+        everything further down the list is already indexed.
+        """
+        cutoff = None if self._high_water is None else self._high_water - INDEX_MARGIN_S
+        starting_after: str | None = None
+        fresh: dict[str, tuple[ChargeResult, str | None]] = {}  # listing order: newest first
+        newest = self._high_water
+        for _ in range(max_pages):
+            params: dict[str, Any] = {"limit": PAGE_SIZE}
+            if starting_after is not None:
+                params["starting_after"] = starting_after
+            try:
+                page = await self.client.v1.charges.list_async(params)  # type: ignore[arg-type]
+            except stripe.StripeError as exc:
+                raise Unavailable(f"stripe: list failed: {exc.user_message}") from exc
+            data = [as_dict(c) for c in page.data]
+            older = False
+            for c in data:
+                created = int(c.get("created") or 0)
+                newest = created if newest is None else max(newest, created)
+                older = older or (cutoff is not None and created < cutoff)
+                cid = str(c["id"])
+                if cid not in self._seen and cid not in fresh:
+                    pid = (c.get("metadata") or {}).get("payment_id")
+                    fresh[cid] = (charge_from_object(c), None if pid is None else str(pid))
+            if not page.has_more or not data or older:
+                # Commit only a complete refresh, oldest first, so lists stay in charge order.
+                for cid, (result, pid) in reversed(list(fresh.items())):
+                    self._seen[cid] = result
+                    if pid is not None:
+                        self._by_payment.setdefault(pid, []).append(cid)
+                self._high_water = newest
+                return len(fresh)
+            starting_after = str(data[-1]["id"])
+            await asyncio.sleep(0)
+        raise Unavailable(f"stripe: more than {max_pages} pages of charges; listing stopped")
 
     async def ping(self) -> bool:
         try:

@@ -45,3 +45,16 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run without the CLI's command discovery (which imports every command's modules):
+    ``python -m payharness.commands.serve``, used by the stack launcher and the tests."""
+    parser = argparse.ArgumentParser(prog="payharness")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

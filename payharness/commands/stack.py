@@ -347,7 +347,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         if base.stripe_call_log is None and not base.stripe_lists_charges:
             cfg = cfg.with_changes(stripe_call_log=str(d / f"calls-{i}.jsonl"))
         server_env = {**os.environ, **cfg.to_env()}
-        cmd = [sys.executable, "-m", "payharness", "serve", "--port", str(port)]
+        cmd = [sys.executable, "-m", "payharness.commands.serve", "--port", str(port)]
         if args.access_log:
             cmd.append("--access-log")
         entry = spawn(
@@ -364,7 +364,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         for name in sorted(set(names)):
             cfg = base.with_changes(variant=name)
             cmd = [
-                sys.executable, "-m", "payharness", "reconcile",
+                sys.executable, "-m", "payharness.commands.reconcile",
                 "--every", str(args.reconcile_every), "--variant", name,
             ]  # fmt: skip
             entry = spawn(

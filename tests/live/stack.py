@@ -136,7 +136,7 @@ class ServerPool:
         env = {**os.environ, **self.env, **(extra_env or {})}
         with log.open("ab") as handle:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "payharness", "serve", "--port", str(port)],
+                [sys.executable, "-m", "payharness.commands.serve", "--port", str(port)],
                 cwd=REPO,
                 env=env,
                 stdout=handle,
