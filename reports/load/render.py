@@ -126,7 +126,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
-        return f"{value:,.1f}"
+        return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
     return str(value)
 
 
