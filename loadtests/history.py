@@ -84,7 +84,6 @@ def count_lines(run_dir: Path) -> int:
     total = 0
     for p in run_dir.glob(PART_GLOB):
         with open(p, "rb") as handle:
-            total += sum(
-                chunk.count(b"\n") for chunk in iter(lambda h=handle: h.read(1 << 20), b"")
-            )
+            while chunk := handle.read(1 << 20):
+                total += chunk.count(b"\n")
     return total

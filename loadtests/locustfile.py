@@ -43,7 +43,7 @@ def _apply(settings: LoadSettings) -> None:
         Payer.weight = 1
 
 
-@events.init_command_line_parser.add_listener
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
 def _options(parser: Any) -> None:
     parser.add_argument(
         "--ph-settings",
@@ -52,7 +52,7 @@ def _options(parser: Any) -> None:
     )
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]
 def _init(environment: Any, **_: Any) -> None:
     opts = environment.parsed_options
     settings = _settings_from(getattr(opts, "ph_settings", "") if opts else "")
@@ -60,7 +60,7 @@ def _init(environment: Any, **_: Any) -> None:
         _apply(settings)
 
 
-@events.quitting.add_listener
+@events.quitting.add_listener  # type: ignore[untyped-decorator]
 def _quit(environment: Any, **_: Any) -> None:
     close_history()
 
@@ -78,4 +78,4 @@ class PaymentShape(LoadTestShape):
         settings = _settings_from(getattr(opts, "ph_settings", "") if opts else "")
         if settings is None:
             return None
-        return plan(settings, self.get_run_time())
+        return plan(settings, float(self.get_run_time()))  # type: ignore[no-untyped-call]

@@ -116,6 +116,7 @@ class PaymentUser(FastHttpUser):
         ) as resp:
             latency = (time.perf_counter() - started) * 1000
             error = getattr(resp, "error", None)
+            payment: dict[str, Any]
             status = int(resp.status_code or 0)
             if status == 0 or (error is not None and status == 0):
                 code = "client_timeout" if "timeout" in repr(error).lower() else "connection_error"

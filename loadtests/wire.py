@@ -144,7 +144,8 @@ def parse_answer(
     if outcome not in KNOWN_OUTCOMES:
         outcome = OUTCOME_BY_STATUS.get(status, "error")
     code = str(body.get("code") or (body.get("error") or {}).get("code", "") or f"http_{status}")
-    payment = body.get("payment") if isinstance(body.get("payment"), dict) else {}
+    raw_payment = body.get("payment")
+    payment: dict[str, Any] = raw_payment if isinstance(raw_payment, dict) else {}
     replayed = (_header(headers, "Idempotent-Replayed") or "").lower() == "true"
     retry_after: float | None = None
     raw_retry = _header(headers, "Retry-After")
