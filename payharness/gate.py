@@ -1,0 +1,606 @@
+"""The property gate: a Hypothesis state machine over the stepper runtime.
+
+``machine_for(variant)`` builds a ``RuleBasedStateMachine`` whose rules are the actions of the
+world — clients making keys and sending requests (duplicates, retries, another payload, a
+fresh key for an order that may already be paid), one in-flight flow advancing by one effect,
+a server crashing, the provider's reply getting lost, a commit failing, the clock jumping past
+lock TTLs or the provider's 24 h key window, Redis losing its data, Redis or Postgres going
+down and coming back, the reconciler running. After every step the properties that must
+always hold (``core.checker.ALWAYS``) are judged by the one checker; at teardown the world is
+healed, drained and reconciled, a 'settle' phase is recorded, every key is retried as a
+client would, and the eventual properties are judged too.
+
+Hypothesis decides the interleaving, shrinks a failure to a short program and prints it as a
+replayable script; ``note()`` lines tell the same run as a story.
+
+Mutants (``core.mutants``) are reached only from here and the gate's tests.
+
+Timing assumption: a clock jump of an hour or more abandons every in-flight flow (a server's
+request deadline has long passed). Shorter jumps (past lock TTLs, past the 60 s stale
+threshold) leave flows alive as zombies, which is where fencing is tested.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import note as hypothesis_note
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from core.checker import check
+from core.domain import PaymentRequest
+from core.effects import Fault
+from core.history import Event
+from core.runtime.stepper import Stepper
+from core.runtime.world import World
+from core.variants import HOUR_MS, Variant
+
+MERCHANTS = ("m1", "m2")
+ORDERS = ("o1", "o2")
+AMOUNT = 1000
+REQUEST_DEADLINE_MS = HOUR_MS
+"""The gate's one timing assumption: no server keeps working on a request for an hour. Without
+it, a server paused for a day between inserting PENDING and charging would charge after the
+reconciler, past the key window, had looked the charge up, found none and failed the row:
+no design can fence a charge request that is sent a day late (see the report in issue 4)."""
+MAX_KEYS = 3
+"""Few keys, many actions on each: the bugs live in what happens to one key or one order."""
+SOURCES = ("tok_visa", "tok_chargeDeclined")
+CLOCK_JUMPS = (
+    150,  # past a short lock TTL, inside everything else
+    1_000,
+    46_000,  # past hardened's 45 s lock TTL
+    61_000,  # past the 60 s 'stale' threshold: the reconciler takes PENDING rows
+    23 * HOUR_MS,  # inside the provider's 24 h key window, past hardened's 22 h margin
+    25 * HOUR_MS,  # past the provider's 24 h key window: keys are forgotten
+)
+FAULTS = (
+    "redis down",
+    "redis up",
+    "postgres down",
+    "postgres up",
+    "redis loses its data",
+    "the next commit fails",
+)
+STOPS = ("done", "PaymentInsert", "ProviderCharge (reply)", "DbTransaction", "CachePut", "arrived")
+"""Where a flow is paused: at its end, before the insert, while the provider executes the
+charge, before the save, before caching the answer, or just arrived (nothing run)."""
+RUN_LIMIT = 500
+CHECKED_KINDS = frozenset({"request", "response", "charge", "phase"})
+"""The only events ``check`` reads besides the final state; traces use the full history."""
+
+# --- settings profiles -------------------------------------------------------------------
+
+CI_EXAMPLES = 400
+STEPS = 30
+
+PROFILES: dict[str, settings] = {
+    "dev": settings(
+        max_examples=30,
+        stateful_step_count=STEPS,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    ),
+    "ci": settings(
+        max_examples=CI_EXAMPLES,
+        stateful_step_count=STEPS,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    ),
+    "nightly": settings(
+        max_examples=10 * CI_EXAMPLES,
+        stateful_step_count=STEPS,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    ),
+}
+"""``ci`` is the gate: a fixed budget, derandomized and without an example database so every
+run of CI explores the same examples; ``nightly`` is ten times the budget on fresh seeds."""
+
+
+def note(text: str) -> None:
+    """One line of the story: a Hypothesis note inside a test, printed in a replay."""
+    if currently_in_test_context():
+        hypothesis_note(text)
+    else:
+        print(f"# {text}")
+
+
+def register_profiles() -> None:
+    for name, profile in PROFILES.items():
+        settings.register_profile(name, profile)
+
+
+def load_profile(name: str | None = None) -> str:
+    """Register the profiles and load ``name`` (default: ``$HYPOTHESIS_PROFILE`` or ``ci``)."""
+    register_profiles()
+    chosen = name or os.environ.get("HYPOTHESIS_PROFILE") or "ci"
+    settings.load_profile(chosen)
+    return chosen
+
+
+# --- what a run of the gate counts -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class GateStats:
+    """Counters shared by every example of one gate run."""
+
+    examples: int = 0
+    steps: int = 0
+    effects: int = 0
+    checks: int = 0
+    first_failure_at: int | None = None
+
+    def failed(self) -> None:
+        if self.first_failure_at is None:
+            self.first_failure_at = self.examples
+
+
+class GateFailure(AssertionError):
+    """A property broke; the message is the checker's verdict with its minimal traces,
+    rendered only when asked for (shrinking raises thousands of these and reads none)."""
+
+    def __init__(self, headline: str, render: Callable[[], str]) -> None:
+        super().__init__(headline)
+        self.headline = headline
+        self._render = render
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = f"{self.headline}\n{self._render()}"
+        return self._text
+
+
+def machine_for(
+    variant: Variant, *, stats: GateStats | None = None, sabotage: bool = False
+) -> type[RuleBasedStateMachine]:
+    """The state machine for one design. ``sabotage`` adds a rule that forges a provider
+    charge behind the gateway's back, to show what a broken history looks like."""
+    counters = stats if stats is not None else GateStats()
+
+    class PaymentWorld(RuleBasedStateMachine):
+        keys = Bundle("keys")
+        flows = Bundle("flows")
+
+        def __init__(self) -> None:
+            super().__init__()
+            counters.examples += 1
+            self.world = World(variant)
+            self.stepper = Stepper(self.world)
+            self.requests: dict[tuple[str, str], PaymentRequest] = {}
+            self.sent: dict[tuple[str, str], list[PaymentRequest]] = {}
+            self.accepted: dict[tuple[str, str], PaymentRequest] = {}
+            self.by_attempt: dict[str, PaymentRequest] = {}
+            self.checked: list[Event] = []
+            self.world.history.listeners.append(self._keep)
+            self.made = 0
+            self.seen: tuple[int, int, int] = (0, 0, 0)
+            self.broken = False
+
+        def _keep(self, event: Event) -> None:
+            if event.kind not in CHECKED_KINDS:
+                return
+            self.checked.append(event)
+            mk = (event.merchant, event.key)
+            if mk in self.accepted or mk not in self.sent:
+                return
+            if event.kind == "response" and event.outcome in ("paid", "failed", "pending"):
+                self.accepted[mk] = self.by_attempt[event.attempt]
+            elif event.kind == "charge":
+                payload = (event.order, event.amount, event.currency, event.source)
+                for request in self.sent[mk]:
+                    if (request.order, request.amount, request.currency, request.source) == payload:
+                        self.accepted[mk] = request
+                        break
+
+        # --- clients ----------------------------------------------------------------
+
+        def _register(self, request: PaymentRequest, story: str) -> tuple[str, str]:
+            mk = (request.merchant, request.idempotency_key)
+            self.requests.setdefault(mk, request)
+            note(
+                f"{story}: {mk[0]}/{mk[1]} for order {request.order}, "
+                f"{request.amount} {request.currency}, {request.source}"
+            )
+            return mk
+
+        def _submit(self, request: PaymentRequest) -> str:
+            mk = (request.merchant, request.idempotency_key)
+            self.sent.setdefault(mk, []).append(request)
+            attempt = self.stepper.submit(request, client=f"client-{mk[0]}-{mk[1]}")
+            self.by_attempt[attempt] = request
+            return attempt
+
+        def _fresh_key(self) -> str:
+            self.made += 1
+            return f"k{self.made}"
+
+        @precondition(lambda self: len(self.requests) < MAX_KEYS)
+        @rule(
+            target=keys,
+            merchant=st.sampled_from(MERCHANTS),
+            order=st.sampled_from(ORDERS),
+            source=st.sampled_from(SOURCES),
+        )
+        def new_key(self, merchant: str, order: str, source: str) -> Any:
+            """A client generates an idempotency key for a payment (nothing sent yet)."""
+            request = PaymentRequest(merchant, order, AMOUNT, "usd", source, self._fresh_key())
+            return self._register(request, "a client makes a new key")
+
+        @precondition(lambda self: len(self.requests) < MAX_KEYS)
+        @rule(target=keys, like=keys)
+        def new_key_same_order(self, like: tuple[str, str]) -> Any:
+            """A client lost its key and pays the same order again under a fresh one."""
+            first = self.requests[like]
+            request = _with(first, idempotency_key=self._fresh_key())
+            return self._register(request, f"a client re-pays {first.order} under a new key")
+
+        @precondition(lambda self: len(self.requests) < MAX_KEYS)
+        @rule(target=keys, like=keys)
+        def same_key_other_merchant(self, like: tuple[str, str]) -> Any:
+            """Another merchant's client happens to pick the same key string."""
+            first = self.requests[like]
+            other = MERCHANTS[(MERCHANTS.index(first.merchant) + 1) % len(MERCHANTS)]
+            if (other, first.idempotency_key) in self.requests:
+                return multiple()
+            request = _with(first, merchant=other)
+            return self._register(request, "another merchant's client picks the same key")
+
+        @rule(target=flows, key=keys, until=st.sampled_from(STOPS))
+        def send(self, key: tuple[str, str], until: str) -> Any:
+            """Send (or resend: a duplicate in flight, or a retry) the key's request; its
+            server runs it until ``until``."""
+            request = self.requests[key]
+            running = [
+                f.attempt
+                for f in self.stepper.flows.values()
+                if f.request is not None and (f.request.merchant, f.request.idempotency_key) == key
+            ]
+            attempt = self._submit(request)
+            what = f"duplicate while {', '.join(running)} in flight" if running else "send"
+            note(f"{attempt}: {what} {key[0]}/{key[1]}")
+            return self._run_until(attempt, until)
+
+        @rule(
+            target=flows,
+            key=keys,
+            change=st.sampled_from(("amount", "order", "source")),
+            until=st.sampled_from(STOPS),
+        )
+        def send_other_payload(self, key: tuple[str, str], change: str, until: str) -> Any:
+            """A client bug: the key is reused with a different payload."""
+            first = self.requests[key]
+            if change == "amount":
+                request = _with(first, amount=first.amount + 500)
+            elif change == "order":
+                request = _with(first, order=first.order + "-other")
+            else:
+                request = _with(first, source="tok_mastercard")
+            attempt = self._submit(request)
+            note(f"{attempt}: reuse {key[0]}/{key[1]} with another {change}")
+            return self._run_until(attempt, until)
+
+        # --- servers ----------------------------------------------------------------
+
+        def _step(self, attempt: str) -> None:
+            flow = self.stepper.flows[attempt]
+            before = flow.pending_name
+            counters.effects += 1
+            try:
+                self.stepper.step(attempt)
+            except Fault as exc:  # escaped the flow: the server answers 500 and forgets it
+                self.stepper.flows.pop(attempt, None)
+                self.world.note("crash", f"unhandled {exc!r} at {before}", attempt)
+                note(f"{attempt}: unhandled {exc!r} at {before}")
+                return
+            after = self.stepper.finished.get(attempt)
+            if after is not None:
+                note(f"{attempt}: {before} → answers {after.status} {after.outcome}")
+
+        @rule(target=flows, flow=consumes(flows), effects=st.integers(1, 4))
+        def advance(self, flow: str, effects: int) -> Any:
+            """Advance one in-flight flow by 1-3 effects (a charge: send, then reply)."""
+            for _ in range(effects):
+                if flow not in self.stepper.flows:
+                    break
+                self._step(flow)
+            return multiple(flow) if flow in self.stepper.flows else multiple()
+
+        @rule(target=flows, flow=consumes(flows), until=st.sampled_from(STOPS))
+        def resume(self, flow: str, until: str) -> Any:
+            """Run one flow on its own until it is about to do ``until`` (or has finished)."""
+            return self._run_until(flow, until)
+
+        def _run_until(self, flow: str, until: str) -> Any:
+            if until != "arrived":
+                for _ in range(RUN_LIMIT):
+                    if flow not in self.stepper.flows:
+                        break
+                    self._step(flow)
+                    here = self.stepper.flows.get(flow)
+                    if here is not None and here.pending_name == until:
+                        note(f"{flow}: paused before {until}")
+                        break
+            return multiple(flow) if flow in self.stepper.flows else multiple()
+
+        @rule(flow=consumes(flows))
+        def crash(self, flow: str) -> None:
+            """The server running this flow dies where it stands."""
+            if flow in self.stepper.flows:
+                where = self.stepper.flows[flow].pending_name
+                self.stepper.crash(flow)
+                note(f"{flow}: server crashes at {where}")
+
+        @precondition(lambda self: any(f.ticket for f in self.stepper.flows.values()))
+        @rule()
+        def lose_provider_reply(self) -> None:
+            """The provider charged, but the server hears only a timeout."""
+            attempt = next(a for a, f in sorted(self.stepper.flows.items()) if f.ticket)
+            self.stepper.lose_provider_reply(attempt)
+            note(f"{attempt}: the provider's reply is lost after it charged")
+
+        @rule(target=flows)
+        def start_reconciler(self) -> Any:
+            """A reconciliation pass starts; it interleaves with the requests."""
+            attempt = self.stepper.start_reconciler()
+            note(f"{attempt}: the reconciler starts a pass")
+            return attempt
+
+        @rule()
+        def reconcile(self) -> None:
+            """A whole reconciliation pass runs at once."""
+            note("the reconciler runs a whole pass")
+            self._reconcile()
+
+        def _reconcile(self) -> None:
+            attempt = self.stepper.start_reconciler()
+            while attempt in self.stepper.flows:
+                self._step(attempt)
+
+        # --- faults -----------------------------------------------------------------
+
+        @rule(fault=st.sampled_from(FAULTS))
+        def backend_fault(self, fault: str) -> None:
+            """Redis or Postgres goes down or comes back, Redis loses its data, a commit fails."""
+            world = self.world
+            if fault == "redis down":
+                world.redis.available = False
+            elif fault == "redis up":
+                world.redis.available = True
+            elif fault == "postgres down":
+                world.postgres.available = False
+            elif fault == "postgres up":
+                world.postgres.available = True
+            elif fault == "redis loses its data":
+                fault += f" ({world.redis.lose_data()} keys)"
+            else:
+                world.postgres.fail_next_commits(1)
+            world.note("fault", fault)
+            note(fault)
+
+        @rule(ms=st.sampled_from(CLOCK_JUMPS))
+        def advance_clock(self, ms: int) -> None:
+            """Time passes. Past ``REQUEST_DEADLINE_MS`` no server is still working on a
+            request it started before: each in-flight flow is abandoned (see the module doc)."""
+            self.world.clock.advance(ms)
+            note(f"the clock moves {_duration(ms)} to t={_duration(self.world.clock.now)}")
+            if ms >= REQUEST_DEADLINE_MS:
+                for attempt in self.stepper.in_flight():
+                    where = self.stepper.flows[attempt].pending_name
+                    self.stepper.crash(attempt)
+                    note(f"{attempt}: past its deadline, its server gave up at {where}")
+
+        if sabotage:
+
+            @rule(key=keys)
+            def forge_charges(self, key: tuple[str, str]) -> None:
+                """Not a world action: charge the key twice behind the gateway's back."""
+                request = self.requests[key]
+                metadata = {"merchant": key[0], "order": request.order, "idempotency_key": key[1]}
+                for n in (1, 2):
+                    self.world.stripe.charge(
+                        f"forged-{n}", request.amount, "usd", "tok_visa", metadata
+                    )
+                note(f"sabotage: {key[0]}/{key[1]} charged twice behind the gateway's back")
+
+        # --- properties -------------------------------------------------------------
+
+        def _judge(self, *, eventual: bool) -> None:
+            counters.checks += 1
+            final = self.world.final_state()
+            verdict = check(self.checked, final, eventual=eventual)
+            if verdict.ok:
+                return
+            self.broken = True
+            counters.failed()
+            events = list(self.world.history.events)
+            when = "after settling" if eventual else "during the run"
+            raise GateFailure(
+                f"{variant.name}: exactly-once broken {when} ({', '.join(sorted(verdict.broken()))})",
+                lambda: check(events, final, eventual=eventual).render(),
+            )
+
+        @invariant()
+        def always(self) -> None:
+            """E1, E2, E4, E6, T after every step, re-judged only when something they read
+            changed: a response, a provider charge or an applied transition."""
+            counters.steps += 1
+            seen = (
+                len(self.stepper.finished),
+                len(self.world.stripe.charges),
+                len(self.world.postgres.transitions),
+            )
+            if seen == self.seen:
+                return
+            self.seen = seen
+            self._judge(eventual=False)
+
+        def teardown(self) -> None:
+            """Heal, drain, reconcile, then every key sent retries its first payload, as its
+            client would: E3 and E5 must hold too."""
+            if self.broken:
+                return
+            world = self.world
+            world.redis.available = True
+            world.postgres.available = True
+            world.postgres.failing_commits = 0
+            world.stripe.available = True
+            for attempt in self.stepper.in_flight():
+                while attempt in self.stepper.flows:
+                    self._step(attempt)
+            world.clock.advance(max(variant.stale_after_ms, variant.lock_ttl_ms) + 1)
+            self._reconcile()
+            world.note("phase", "settle")
+            for mk, sent in sorted(self.sent.items()):
+                attempt = self._submit(self.accepted.get(mk, sent[0]))
+                while attempt in self.stepper.flows:
+                    self._step(attempt)
+            self._judge(eventual=True)
+
+    PaymentWorld.__name__ = PaymentWorld.__qualname__ = _class_name(variant.name)
+    return PaymentWorld
+
+
+def _with(request: PaymentRequest, **changes: Any) -> PaymentRequest:
+    from dataclasses import replace
+
+    return replace(request, **changes)
+
+
+def _class_name(variant_name: str) -> str:
+    words = variant_name.replace("mutant:", "mutant-").replace("_", "-").split("-")
+    return "".join(w.capitalize() for w in words if w) + "World"
+
+
+def _duration(ms: int) -> str:
+    if ms >= HOUR_MS:
+        return f"{ms / HOUR_MS:g} h"
+    if ms >= 1000:
+        return f"{ms / 1000:g} s"
+    return f"{ms} ms"
+
+
+# --- running the gate outside pytest -----------------------------------------------------
+
+
+@dataclass(slots=True)
+class GateResult:
+    """One run of the gate on one design."""
+
+    variant: str
+    failed: bool
+    seconds: float
+    stats: GateStats
+    message: str = ""
+    program: list[str] = field(default_factory=list)
+
+    @property
+    def program_steps(self) -> int:
+        """Rules in the shrunk program (the constructor and teardown not counted)."""
+        return sum(
+            1
+            for line in self.program
+            if "state." in line and "teardown()" not in line and "= " not in line.split("(")[0]
+        ) + sum(1 for line in self.program if "= state." in line)
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.stats.steps / self.seconds if self.seconds else 0.0
+
+
+SHRINK_SECONDS = {"dev": 5.0, "ci": 10.0, "nightly": 60.0}
+"""How long one gate run may shrink a failure (Hypothesis' own cap is 300 s)."""
+
+
+@contextmanager
+def shrink_budget(seconds: float | None) -> Iterator[None]:
+    """Cap the time Hypothesis spends shrinking, so the gate's wall time stays bounded.
+
+    Hypothesis has no setting for this; its engine reads ``MAX_SHRINKING_SECONDS`` when
+    shrinking starts. If that internal name ever goes away, shrinking is simply uncapped."""
+    from hypothesis.internal.conjecture import engine
+
+    before = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if seconds is None or before is None:
+        yield
+        return
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = before
+
+
+def settings_for(profile: str | None) -> settings:
+    register_profiles()
+    if profile is None:
+        return settings(settings.default)
+    return settings(settings.get_profile(profile))
+
+
+def run_gate(
+    variant: Variant,
+    *,
+    profile: str | None = None,
+    sabotage: bool = False,
+    shrink: bool = True,
+    on_program: Callable[[list[str]], None] | None = None,
+) -> GateResult:
+    """Run the state machine for ``variant``; a failure is caught and described, not raised."""
+    stats = GateStats()
+    machine = machine_for(variant, stats=stats, sabotage=sabotage)
+    chosen = settings_for(profile)
+    if not shrink:
+        chosen = settings(chosen, phases=[p for p in chosen.phases if p is not Phase.shrink])
+    budget = SHRINK_SECONDS.get(profile or settings.get_current_profile_name())
+    started = time.perf_counter()
+    try:
+        with shrink_budget(budget):
+            run_state_machine_as_test(machine, settings=chosen)
+    except AssertionError as exc:
+        seconds = time.perf_counter() - started
+        notes = list(getattr(exc, "__notes__", []))
+        program = [line for chunk in notes for line in chunk.splitlines()]
+        if on_program is not None:
+            on_program(program)
+        return GateResult(variant.name, True, seconds, stats, str(exc), program)
+    return GateResult(variant.name, False, time.perf_counter() - started, stats)
+
+
+def replayable_program(result: GateResult) -> str:
+    """The falsifying example as Python: the lines from ``state = ...`` to ``teardown()``."""
+    lines = result.program
+    start = next((i for i, line in enumerate(lines) if line.startswith("state = ")), None)
+    end = next((i for i, line in enumerate(lines) if line.startswith("state.teardown()")), None)
+    if start is None or end is None:
+        return ""
+    return "\n".join(lines[start : end + 1])
+
+
+def replay(program: str, variant: Variant) -> None:
+    """Run a printed falsifying program again; raises ``GateFailure`` when it still fails."""
+    machine = machine_for(variant)
+    namespace: dict[str, Any] = {machine.__name__: machine}
+    exec(compile(program, "<falsifying example>", "exec"), namespace)
