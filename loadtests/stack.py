@@ -186,8 +186,21 @@ class LiveStack:
             check=False,
         )
         _drop_schema(self.state["env"])
+        self._delete_own_keys()
         if self.private_redis is not None:
             self.private_redis.stop()
+
+    def _delete_own_keys(self) -> None:
+        """Delete the Redis keys under the run's own prefix (``lt:…:``, set by ``ensure``)."""
+        cfg = self.config
+        if not cfg.redis_prefix.startswith("lt:") or self.private_redis is not None:
+            return
+        from loadtests.faults import FaultTargets, flush_redis
+
+        try:
+            flush_redis(FaultTargets({}, cfg.redis_url, cfg.redis_prefix + "*", ""))
+        except Exception as exc:  # leave them (they expire), say so
+            print(f"could not delete keys {cfg.redis_prefix}*: {exc}", file=sys.stderr)
 
     # --- after the load -------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ stack (one fault kind, under a minute; the build fails when the audit fails)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,10 @@ def test_smoke_load_with_redis_flushes_passes_the_audit(
     assert any("deleted" in json.loads(w)["detail"] for w in windows)
     assert result.audit.verdict.counts["successful_charges"] > 20
     assert not (tmp_path / "stack" / "state.json").exists(), "the run took its stack down"
+    import redis
+
+    client = redis.Redis.from_url(
+        os.environ.get("PAYHARNESS_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    assert not list(client.scan_iter(match="lt:smoke:*", count=1000)), "its Redis keys are gone"
+    client.close()
