@@ -331,6 +331,51 @@ class EndpointResult:
     redis_commands_per_payment: float = float("nan")
     postgres_tx_per_payment: float = float("nan")
     modelled: dict[str, int] = field(default_factory=dict)
+    cpu_ms_per_payment: dict[str, float] = field(default_factory=dict)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() == "postgres":
+                    out.append(int(proc.name))
+            except OSError:
+                continue
+    return out
+
+
+def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+    """CPU seconds per process of each component (servers, mock, redis, postgres, generator);
+    postgres counts every backend on the machine, so other work there shows up in it."""
+    snap = {name: {pid: _cpu_s(pid) for pid in pids} for name, pids in groups.items()}
+    snap["postgres"] = {pid: _cpu_s(pid) for pid in _postgres_pids()}
+    snap["generator"] = {os.getpid(): _cpu_s(os.getpid())}
+    return snap
+
+
+def cpu_delta_ms(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], payments: int
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, pids in after.items():
+        used = sum(
+            t - before.get(name, {}).get(pid, 0.0)
+            for pid, t in pids.items()
+            if pid in before.get(name, {})
+        )
+        out[name] = round(1000 * used / max(payments, 1), 2)
+    return out
 
 
 def restart_mock(state_file: Path, api_base: str, api_key: str) -> str:
@@ -508,11 +553,25 @@ def _run(
             )
             targets = groups[name]
             echo(f"  {name}: {len(targets)} servers {' '.join(targets)}")
+            state_now = json.loads((out_dir / "stack" / "state.json").read_text())
+            mock_pid = [int(e["pid"]) for e in state_now["processes"] if e["name"] == "stripe-mock"]
+            server_pids = [
+                int(e["pid"])
+                for e in state_now["processes"]
+                if e["name"].startswith("server-") and e.get("variant") == name
+            ]
+            if name == "bare":
+                server_pids = [p.pid for p in bare_procs]
+            redis_pid = [redis.proc.pid] if redis.proc is not None else []
+            watched = {"servers": server_pids, "mock": mock_pid, "redis": redis_pid}
+            cpu0 = cpu_snapshot(watched)
             r0, t0 = redis_commands(redis.url), pg_transactions(db_url, dbname)
             levels = asyncio.run(ramp(targets, f"bench{name}-m0", args, echo))
             r1, t1 = redis_commands(redis.url), pg_transactions(db_url, dbname)
+            cpu1 = cpu_snapshot(watched)
             paid = sum(lv.ok for lv in levels) + 5
             res = EndpointResult(name, len(targets), sustained(levels), levels)
+            res.cpu_ms_per_payment = cpu_delta_ms(cpu0, cpu1, paid)
             res.redis_commands_per_payment = (r1 - r0) / paid
             res.postgres_tx_per_payment = (t1 - t0) / paid
             res.modelled = (
@@ -581,6 +640,7 @@ def _summary(
                 "redis_commands_per_payment": round(r.redis_commands_per_payment, 2),
                 "postgres_transactions_per_payment": round(r.postgres_tx_per_payment, 2),
                 "modelled_per_payment": r.modelled,
+                "cpu_ms_per_payment": r.cpu_ms_per_payment,
                 "levels": [asdict(lv) for lv in r.levels],
             }
             for r in results
@@ -605,6 +665,20 @@ def _render(s: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {e['sustained_payments_per_s']} | {e['redis_commands_per_payment']} | "
             f"{e['postgres_transactions_per_payment']} | {m.get('redis')} / {m.get('postgres')} |"
+        )
+    lines += [
+        "",
+        "CPU milliseconds per payment, by component (the 2-core machine's budget is "
+        f"{1000 * (s['machine']['cpus'] or 1)} ms of CPU per second):",
+        "",
+        "| endpoint | servers | mock | redis | postgres | generator |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, e in s["endpoints"].items():
+        c = e.get("cpu_ms_per_payment", {})
+        lines.append(
+            f"| {name} | {c.get('servers')} | {c.get('mock')} | {c.get('redis')} | "
+            f"{c.get('postgres')} | {c.get('generator')} |"
         )
     ratio = s["ratio_hardened_to_bare"]
     lines += [
