@@ -114,6 +114,14 @@ _ALL = (
         stale_after_ms=100,
         cas_transitions=False,
     ),
+    _mutant(
+        "provider-key-unscoped",
+        "the provider key (and the Redis keys) are the client's key, not merchant:key",
+        "two merchants' clients pick the same key: the provider refuses the second merchant's "
+        "charge as an idempotency_error, and that merchant is told '500 failed' and then, on "
+        "retry, '402 failed' with a payment: answers for one key disagree",
+        scope_provider_key=False,
+    ),
 )
 
 _EQUIVALENT = (
@@ -123,14 +131,6 @@ _EQUIVALENT = (
         "a server whose lock expired deletes the lock a second server now holds; in a design "
         "that relies on the lock, a third server then processes the key concurrently",
         lock_release_checks_token=False,
-    ),
-    _mutant(
-        "provider-key-unscoped",
-        "the provider key (and the Redis keys) are the client's key, not merchant:key",
-        "two merchants' clients pick the same key: the provider refuses the second "
-        "(idempotency_error) — an availability bug, not a double charge, since the "
-        "fingerprint and the parameter check still refuse the replay",
-        scope_provider_key=False,
     ),
 )
 

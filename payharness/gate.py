@@ -23,6 +23,7 @@ threshold) leave flows alive as zombies, which is where fencing is tested.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -119,9 +120,11 @@ run of CI explores the same examples; ``nightly`` is ten times the budget on fre
 
 
 def note(text: str) -> None:
-    """One line of the story: a Hypothesis note inside a test, printed in a replay."""
+    """One line of the story, as a comment, so the falsifying program Hypothesis prints
+    (notes interleaved with the steps) stays valid Python: a Hypothesis note inside a test,
+    printed in a replay."""
     if currently_in_test_context():
-        hypothesis_note(text)
+        hypothesis_note(f"# {text}")
     else:
         print(f"# {text}")
 
@@ -437,8 +440,9 @@ def machine_for(
             counters.failed()
             events = list(self.world.history.events)
             when = "after settling" if eventual else "during the run"
+            broken = ", ".join(sorted(verdict.broken()))
             raise GateFailure(
-                f"{variant.name}: exactly-once broken {when} ({', '.join(sorted(verdict.broken()))})",
+                f"{variant.name}: exactly-once broken {when} ({broken})",
                 lambda: check(events, final, eventual=eventual).render(),
             )
 
@@ -518,12 +522,9 @@ class GateResult:
 
     @property
     def program_steps(self) -> int:
-        """Rules in the shrunk program (the constructor and teardown not counted)."""
-        return sum(
-            1
-            for line in self.program
-            if "state." in line and "teardown()" not in line and "= " not in line.split("(")[0]
-        ) + sum(1 for line in self.program if "= state." in line)
+        """Rules in the shrunk program: no constructor, invariant checks or teardown."""
+        calls = (_RULE_CALL.match(line) for line in self.program)
+        return sum(1 for m in calls if m and m.group(1) not in ("always", "teardown"))
 
     @property
     def steps_per_second(self) -> float:
@@ -546,11 +547,22 @@ def shrink_budget(seconds: float | None) -> Iterator[None]:
     if seconds is None or before is None:
         yield
         return
+    report = engine.report
+
+    def quieter(text: Any) -> None:
+        if "working to shrink" not in str(text):  # the cap is ours, not slow progress
+            report(text)
+
     engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    engine.report = quieter
     try:
         yield
     finally:
         engine.MAX_SHRINKING_SECONDS = before
+        engine.report = report
+
+
+_RULE_CALL = re.compile(r"^(?:.* = )?state\.(\w+)\(")
 
 
 def settings_for(profile: str | None) -> settings:
