@@ -33,7 +33,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument("--json", action="store_true", help="print figures as JSON too")
     s.set_defaults(func=bench_sim_main)
-    live = bench_sub.add_parser("live", help="the live stack's benchmark (loadtests.bench)")
+    # Everything after ``live`` belongs to loadtests.bench: '+' as the only option prefix
+    # keeps argparse from reading its ``--options`` here.
+    live = bench_sub.add_parser(
+        "live",
+        help="the live stack's benchmark (loadtests.bench); arguments are passed through",
+        prefix_chars="+",
+        add_help=False,
+    )
     live.add_argument("rest", nargs=argparse.REMAINDER, help="passed to loadtests.bench")
     live.set_defaults(func=bench_live_main)
 

@@ -64,10 +64,18 @@ def test_bench_sim_prints_rates_and_the_ratio(capsys: pytest.CaptureFixture[str]
     assert "ratio to bare loop" in out
 
 
-def test_bench_live_says_whether_it_is_available(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_live_dispatches_to_loadtests_bench_when_present(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
     import importlib.util
 
-    if importlib.util.find_spec("loadtests.bench") is not None:
-        pytest.skip("loadtests.bench exists; its own tests cover it")
-    assert cli(["bench", "live"]) == 2
-    assert "not available" in capsys.readouterr().out
+    if importlib.util.find_spec("loadtests.bench") is None:
+        assert cli(["bench", "live"]) == 2
+        assert "not available" in capsys.readouterr().out
+        return
+    module = importlib.import_module("loadtests.bench")
+    seen: list[list[str]] = []
+    monkeypatch.setattr(module, "main", lambda args: seen.append(args) or 0)
+    assert cli(["bench", "live", "--users", "5"]) == 0
+    assert seen == [["--users", "5"]]
