@@ -98,12 +98,13 @@ class _KeyFacts:
     request that crashed before doing anything, or lost the race for the key, does not fix
     the key's payload; until something is accepted, the first request's payload stands."""
 
-    @property
-    def reference(self) -> Payload:
-        return self.accepted if self.accepted is not None else self.payload
     first_final: Event | None = None
     told_failed: bool = False
     paid_claims: set[tuple[str, int, str, str, str]] = field(default_factory=set)
+
+    @property
+    def reference(self) -> Payload:
+        return self.accepted if self.accepted is not None else self.payload
 
 
 def check(
