@@ -105,3 +105,13 @@ def test_the_machine_reads_like_the_world() -> None:
     rows = list(machine.world.postgres.payments.values())
     assert [r.state.value for r in rows] == ["COMPLETED"]
     assert len(machine.world.stripe.charges) == 1
+
+
+def test_verify_bench_prints_steps_per_second(capsys: pytest.CaptureFixture[str]) -> None:
+    from payharness.cli import main
+
+    assert main(["verify", "--bench", "--profile", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert "steps/s" in out and "hardened" in out
+    with capsys.disabled():
+        print("\n" + out.strip())
