@@ -519,6 +519,13 @@ class GateResult:
     stats: GateStats
     message: str = ""
     program: list[str] = field(default_factory=list)
+    headline: str = ""
+
+    @property
+    def broken(self) -> str:
+        """The properties the failure broke, e.g. 'E1, E4' (empty when it held)."""
+        match = re.search(r"\(([A-Z0-9, ]+)\)$", self.headline)
+        return match.group(1) if match else ""
 
     @property
     def program_steps(self) -> int:
@@ -597,7 +604,8 @@ def run_gate(
         program = [line for chunk in notes for line in chunk.splitlines()]
         if on_program is not None:
             on_program(program)
-        return GateResult(variant.name, True, seconds, stats, str(exc), program)
+        headline = exc.headline if isinstance(exc, GateFailure) else str(exc).splitlines()[0]
+        return GateResult(variant.name, True, seconds, stats, str(exc), program, headline)
     return GateResult(variant.name, False, time.perf_counter() - started, stats)
 
 

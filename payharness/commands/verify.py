@@ -97,7 +97,7 @@ def mutation_table(profile: str, *, equivalent: bool = False) -> bool:
     """Run every mutant; print one row each. True when every counted mutant was killed."""
     rows: list[tuple[str, GateResult, bool]] = []
     print("\nmutants of hardened (core.mutants):")
-    header = f"{'mutant':34} {'killed':>7} {'examples':>9} {'seconds':>8} {'shrunk':>7}  broke"
+    header = f"{'mutant':40} {'killed':>7} {'examples':>9} {'seconds':>8} {'shrunk':>7}  broke"
     print(header)
     print("-" * len(header))
     chosen = [(m, True) for m in MUTANTS.values()]
@@ -107,10 +107,10 @@ def mutation_table(profile: str, *, equivalent: bool = False) -> bool:
         result = run_gate(mutant.variant, profile=profile)
         rows.append((mutant.name, result, counted))
         examples = result.stats.first_failure_at if result.failed else result.stats.examples
-        broke = result.message.split("(")[-1].split(")")[0] if result.failed else "-"
+        broke = result.broken or "-"
         name = mutant.name + ("" if counted else " (equivalent)")
         print(
-            f"{name:34} {'yes' if result.failed else 'NO':>7} {examples!s:>9} "
+            f"{name:40} {'yes' if result.failed else 'NO':>7} {examples!s:>9} "
             f"{result.seconds:8.1f} {result.program_steps if result.failed else '-'!s:>7}  "
             f"{broke}",
             flush=True,
