@@ -115,3 +115,23 @@ def test_verify_bench_prints_steps_per_second(capsys: pytest.CaptureFixture[str]
     assert "steps/s" in out and "hardened" in out
     with capsys.disabled():
         print("\n" + out.strip())
+
+
+def test_the_request_deadline_assumption_is_needed() -> None:
+    """Why the gate abandons in-flight flows on clock jumps of an hour or more: a server
+    that inserts PENDING and then stalls for 23 h (past hardened's 22 h re-ask window)
+    charges after the reconciler looked the charge up, found none and failed the row, so
+    its client is told 'failed' for a charge that succeeded. If hardened ever fences this,
+    this test fails and ``REQUEST_DEADLINE_MS`` can go."""
+    machine = machine_for(HARDENED)()
+    key = machine.new_key(merchant="m1", order="o1", source="tok_visa")
+    (flow,) = machine.send(key=key, until="arrived")
+    machine.advance(flow=flow, effects=4)  # cache, lock, find, clock read
+    machine.advance(flow=flow, effects=1)  # the PENDING insert
+    assert machine.stepper.flows[flow].pending_name == "ProviderCharge"
+    machine.world.clock.advance(23 * 3_600_000)  # the server stalls; no deadline kills it
+    machine.reconcile()
+    machine.always()
+    machine.resume(flow=flow, until="done")
+    with pytest.raises(GateFailure, match="told 'failed' but charge"):
+        machine.always()
