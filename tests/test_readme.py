@@ -10,7 +10,9 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 
 
 def test_variants_table_is_what_payharness_variants_prints() -> None:
-    assert markdown_table() in README, "README's variants table is stale: paste `payharness variants`"
+    assert markdown_table() in README, (
+        "README's variants table is stale: paste `payharness variants`"
+    )
 
 
 def test_quickstart_is_two_commands_and_ci_runs_the_second() -> None:
