@@ -178,17 +178,24 @@ def redis_commands(url: str) -> int:
         client.close()
 
 
-def pg_transactions(database_url: str, dbname: str) -> int:
+def pg_transactions(database_url: str, dbname: str) -> float:
+    """Committed + rolled back transactions of the bench database (NaN when Postgres refuses
+    one more connection: servers x PAYHARNESS_DB_POOL_MAX must stay under max_connections)."""
     import psycopg
 
     time.sleep(0.6)  # backends report their counters at the end of a transaction, in batches
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_clear_snapshot()")
-        row = conn.execute(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
-            (dbname,),
-        ).fetchone()
-    return int(row[0]) if row else 0
+    for _ in range(10):
+        try:
+            with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute("SELECT pg_stat_clear_snapshot()")
+                row = conn.execute(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+                    (dbname,),
+                ).fetchone()
+            return float(row[0]) if row else 0.0
+        except psycopg.OperationalError:
+            time.sleep(1.0)
+    return float("nan")
 
 
 def modelled_effects(variant: str) -> dict[str, int]:
