@@ -143,6 +143,9 @@ def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flo
         response = yield from _under_lock(request, variant, attempt, fp, keys)
     except (Unavailable, OutcomeUnknown) as exc:
         response = unavailable(exc)
+    except Conflict:
+        # a compare-and-set lost to another writer of this payment: nothing final to say yet
+        response = in_flight()
     if held:
         yield from _release(variant, keys, attempt)
     return response
