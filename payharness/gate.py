@@ -609,6 +609,23 @@ def run_gate(
     return GateResult(variant.name, False, time.perf_counter() - started, stats)
 
 
+def run_gate_isolated(variant: Variant, *, profile: str | None = None) -> GateResult:
+    """``run_gate`` in a fresh interpreter, so nothing earlier tests left behind can steer
+    the derandomized search: under pytest, a mutant killed when its test ran alone was
+    missed when the whole suite ran first in the same process (cause not yet found)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    chosen = profile or settings.get_current_profile_name()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_run_gate_in_child, variant, chosen).result()
+
+
+def _run_gate_in_child(variant: Variant, profile: str) -> GateResult:
+    load_profile(profile)
+    return run_gate(variant, profile=profile)
+
+
 def replayable_program(result: GateResult) -> str:
     """The falsifying example as Python: the lines from ``state = ...`` to ``teardown()``."""
     lines = result.program

@@ -18,6 +18,7 @@ from payharness.gate import (
     replay,
     replayable_program,
     run_gate,
+    run_gate_isolated,
 )
 
 
@@ -42,13 +43,13 @@ def variant_or_mutant(name: str):  # type: ignore[no-untyped-def]
 
 
 def test_hardened_holds_under_every_interleaving_and_fault() -> None:
-    result = run_gate(HARDENED)
+    result = run_gate_isolated(HARDENED)
     assert not result.failed, result.message
     assert result.stats.examples > 0 and result.stats.checks > 0
 
 
 def test_seed_is_caught_with_a_replayable_program(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_gate(SEED)
+    result = run_gate_isolated(SEED)
     program = _caught(result)
     assert "violated" in result.message and "REQUEST" in result.message
     with capsys.disabled():
@@ -57,7 +58,7 @@ def test_seed_is_caught_with_a_replayable_program(capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_mutant_is_killed(name: str) -> None:
-    result = run_gate(MUTANTS[name].variant)
+    result = run_gate_isolated(MUTANTS[name].variant)
     _caught(result)
     assert result.program_steps >= 1
 
