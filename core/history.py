@@ -80,7 +80,10 @@ class Event:
         return f"t={self.t}ms {who} {self.kind.upper()} {self.detail}".rstrip()
 
 
-def request_event(t: int, attempt: str, client: str, request: PaymentRequest) -> Event:
+def request_event(
+    t: int, attempt: str, client: str, request: PaymentRequest, fp: str | None = None
+) -> Event:
+    """A request's record; ``fp`` is its fingerprint when the caller already computed it."""
     return Event(
         t=t,
         kind="request",
@@ -92,13 +95,19 @@ def request_event(t: int, attempt: str, client: str, request: PaymentRequest) ->
         amount=request.amount,
         currency=request.currency,
         source=request.source,
-        fingerprint=fingerprint(request),
+        fingerprint=fp if fp is not None else fingerprint(request),
     )
 
 
 def response_event(
-    t: int, attempt: str, client: str, request: PaymentRequest, response: Response
+    t: int,
+    attempt: str,
+    client: str,
+    request: PaymentRequest,
+    response: Response,
+    fp: str | None = None,
 ) -> Event:
+    """A response's record, filed under the request it answers."""
     return Event(
         t=t,
         kind="response",
@@ -109,7 +118,7 @@ def response_event(
         order=request.order,
         amount=response.amount if response.amount is not None else -1,
         currency=response.currency or "",
-        fingerprint=fingerprint(request),
+        fingerprint=fp if fp is not None else fingerprint(request),
         status=response.status,
         outcome=response.outcome.value,
         code=response.code,

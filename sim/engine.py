@@ -36,14 +36,13 @@ from core.effects import (
 )
 from core.flows.payment import payment_flow
 from core.flows.reconcile import reconcile_flow
-from core.history import Event, History
+from core.history import Event, History, request_event, response_event
 from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
 from core.runtime.sync import describe
 from core.runtime.world import World
 from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
 from sim.dist import Latency
-from sim.events import request_record, response_record
 from sim.models import indexed_world
 from sim.scenario import FaultSpec, Scenario
 
@@ -551,7 +550,7 @@ class SimWorld:
             return None
         self.metrics.attempts += 1
         attempt = Attempt(self._next_id("a"), client, request, fp, wake)
-        self.history.record(request_record(self.now_ms(), attempt.id, client, request, fp))
+        self.history.record(request_event(self.now_ms(), attempt.id, client, request, fp))
         server.inflight[attempt.id] = attempt
         self.env.process(self._serve(server, attempt))
         return attempt
@@ -578,7 +577,7 @@ class SimWorld:
         attempt.response = response
         server.inflight.pop(attempt.id, None)
         self.history.record(
-            response_record(
+            response_event(
                 self.now_ms(), attempt.id, attempt.client, attempt.request, response,
                 attempt.fingerprint,
             )

@@ -12,18 +12,17 @@ from core.history import request_event, response_event
 from core.variants import HARDENED
 from sim.dist import Latency
 from sim.engine import Pool, SimWorld
-from sim.events import request_record, response_record
 from tests.sim.conftest import scenario
 
 REQUEST = PaymentRequest("m1", "o1", 1999, "usd", "tok_visa", "key-1")
 
 
-def test_history_records_equal_the_core_events() -> None:
+def test_a_precomputed_fingerprint_gives_the_same_records() -> None:
     fp = fingerprint(REQUEST)
-    assert request_record(5, "a1", "c1", REQUEST, fp) == request_event(5, "a1", "c1", REQUEST)
+    assert request_event(5, "a1", "c1", REQUEST, fp) == request_event(5, "a1", "c1", REQUEST)
     response = Response(201, Outcome.PAID, "payment_completed", "", "pay_1", "m1", "o1", 1999,
                         "usd", "ch_1", fp, True, None)  # fmt: skip
-    assert response_record(7, "a1", "c1", REQUEST, response, fp) == response_event(
+    assert response_event(7, "a1", "c1", REQUEST, response, fp) == response_event(
         7, "a1", "c1", REQUEST, response
     )
 
