@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,9 +290,9 @@ class StripeProvider:
             raise Unavailable(f"stripe: lookup failed: {exc.user_message}") from exc
         return charge_from_object(charge)
 
-    async def list_raw(self, *, max_pages: int = MAX_LIST_PAGES) -> list[dict[str, Any]]:
-        """Every charge the provider lists, newest first, paged by ``starting_after``."""
-        out: list[dict[str, Any]] = []
+    async def _pages(self, max_pages: int) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The provider's charge list page by page, newest first, paged by ``starting_after``;
+        past ``max_pages`` pages with more to come it refuses rather than list forever."""
         starting_after: str | None = None
         for _ in range(max_pages):
             params: dict[str, Any] = {"limit": PAGE_SIZE}
@@ -303,12 +303,19 @@ class StripeProvider:
             except stripe.StripeError as exc:
                 raise Unavailable(f"stripe: list failed: {exc.user_message}") from exc
             data = [as_dict(c) for c in page.data]
-            out.extend(data)
+            yield data
             if not page.has_more or not data:
-                return out
+                return
             starting_after = str(data[-1]["id"])
             await asyncio.sleep(0)
         raise Unavailable(f"stripe: more than {max_pages} pages of charges; listing stopped")
+
+    async def list_raw(self, *, max_pages: int = MAX_LIST_PAGES) -> list[dict[str, Any]]:
+        """Every charge the provider lists, newest first."""
+        out: list[dict[str, Any]] = []
+        async for data in self._pages(max_pages):
+            out.extend(data)
+        return out
 
     async def list_charges(self) -> list[ListedCharge]:
         return [listed(c) for c in await self.list_raw()]
@@ -336,18 +343,10 @@ class StripeProvider:
         everything further down the list is already indexed.
         """
         cutoff = None if self._high_water is None else self._high_water - INDEX_MARGIN_S
-        starting_after: str | None = None
         fresh: dict[str, tuple[ChargeResult, str | None]] = {}  # listing order: newest first
         newest = self._high_water
-        for _ in range(max_pages):
-            params: dict[str, Any] = {"limit": PAGE_SIZE}
-            if starting_after is not None:
-                params["starting_after"] = starting_after
-            try:
-                page = await self.client.v1.charges.list_async(params)  # type: ignore[arg-type]
-            except stripe.StripeError as exc:
-                raise Unavailable(f"stripe: list failed: {exc.user_message}") from exc
-            data = [as_dict(c) for c in page.data]
+        pages = self._pages(max_pages)
+        async for data in pages:
             older = False
             for c in data:
                 created = int(c.get("created") or 0)
@@ -357,17 +356,16 @@ class StripeProvider:
                 if cid not in self._seen and cid not in fresh:
                     pid = (c.get("metadata") or {}).get("payment_id")
                     fresh[cid] = (charge_from_object(c), None if pid is None else str(pid))
-            if not page.has_more or not data or older:
-                # Commit only a complete refresh, oldest first, so lists stay in charge order.
-                for cid, (result, pid) in reversed(list(fresh.items())):
-                    self._seen[cid] = result
-                    if pid is not None:
-                        self._by_payment.setdefault(pid, []).append(cid)
-                self._high_water = newest
-                return len(fresh)
-            starting_after = str(data[-1]["id"])
-            await asyncio.sleep(0)
-        raise Unavailable(f"stripe: more than {max_pages} pages of charges; listing stopped")
+            if older:
+                await pages.aclose()
+                break
+        # Commit only a complete refresh, oldest first, so lists stay in charge order.
+        for cid, (result, pid) in reversed(list(fresh.items())):
+            self._seen[cid] = result
+            if pid is not None:
+                self._by_payment.setdefault(pid, []).append(cid)
+        self._high_water = newest
+        return len(fresh)
 
     async def ping(self) -> bool:
         try:
