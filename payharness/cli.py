@@ -11,7 +11,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import payharness.commands as commands
 
@@ -28,6 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
         if register is not None:
             register(sub)
     return parser
+
+
+def run_command(
+    name: str,
+    register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Run one command without discovering the others (which imports every command's
+    modules): for processes started as ``python -m payharness.commands.NAME``."""
+    parser = argparse.ArgumentParser(prog="payharness")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([name, *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

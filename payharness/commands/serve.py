@@ -48,12 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run without the CLI's command discovery (which imports every command's modules):
-    ``python -m payharness.commands.serve``, used by the stack launcher and the tests."""
-    parser = argparse.ArgumentParser(prog="payharness")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
+    """``python -m payharness.commands.serve``, used by the stack launcher and the tests."""
+    from payharness.cli import run_command
+
+    return run_command("serve", register, argv)
 
 
 if __name__ == "__main__":
