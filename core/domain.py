@@ -42,6 +42,8 @@ def validate_idempotency_key(key: object) -> str:
         raise ValidationError(
             "idempotency_key", f"is {len(key)} characters long; at most {MAX_KEY_LENGTH} allowed"
         )
+    if key.isascii() and key.isprintable():  # exactly 0x20-0x7e, without a loop per char
+        return key
     bad = [c for c in key if not (0x20 <= ord(c) <= 0x7E)]
     if bad:
         raise ValidationError(
@@ -61,6 +63,11 @@ class PaymentRequest:
     source: str
     idempotency_key: str
     metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    _fingerprints: dict[bool, str] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    """Memo of ``fingerprint`` by ``include_amount``: the request is immutable, and the
+    simulator fingerprints each request several times (client, flow, history)."""
 
     def __post_init__(self) -> None:
         validate_idempotency_key(self.idempotency_key)
@@ -119,10 +126,16 @@ class PaymentRequest:
 
 def fingerprint(request: PaymentRequest, *, include_amount: bool = True) -> str:
     """Stable SHA-256 of the canonical JSON payload, the key excluded (Stripe compares params)."""
+    memo = request._fingerprints
+    found = memo.get(include_amount)
+    if found is not None:
+        return found
     canonical = json.dumps(
         request.payload(include_amount=include_amount), sort_keys=True, separators=(",", ":")
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    memo[include_amount] = digest
+    return digest
 
 
 class PaymentState(enum.StrEnum):
@@ -192,6 +205,25 @@ class Payment:
     charge_id: str | None = None
     error: str | None = None
 
+    def evolve(self, state: PaymentState, charge_id: str | None, error: str | None) -> Payment:
+        """This row in ``state`` with this charge and error. Built directly: rows change on
+        every payment, and ``dataclasses.replace`` costs several times more in the simulator."""
+        return Payment(
+            self.id,
+            self.merchant,
+            self.order,
+            self.idempotency_key,
+            self.amount,
+            self.currency,
+            self.source,
+            self.fingerprint,
+            self.provider_key,
+            state,
+            self.created_ms,
+            charge_id,
+            error,
+        )
+
     @property
     def live(self) -> bool:
         """Counts against 'one payment per order': everything but a final failure."""
@@ -237,7 +269,11 @@ class Response:
 
     def as_replay(self) -> Response:
         """The same answer marked as a replay (``Idempotent-Replayed: true``)."""
-        return _replace(self, replayed=True)
+        r = self
+        return Response(
+            r.status, r.outcome, r.code, r.message, r.payment_id, r.merchant, r.order, r.amount,
+            r.currency, r.charge_id, r.fingerprint, True, r.retry_after_s,
+        )  # fmt: skip
 
     def body(self) -> dict[str, Any]:
         """The JSON body the HTTP service sends; identical for a response and its replays."""
@@ -272,12 +308,6 @@ class Response:
             other.amount,
             other.currency,
         )
-
-
-def _replace(response: Response, **changes: Any) -> Response:
-    from dataclasses import replace
-
-    return replace(response, **changes)
 
 
 def payment_response(payment: Payment, status: int, *, replayed: bool = False) -> Response:

@@ -14,6 +14,7 @@ first executes, a crash between the halves still lets the charge execute, and a 
 
 from __future__ import annotations
 
+import gc
 import random
 from array import array
 from collections import deque
@@ -50,6 +51,13 @@ US_PER_MS = 1_000
 US_PER_S = 1_000_000
 FAST_ERROR_US = 20 * US_PER_MS
 """A refused call (429, connection refused) answers in about one round trip; assumption."""
+
+GC_YOUNG_THRESHOLD = 100_000
+"""Allocations between young-generation collections while a world runs (CPython's default
+is 700). A run allocates a few dozen container objects per request and keeps every row, so
+at the default the collector rescans the young heap several times per request: 40 % of the
+run time at 20k payments (``payharness bench sim`` shows it). Cyclic garbage still goes, in
+bigger batches."""
 
 SETTLE_WINDOW = 1_000
 TIMED_OUT = object()
@@ -250,6 +258,11 @@ class SimWorld:
             scenario.faults, scenario.load.duration_s, _stream(self.seed, "faults")
         )
         self.servers = [self._new_server(i) for i in range(topo.servers)]
+        self._up: list[Server] = list(self.servers)
+        """The servers that are up, in index order; refreshed on every crash and restart."""
+        self._deadlines: deque[tuple[int, simpy.Event]] = deque()
+        self._timer_idle: simpy.Event | None = None
+        self._timer_started = False
         self._boundary = bool(
             self.faults.specs("server_crash") or self.faults.specs("server_stall")
         )
@@ -295,7 +308,12 @@ class SimWorld:
         env.process(self._reconciler())
         self._schedule_faults()
         main = env.process(self._main())
-        env.run(until=main)
+        young, *older = gc.get_threshold()
+        gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
+        try:
+            env.run(until=main)
+        finally:
+            gc.set_threshold(young, *older)
         self.metrics.end_ms = self.now_ms()
 
     def _main(self) -> Generator[Any, Any, None]:
@@ -507,8 +525,7 @@ class SimWorld:
                 if double:
                     m.double_submits += 1
                     self._send(request, fp, client, self._pick_server(avoid=server), wake)
-                timer = env.timeout(timeout_us)
-                timer.callbacks.append(lambda _ev, wake=wake: _expire(wake))  # type: ignore[misc]
+                self._expire_at(int(env.now) + timeout_us, wake)
                 answer = yield wake
                 if answer is TIMED_OUT:
                     m.timeouts += 1
@@ -527,10 +544,36 @@ class SimWorld:
                 yield env.timeout(self._backoff_us(tried, retry_after))
         return None
 
+    def _expire_at(self, deadline: int, wake: simpy.Event) -> None:
+        """Wake the client with TIMED_OUT at ``deadline`` unless answered first. Every client
+        waits the same timeout, so deadlines arrive in order and one timer process serves them
+        all: a timer event per attempt would mostly fire long after the answer came."""
+        self._deadlines.append((deadline, wake))
+        idle = self._timer_idle
+        if idle is not None:
+            self._timer_idle = None
+            idle.succeed()
+        elif len(self._deadlines) == 1 and not self._timer_started:
+            self._timer_started = True
+            self.env.process(self._client_timer())
+
+    def _client_timer(self) -> Generator[Any, Any, None]:
+        env, queue = self.env, self._deadlines
+        while True:
+            while queue and (queue[0][1].triggered or queue[0][0] <= env.now):
+                _deadline, wake = queue.popleft()
+                if not wake.triggered:
+                    wake.succeed(TIMED_OUT)
+            if queue:
+                yield env.timeout(queue[0][0] - env.now)
+            else:
+                self._timer_idle = env.event()
+                yield self._timer_idle
+
     # --- the load balancer and servers ----------------------------------------------------
 
     def _pick_server(self, avoid: Server | None = None) -> Server | None:
-        up = [s for s in self.servers if s.up and s is not avoid]
+        up = self._up if avoid is None else [s for s in self._up if s is not avoid]
         if not up:
             return None
         if self.scenario.topology.balancer == "random":
@@ -590,36 +633,37 @@ class SimWorld:
     def _drive(
         self, driver: FlowDriver[Any], attempt: str, server: Server
     ) -> Generator[Any, Any, bool]:
-        """Answer effects until the flow returns (True) or its server dies (False)."""
-        env = self.env
+        """Answer effects until the flow returns (True) or its server dies (False).
+
+        The simulator's hot loop: one pass per effect of every request, so it reads its
+        collaborators into locals and calls the world's handlers directly."""
+        env, clock, faults = self.env, self.clock, self.faults
+        handle = self.world.perform
         generation = server.generation
+        boundary = self._boundary and server.index >= 0
         while not driver.done:
             if server.generation != generation:
                 return False
-            if server.stalled_until > env.now:
-                yield env.timeout(server.stalled_until - env.now)
+            now = env.now
+            if server.stalled_until > now:
+                yield env.timeout(server.stalled_until - now)
                 continue
             effect = driver.pending
             cls = type(effect)
             if cls is ClockRead:
-                driver.send(int(env.now) // US_PER_MS)
+                driver.send(int(now) // US_PER_MS)
                 continue
             if cls is Sleep:
                 yield env.timeout(effect.ms * US_PER_MS)  # type: ignore[union-attr]
                 driver.send(None)
                 continue
-            if (
-                self._boundary
-                and server.index >= 0
-                and self._boundary_faults(server, attempt, cls.__name__)
-            ):
+            if boundary and self._boundary_faults(server, attempt, cls.__name__):
                 return False
             backend = cls.backend  # type: ignore[union-attr]
-            if backend == "stripe" and cls is ProviderCharge:
-                value, fault = yield from self._charge(effect, attempt)  # type: ignore[arg-type]
-            elif backend == "stripe":
-                yield env.timeout(self.stripe_latency())
-                value, fault = self._perform(effect)
+            value: Any = None
+            fault: Fault | None = None
+            if backend == "redis":
+                yield env.timeout(self.redis_latency())
             elif backend == "postgres":
                 pool = server.pool
                 conn = pool.acquire()
@@ -627,19 +671,31 @@ class SimWorld:
                     yield conn
                 try:
                     yield env.timeout(self.pg_latency())
-                    fault = None
-                    if cls is DbTransaction:
-                        spec = self.faults.hit("postgres_commit_failure", env.now, "DbTransaction")
+                    if cls is DbTransaction and faults.specs("postgres_commit_failure"):
+                        spec = faults.hit("postgres_commit_failure", env.now, "DbTransaction")
                         if spec is not None:
                             self.note("fault", "postgres: commit failed, nothing applied", attempt)
                             fault = Unavailable("postgres: commit failed (injected)")
                     if fault is None:
-                        value, fault = self._perform(effect)
+                        clock.now = int(env.now) // US_PER_MS
+                        try:
+                            value = handle(effect)  # type: ignore[arg-type]
+                        except Fault as exc:
+                            fault = exc
                 finally:
                     pool.release()
+                backend = ""  # answered
+            elif cls is ProviderCharge:
+                value, fault = yield from self._charge(effect, attempt)  # type: ignore[arg-type]
+                backend = ""
             else:
-                yield env.timeout(self.redis_latency())
-                value, fault = self._perform(effect)
+                yield env.timeout(self.stripe_latency())
+            if backend:
+                clock.now = int(env.now) // US_PER_MS
+                try:
+                    value = handle(effect)  # type: ignore[arg-type]
+                except Fault as exc:
+                    fault = exc
             if server.generation != generation:
                 return False  # the reply reached a dead server
             if self.record_effects:
@@ -650,13 +706,6 @@ class SimWorld:
             else:
                 driver.send(value)
         return True
-
-    def _perform(self, effect: Any) -> tuple[Any, Fault | None]:
-        self.clock.now = int(self.env.now) // US_PER_MS
-        try:
-            return self.world.perform(effect), None
-        except Fault as fault:
-            return None, fault
 
     def _boundary_faults(self, server: Server, attempt: str, effect: str) -> bool:
         """Crash or stall the server at this effect boundary; True when it crashed."""
@@ -800,6 +849,7 @@ class SimWorld:
 
     def _crash(self, server: Server, where: str, restart_s: float) -> None:
         server.up = False
+        self._up = [s for s in self.servers if s.up]
         server.generation += 1
         victims = list(server.inflight.values())
         server.inflight.clear()
@@ -820,10 +870,7 @@ class SimWorld:
         fresh = self._new_server(server.index)
         server.workers, server.pool = fresh.workers, fresh.pool
         server.up = True
+        self._up = [s for s in self.servers if s.up]
         server.stalled_until = 0
         self.note("fault", f"{server.name} restarted")
 
-
-def _expire(wake: simpy.Event) -> None:
-    if not wake.triggered:
-        wake.succeed(TIMED_OUT)

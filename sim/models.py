@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from core.domain import Payment, PaymentState, is_allowed
 from core.effects import (
@@ -154,11 +154,10 @@ class IndexedPostgresModel(PostgresModel):
             raise Conflict(
                 f"payment {row.id} is {row.state}, not {write.expected}: compare-and-set refused"
             )
-        new = replace(
-            row,
-            state=write.target,
-            charge_id=write.charge_id if write.charge_id is not None else row.charge_id,
-            error=write.error if write.error is not None else row.error,
+        new = row.evolve(
+            write.target,
+            write.charge_id if write.charge_id is not None else row.charge_id,
+            write.error if write.error is not None else row.error,
         )
         if self.one_live_per_order and new.live and not row.live:
             for other in self._same_order(staged, inserted, row.merchant, row.order):

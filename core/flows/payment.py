@@ -7,7 +7,7 @@ departure of ``hardened`` (see ``core.variants``). No I/O happens here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from core.domain import (
     FINAL_STATES,
@@ -325,11 +325,10 @@ def settle(
             yield from _mark_reconcile(variant, payment, result.charge_id)
         return payment_response(payment, 202)
     final_state = PaymentState.COMPLETED if result.succeeded else PaymentState.FAILED
-    row = replace(
-        payment,
-        state=final_state,
-        charge_id=result.charge_id or payment.charge_id,
-        error=None if result.succeeded else result.decline_code,
+    row = payment.evolve(
+        final_state,
+        result.charge_id or payment.charge_id,
+        None if result.succeeded else result.decline_code,
     )
     response = payment_response(row, status)
     if keys is not None:
@@ -402,7 +401,7 @@ def _charge_then_save(variant: Variant, payment: Payment, keys: RedisKeys) -> Fl
     if not result.succeeded:
         code = result.decline_code or "card_declined"
         return (yield from _cached_failure(variant, keys, 402, code, "the card was declined"))
-    saved = replace(payment, state=PaymentState.COMPLETED, charge_id=result.charge_id)
+    saved = payment.evolve(PaymentState.COMPLETED, result.charge_id, payment.error)
     try:
         yield from perform(
             DbTransaction(
@@ -410,7 +409,7 @@ def _charge_then_save(variant: Variant, payment: Payment, keys: RedisKeys) -> Fl
             )
         )
     except Fault:
-        reconcile = replace(saved, state=PaymentState.RECONCILE)
+        reconcile = saved.evolve(PaymentState.RECONCILE, saved.charge_id, saved.error)
         try:
             yield from perform(PaymentInsert(reconcile))
         except Fault:

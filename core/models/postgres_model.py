@@ -10,7 +10,7 @@ ambiguous one to 'unknown outcome' at the driver).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from core.domain import Payment, PaymentState, is_allowed
@@ -157,11 +157,10 @@ class PostgresModel:
             raise Conflict(
                 f"payment {row.id} is {row.state}, not {write.expected}: compare-and-set refused"
             )
-        new = replace(
-            row,
-            state=write.target,
-            charge_id=write.charge_id if write.charge_id is not None else row.charge_id,
-            error=write.error if write.error is not None else row.error,
+        new = row.evolve(
+            write.target,
+            write.charge_id if write.charge_id is not None else row.charge_id,
+            write.error if write.error is not None else row.error,
         )
         if self.one_live_per_order and new.live and not row.live:
             for other in payments.values():

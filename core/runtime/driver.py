@@ -27,23 +27,28 @@ class FlowDriver(Generic[R]):
         self.effects = 0
         self.transcript: list[str] | None = [] if keep_transcript else None
         """Every answer given to the flow, in order: with the flow's code, its whole state."""
-        self._advance(lambda: next(self._flow))
+        self._step(None, None)
 
     def send(self, value: object) -> None:
         if self.transcript is not None:
             self.transcript.append(repr(value))
-        self._advance(lambda: self._flow.send(value))
+        self._step(value, None)
 
     def throw(self, fault: Fault) -> None:
         if self.transcript is not None:
             self.transcript.append(f"!{fault!r}")
-        self._advance(lambda: self._flow.throw(fault))
+        self._step(None, fault)
 
-    def _advance(self, step: Any) -> None:
+    def _step(self, value: object, fault: Fault | None) -> None:
+        """Resume the flow once: the one place the generator protocol is spoken (hot path in
+        the simulator, hence no closures)."""
         if self.done:
             raise RuntimeError("the flow has already returned")
         try:
-            self.pending = step()
+            if fault is not None:
+                self.pending = self._flow.throw(fault)
+            else:
+                self.pending = self._flow.send(value)
             self.effects += 1
         except StopIteration as stop:
             self.pending = None

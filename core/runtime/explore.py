@@ -39,7 +39,7 @@ def world_state(stepper: Stepper) -> tuple[object, ...]:
     orders = tuple(sorted(w.postgres.orders.items()))
     charges = tuple(sorted(repr(c) for c in w.stripe.charges.values()))
     keys = tuple(
-        sorted((k, e.params_hash, e.executing, repr(e.saved)) for k, e in w.stripe._keys.items())
+        sorted((k, e.params, e.executing, repr(e.saved)) for k, e in w.stripe._keys.items())
     )
     flows = tuple(
         (a, tuple(f.driver.transcript or ()), f.ticket is not None)
