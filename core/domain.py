@@ -52,6 +52,10 @@ def validate_idempotency_key(key: object) -> str:
     return key
 
 
+NO_METADATA: Mapping[str, str] = MappingProxyType({})
+"""The one read-only empty metadata every request without metadata shares."""
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentRequest:
     """One client's ``POST /payments``: who pays what for which order, under which key."""
@@ -62,12 +66,11 @@ class PaymentRequest:
     currency: str
     source: str
     idempotency_key: str
-    metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    _fingerprints: dict[bool, str] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False
-    )
-    """Memo of ``fingerprint`` by ``include_amount``: the request is immutable, and the
-    simulator fingerprints each request several times (client, flow, history)."""
+    metadata: Mapping[str, str] = field(default_factory=lambda: NO_METADATA)
+    _fp_full: str | None = field(default=None, init=False, repr=False, compare=False)
+    """Memo of ``fingerprint(self)``: the request is immutable, and the simulator
+    fingerprints each request several times (client, flow, history)."""
+    _fp_no_amount: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_idempotency_key(self.idempotency_key)
@@ -89,7 +92,9 @@ class PaymentRequest:
             raise ValidationError("source", "must be a non-empty payment source, e.g. 'tok_visa'")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.metadata.items()):
             raise ValidationError("metadata", "keys and values must be strings")
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        if self.metadata is not NO_METADATA:
+            frozen = MappingProxyType(dict(self.metadata)) if self.metadata else NO_METADATA
+            object.__setattr__(self, "metadata", frozen)
 
     def payload(self, *, include_amount: bool = True) -> dict[str, Any]:
         """The canonical payload: everything but the key, the thing a fingerprint covers."""
@@ -126,15 +131,14 @@ class PaymentRequest:
 
 def fingerprint(request: PaymentRequest, *, include_amount: bool = True) -> str:
     """Stable SHA-256 of the canonical JSON payload, the key excluded (Stripe compares params)."""
-    memo = request._fingerprints
-    found = memo.get(include_amount)
+    found = request._fp_full if include_amount else request._fp_no_amount
     if found is not None:
         return found
     canonical = json.dumps(
         request.payload(include_amount=include_amount), sort_keys=True, separators=(",", ":")
     )
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
-    memo[include_amount] = digest
+    object.__setattr__(request, "_fp_full" if include_amount else "_fp_no_amount", digest)
     return digest
 
 

@@ -273,6 +273,8 @@ class SimWorld:
         self._active = 0
         self._arrivals_done = False
         self._idle: simpy.Event = self.env.event()
+        self._merchants = [f"m{i}" for i in range(scenario.workload.merchants)]
+        """One string per merchant, shared by every request (a long run holds them all)."""
         self.keys: dict[tuple[str, str], PaymentRequest] = {}
         """The first request of every key, retried once in the settle phase."""
         self.late_retry_us: int | None = None
@@ -422,7 +424,7 @@ class SimWorld:
             key = f"k{n:07d}-{rng.getrandbits(40):010x}"
         source = DECLINE_SOURCE if rng.random() < wl.decline_rate else SUCCESS_SOURCE
         return PaymentRequest(
-            merchant=f"m{merchant_index}",
+            merchant=self._merchants[merchant_index],
             order=f"o{n:07d}",
             amount=rng.randint(wl.amount_min, wl.amount_max),
             currency=wl.currency,

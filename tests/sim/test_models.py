@@ -84,7 +84,9 @@ def test_indexed_postgres_answers_like_the_core_model(scope: str, one_live: bool
         assert core.to_reconcile(n - 50, 100) == fast.to_reconcile(n - 50, 100)
     assert core.payments == fast.payments
     assert core.orders == fast.orders
-    assert core.transitions == fast.transitions
+    assert [t for t in core.transitions if not t.legal] == fast.transitions
+    assert len(core.transitions) == fast.transitions_applied
+    assert fast.transitions  # blind writes did make illegal transitions to compare
     assert conflicts > 10  # the sequence did exercise the constraints
 
 
