@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from sys import intern
 
 from core.domain import FINAL_STATES, PaymentState
 from core.history import Event, FinalState, ProviderCharge, events_about
@@ -37,6 +38,8 @@ TITLES = {
 MerchantKey = tuple[str, str]
 MerchantOrder = tuple[str, str]
 Payload = tuple[str, int, str, str]  # order, amount, currency, source
+Answer = tuple[int, str, str, str, int, str]  # status, outcome, payment, charge, amount, currency
+PaidClaim = tuple[str, int, str, str, str]  # order, amount, currency, payment's merchant, order
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +101,10 @@ class _KeyFacts:
     request that crashed before doing anything, or lost the race for the key, does not fix
     the key's payload; until something is accepted, the first request's payload stands."""
 
-    first_final: Event | None = None
+    first_final: Answer | None = None
     told_failed: bool = False
-    paid_claims: set[tuple[str, int, str, str, str]] = field(default_factory=set)
+    paid_claims: set[PaidClaim] | None = None
+    """None until a 'paid' answer comes (a long run holds one of these per key)."""
 
     @property
     def reference(self) -> Payload:
@@ -129,8 +133,10 @@ def check(
         if ev.kind == "phase" and ev.detail == "settle":
             settle_at = ev.t
         elif ev.kind == "request":
-            mk = (ev.merchant, ev.key)
-            payload = (ev.order, ev.amount, ev.currency, ev.source)
+            # Merchants, currencies and sources repeat across millions of events read back
+            # from disk, each as its own string: one shared copy keeps the tables small.
+            mk = (intern(ev.merchant), ev.key)
+            payload = (ev.order, ev.amount, intern(ev.currency), intern(ev.source))
             attempt_payload[ev.attempt] = (mk, payload)
             if mk not in keys:
                 keys[mk] = _KeyFacts(payload)
@@ -160,24 +166,28 @@ def check(
                     )
                 continue
             if settle_at is not None and ev.t >= settle_at:
-                settle_answers[mk] = ev.outcome
+                settle_answers[mk] = intern(ev.outcome)
             if ev.outcome not in ("paid", "failed"):
                 continue
             if ev.outcome == "failed":
                 facts.told_failed = True
             else:
+                if facts.paid_claims is None:
+                    facts.paid_claims = set()
                 facts.paid_claims.add(
-                    (ev.order, ev.amount, ev.currency, ev.payment_merchant, ev.payment_order)
-                )
+                    (ev.order, ev.amount, intern(ev.currency), intern(ev.payment_merchant),
+                     ev.payment_order)
+                )  # fmt: skip
             first = facts.first_final
+            answer = _answer(ev)
             if first is None:
-                facts.first_final = ev
-            elif _answer(first) != _answer(ev):
+                facts.first_final = answer
+            elif first != answer:
                 found.append(
                     Violation(
                         "E4",
                         f"key {mk[1]!r} of {mk[0]} first answered {_answer_text(first)}, "
-                        f"later {_answer_text(ev)}",
+                        f"later {_answer_text(answer)}",
                         frozenset({mk}),
                     )
                 )
@@ -205,13 +215,15 @@ def _payload_text(p: Payload) -> str:
     return f"order {p[0]}, {p[1]} {p[2]}, {p[3]}"
 
 
-def _answer(ev: Event) -> tuple[int, str, str, str, int, str]:
-    return (ev.status, ev.outcome, ev.payment_id, ev.charge_id, ev.amount, ev.currency)
+def _answer(ev: Event) -> Answer:
+    return (
+        ev.status, intern(ev.outcome), ev.payment_id, ev.charge_id, ev.amount, intern(ev.currency)
+    )  # fmt: skip
 
 
-def _answer_text(ev: Event) -> str:
-    payment, charge = ev.payment_id or "-", ev.charge_id or "-"
-    return f"{ev.status} {ev.outcome} (payment {payment}, charge {charge})"
+def _answer_text(answer: Answer) -> str:
+    status, outcome, payment, charge = answer[0], answer[1], answer[2] or "-", answer[3] or "-"
+    return f"{status} {outcome} (payment {payment}, charge {charge})"
 
 
 def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> list[Violation]:
@@ -273,7 +285,7 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
                     frozenset({(mk[0], facts.payload[0])}),
                 )
             )
-        for order, amount, currency, pay_merchant, _pay_order in sorted(facts.paid_claims):
+        for order, amount, currency, pay_merchant, _pay_order in sorted(facts.paid_claims or ()):
             if pay_merchant and pay_merchant != mk[0]:
                 found.append(
                     Violation(

@@ -21,7 +21,7 @@ SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in COLUMNS])
 class ParquetSink:
     """A history listener appending events to a Parquet file, ``batch`` rows per row group."""
 
-    def __init__(self, path: str | Path, batch: int = 65_536) -> None:
+    def __init__(self, path: str | Path, batch: int = 16_384) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self.path, SCHEMA, compression="zstd")
@@ -76,7 +76,8 @@ class ParquetEvents:
 
     def __iter__(self) -> Iterator[Event]:
         handle = pq.ParquetFile(self.path)
-        for batch in handle.iter_batches(batch_size=65_536):
+        # Small batches: each becomes Python objects (a str per cell) before it is consumed.
+        for batch in handle.iter_batches(batch_size=8_192):
             cols = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
             for row in zip(*cols, strict=True):
                 yield Event(*row)
