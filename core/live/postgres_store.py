@@ -7,7 +7,16 @@ Guarantees the flows lean on, as the in-memory ``PostgresModel`` has them:
   under a row lock): a refusal is ``Conflict``; a blind one applies whatever the table says,
   and the transition log records whether it was legal;
 - a refused connection, pool timeout, serialization failure or deadlock is ``Unavailable``
-  (nothing applied); a connection lost *during COMMIT* is ``OutcomeUnknown``.
+  (nothing applied); a connection lost while a write may have committed is ``OutcomeUnknown``.
+
+Round trips: a pooled connection is in autocommit mode, so a read is one statement and one
+round trip; a single write is one statement that commits on its own (one round trip); several
+writes go out as one simple-protocol query of several statements, which Postgres runs as one
+implicit transaction (one round trip, and one message each way). A transition is one statement (the compare-and-set ``UPDATE``, its row in the
+transition log, and a server-side refusal through ``cas_refused()``, migration 0002), so the
+first refused write stops the transaction on the server exactly where the model stops: no
+later write of it runs and nothing commits. No connection is held between effects (so none
+is held across the provider call).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from core.domain import Payment, PaymentState, is_allowed
@@ -72,6 +82,49 @@ class TransitionRow:
     at_ms: int
 
 
+CAS_REFUSED = "PHCAS"
+"""SQLSTATE raised by ``cas_refused()`` (migration 0002)."""
+
+_LEGAL_SOURCES: dict[PaymentState, list[str]] = {
+    target: [s.value for s in PaymentState if is_allowed(s, target)] for target in PaymentState
+}
+"""For each target, the states from which moving there is legal (``core.domain.is_allowed``)."""
+
+_INSERT = (
+    "INSERT INTO payments (id, variant, key_scope, one_live_order, merchant, order_id, "
+    "idempotency_key, amount, currency, source, fingerprint, provider_key, state, "
+    "created_ms, updated_ms, charge_id, error) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def _transition_sql(cas: bool) -> str:
+    """One statement: lock the row, compare-and-set (``cas``) or blind update, log the
+    transition with its legality, and raise ``PHCAS`` when nothing was updated (the row is
+    missing, or in another state than expected)."""
+    check = " AND old.state = %(expected)s" if cas else ""
+    return (
+        "WITH old AS (SELECT id, state FROM payments WHERE id = %(id)s FOR UPDATE), "
+        "upd AS (UPDATE payments p SET state = %(target)s, "
+        "charge_id = COALESCE(%(charge_id)s, p.charge_id), "
+        "error = COALESCE(%(error)s, p.error), updated_ms = %(at)s "
+        f"FROM old WHERE p.id = old.id{check} RETURNING old.state AS prior, {_P_COLUMNS}), "
+        "log AS (INSERT INTO payment_transitions (payment_id, source, target, legal, at_ms) "
+        "SELECT id, prior, %(target)s, prior = ANY(%(legal)s::text[]), %(at)s FROM upd) "
+        "SELECT upd.*, CASE WHEN upd.id IS NULL THEN "
+        "cas_refused(%(id)s, old.state, %(expected)s) END "
+        "FROM (SELECT 1) one LEFT JOIN old ON true LEFT JOIN upd ON true"
+    )
+
+
+_TRANSITION_CAS = _transition_sql(cas=True)
+_TRANSITION_BLIND = _transition_sql(cas=False)
+_MARK_PAID = (
+    "INSERT INTO orders (variant, merchant, order_id, payment_id, paid_ms) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (variant, merchant, order_id) "
+    "DO UPDATE SET payment_id = EXCLUDED.payment_id, paid_ms = EXCLUDED.paid_ms"
+)
+
 _TRANSIENT = (
     pgerrors.SerializationFailure,
     pgerrors.DeadlockDetected,
@@ -80,6 +133,13 @@ _TRANSIENT = (
     pgerrors.AdminShutdown,
     pgerrors.CannotConnectNow,
 )
+_STATEMENT_FAILED = (
+    pgerrors.SerializationFailure,
+    pgerrors.DeadlockDetected,
+    pgerrors.LockNotAvailable,
+    pgerrors.QueryCanceled,
+)
+"""Errors of a statement the server reports and survives: it skipped the rest, COMMIT too."""
 
 
 class PostgresStore:
@@ -97,6 +157,8 @@ class PostgresStore:
     ) -> None:
         self.schema = schema
         self.variant = variant
+        self.round_trips = 0
+        """Exchanges with the server this store made (a pipeline is one): ``GET /stats``."""
         self.key_scope, self.one_live_order = schema_for(variant)
         self.pool = AsyncConnectionPool(
             database_url,
@@ -105,6 +167,7 @@ class PostgresStore:
             timeout=timeout_s,
             open=False,
             kwargs={
+                "autocommit": True,
                 "options": f"-c search_path={schema}",
                 "connect_timeout": max(1, int(timeout_s)),
             },
@@ -120,20 +183,27 @@ class PostgresStore:
         await self.pool.close()
 
     async def check_schema(self) -> None:
-        """Unavailable with a hint when the schema has not been migrated."""
+        """Unavailable with a hint when the schema has not been migrated (to the last version:
+        the writes rely on ``cas_refused()`` from migration 0002)."""
+        from core.live.migrate import migrations
+
+        hint = "run `payharness db migrate` (with the same PAYHARNESS_DB_SCHEMA)"
         try:
-            await self._read("SELECT version FROM schema_migrations", ())
+            rows = await self._read("SELECT version FROM schema_migrations", ())
         except pgerrors.UndefinedTable as exc:
+            raise Unavailable(f"postgres: schema {self.schema!r} has no tables; {hint}") from exc
+        missing = sorted({m.version for m in migrations()} - {r[0] for r in rows})
+        if missing:
             raise Unavailable(
-                f"postgres: schema {self.schema!r} has no tables; run `payharness db migrate` "
-                "(with the same PAYHARNESS_DB_SCHEMA)"
-            ) from exc
+                f"postgres: schema {self.schema!r} lacks migrations {', '.join(missing)}; {hint}"
+            )
 
     # --- plumbing -------------------------------------------------------------------------
 
     async def _read(self, query: Any, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
             async with self.pool.connection() as conn:
+                self.round_trips += 1
                 cur = await conn.execute(query, params)
                 return await cur.fetchall()
         except PoolTimeout as exc:
@@ -178,50 +248,56 @@ class PostgresStore:
     # --- writes ---------------------------------------------------------------------------
 
     async def execute(self, writes: Sequence[Write]) -> list[Payment]:
-        """Apply ``writes`` in one transaction; returns the rows touched by transitions."""
+        """Apply ``writes`` in one transaction; returns the rows touched by transitions.
+
+        One round trip: a single write is one autocommitted statement; several are one query
+        that Postgres runs as one implicit transaction. A statement that fails (unique or
+        foreign key violation, refused compare-and-set, serialization failure) makes the
+        server skip the rest and roll back: nothing is applied. A lost connection cannot tell
+        whether the commit happened: ``OutcomeUnknown``.
+        """
+        statements = [self._statement(w) for w in writes]
         touched: list[Payment] = []
         try:
             async with self.pool.connection() as conn:
+                self.round_trips += 1
                 try:
-                    async with conn.cursor() as cur:
-                        for write in writes:
-                            if isinstance(write, PaymentInsert):
-                                await self._insert(cur, write.payment)
-                            elif isinstance(write, PaymentTransition):
-                                touched.append(await self._transition(cur, write))
-                            elif isinstance(write, OrderMarkPaid):
-                                await self._mark_paid(cur, write)
-                            else:  # pragma: no cover - the Write union is closed
-                                raise TypeError(f"not a write: {write!r}")
-                except pgerrors.UniqueViolation as exc:
-                    await conn.rollback()
-                    name = exc.diag.constraint_name or "unique"
-                    raise Conflict(
-                        f"duplicate key value violates unique constraint {name}"
-                    ) from exc
-                except pgerrors.ForeignKeyViolation as exc:
-                    await conn.rollback()
-                    raise Conflict(f"foreign key violation: {exc.diag.message_primary}") from exc
-                except Conflict:
-                    await conn.rollback()
-                    raise
-                try:
-                    await conn.commit()
-                except psycopg.OperationalError as exc:
-                    raise OutcomeUnknown(f"postgres: COMMIT outcome unknown: {exc}") from exc
+                    if len(statements) == 1:
+                        query, params, returns = statements[0]
+                        cur = await conn.execute(query, params)
+                    else:
+                        # One simple-protocol query of several statements: Postgres runs it
+                        # as one implicit transaction (all or nothing) and stops at the first
+                        # error; psycopg binds the parameters client-side.
+                        cur = psycopg.AsyncClientCursor(conn)
+                        await cur.execute(
+                            ";\n".join(cur.mogrify(q, p) for q, p, _ in statements).encode()
+                        )
+                    for i, (_, _, returns) in enumerate(statements):
+                        if i and not cur.nextset():  # pragma: no cover - one result each
+                            raise RuntimeError("postgres: a statement returned no result")
+                        if returns:
+                            row = await cur.fetchone()
+                            if row is None:  # pragma: no cover - the statement raises instead
+                                raise Conflict("transition updated no row")
+                            touched.append(row_to_payment(row[1:14]))
+                except psycopg.Error as exc:
+                    if conn.pgconn.transaction_status != TransactionStatus.IDLE:
+                        self.round_trips += 1
+                    await _rollback(conn)
+                    fault = _write_fault(exc)
+                    if fault is exc:
+                        raise
+                    raise fault from exc
         except PoolTimeout as exc:
             raise Unavailable(f"postgres: no connection: {exc}") from exc
-        except (psycopg.OperationalError, *_TRANSIENT) as exc:
-            raise Unavailable(f"postgres: {exc}") from exc
         return touched
 
-    async def _insert(self, cur: psycopg.AsyncCursor[Any], p: Payment) -> None:
-        await cur.execute(
-            "INSERT INTO payments (id, variant, key_scope, one_live_order, merchant, order_id, "
-            "idempotency_key, amount, currency, source, fingerprint, provider_key, state, "
-            "created_ms, updated_ms, charge_id, error) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
+    def _statement(self, write: Write) -> tuple[str, Any, bool]:
+        """The one SQL statement for a write, its parameters, whether it returns a row."""
+        if isinstance(write, PaymentInsert):
+            p = write.payment
+            params = (
                 p.id,
                 self.variant.name,
                 self.key_scope,
@@ -239,51 +315,30 @@ class PostgresStore:
                 now_ms(),
                 p.charge_id,
                 p.error,
-            ),
-        )
-
-    async def _transition(self, cur: psycopg.AsyncCursor[Any], t: PaymentTransition) -> Payment:
-        cas = "" if t.expected is None else " AND old.state = %(expected)s"
-        at = now_ms()
-        await cur.execute(
-            "UPDATE payments p SET state = %(target)s, "
-            "charge_id = COALESCE(%(charge_id)s, p.charge_id), "
-            "error = COALESCE(%(error)s, p.error), updated_ms = %(at)s "
-            "FROM (SELECT id, state FROM payments WHERE id = %(id)s FOR UPDATE) old "
-            f"WHERE p.id = old.id{cas} RETURNING old.state, {_P_COLUMNS}",
-            {
-                "target": t.target.value,
-                "charge_id": t.charge_id,
-                "error": t.error,
-                "at": at,
-                "id": t.payment_id,
-                "expected": None if t.expected is None else t.expected.value,
-            },
-        )
-        row = await cur.fetchone()
-        if row is None:
-            await cur.execute("SELECT state FROM payments WHERE id = %s", (t.payment_id,))
-            current = await cur.fetchone()
-            if current is None:
-                raise Conflict(f"payment {t.payment_id} does not exist")
-            raise Conflict(
-                f"payment {t.payment_id} is {current[0]}, not {t.expected}: compare-and-set refused"
             )
-        source = PaymentState(row[0])
-        await cur.execute(
-            "INSERT INTO payment_transitions (payment_id, source, target, legal, at_ms) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (t.payment_id, source.value, t.target.value, is_allowed(source, t.target), at),
-        )
-        return row_to_payment(row[1:])
-
-    async def _mark_paid(self, cur: psycopg.AsyncCursor[Any], w: OrderMarkPaid) -> None:
-        await cur.execute(
-            "INSERT INTO orders (variant, merchant, order_id, payment_id, paid_ms) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (variant, merchant, order_id) "
-            "DO UPDATE SET payment_id = EXCLUDED.payment_id, paid_ms = EXCLUDED.paid_ms",
-            (self.variant.name, w.merchant, w.order, w.payment_id, now_ms()),
-        )
+            return _INSERT, params, False
+        if isinstance(write, PaymentTransition):
+            query = _TRANSITION_BLIND if write.expected is None else _TRANSITION_CAS
+            return (
+                query,
+                {
+                    "id": write.payment_id,
+                    "target": write.target.value,
+                    "charge_id": write.charge_id,
+                    "error": write.error,
+                    "at": now_ms(),
+                    "expected": None if write.expected is None else write.expected.value,
+                    "legal": _LEGAL_SOURCES[write.target],
+                },
+                True,
+            )
+        if isinstance(write, OrderMarkPaid):
+            return (
+                _MARK_PAID,
+                (self.variant.name, write.merchant, write.order, write.payment_id, now_ms()),
+                False,
+            )
+        raise TypeError(f"not a write: {write!r}")  # pragma: no cover - the union is closed
 
     # --- audit ----------------------------------------------------------------------------
 
@@ -316,3 +371,27 @@ class PostgresStore:
             TransitionRow(r[0], PaymentState(r[1]), PaymentState(r[2]), bool(r[3]), int(r[4]))
             for r in rows
         ]
+
+
+async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:
+    """End a failed transaction; a broken connection is left to the pool, which drops it."""
+    try:
+        await conn.rollback()
+    except psycopg.Error:
+        pass
+
+
+def _write_fault(exc: psycopg.Error) -> Exception:
+    """What a failed write exchange means to the flow (see the module docstring)."""
+    if isinstance(exc, pgerrors.UniqueViolation):
+        name = exc.diag.constraint_name or "unique"
+        return Conflict(f"duplicate key value violates unique constraint {name}")
+    if isinstance(exc, pgerrors.ForeignKeyViolation):
+        return Conflict(f"foreign key violation: {exc.diag.message_primary}")
+    if exc.sqlstate == CAS_REFUSED:
+        return Conflict(exc.diag.message_primary or "compare-and-set refused")
+    if isinstance(exc, _STATEMENT_FAILED):
+        return Unavailable(f"postgres: {exc}")  # the statement failed: nothing committed
+    if isinstance(exc, psycopg.OperationalError):
+        return OutcomeUnknown(f"postgres: outcome unknown, the commit may have happened: {exc}")
+    return exc

@@ -53,6 +53,8 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str, *, timeout_s: float = 2.0) -> None:
         self.prefix = prefix
+        self.round_trips = 0
+        """Commands this store sent (one round trip each): ``GET /stats``."""
         self.cluster = url.startswith(CLUSTER_SCHEME)
         self.client: aioredis.Redis | RedisCluster
         if self.cluster:
@@ -86,6 +88,7 @@ class RedisStore:
 
     async def cache_get(self, key: str) -> Response | None:
         try:
+            self.round_trips += 1
             raw = await self.client.get(self.k(key))
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: GET failed: {exc}") from exc
@@ -95,18 +98,21 @@ class RedisStore:
 
     async def cache_put(self, key: str, response: Response, ttl_ms: int) -> None:
         try:
+            self.round_trips += 1
             await self.client.set(self.k(key), response_to_json(response), px=ttl_ms)
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: SET failed: {exc}") from exc
 
     async def lock_acquire(self, key: str, token: str, ttl_ms: int) -> bool:
         try:
+            self.round_trips += 1
             return bool(await self.client.set(self.k(key), token, nx=True, px=ttl_ms))
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: SET NX failed: {exc}") from exc
 
     async def lock_release(self, key: str, token: str | None) -> bool:
         try:
+            self.round_trips += 1
             if token is None:
                 return bool(await self.client.delete(self.k(key)))
             return bool(await self._release(keys=[self.k(key)], args=[token]))

@@ -317,6 +317,21 @@ def create_app(
         """The process is up (no backend is checked)."""
         return _json(200, {"status": "ok", "variant": chosen.name, "pid": os.getpid()})
 
+    @app.get("/stats")
+    async def stats() -> Any:
+        """Round trips this process made to Redis and Postgres since it started, and the
+        Postgres pool's counters (``payharness bench live`` reads them per payment)."""
+        transport = state["transport"]
+        pool = transport.postgres.pool.get_stats()
+        return _json(
+            200,
+            {
+                "redis_round_trips": transport.redis.round_trips,
+                "postgres_round_trips": transport.postgres.round_trips,
+                "postgres_pool": {k: int(v) for k, v in pool.items()},
+            },
+        )
+
     @app.get("/readyz", responses={503: {"description": "A backend is not reachable"}})
     async def readyz() -> Any:
         """Each backend answers: Redis PING, Postgres SELECT 1, the provider's charge list."""

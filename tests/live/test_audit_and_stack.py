@@ -21,7 +21,7 @@ from core.live.audit_source import live_final_state
 from core.live.config import LiveConfig
 from core.live.redis_store import response_from_json
 from tests.live.conftest import LiveRun
-from tests.live.helpers import body_for, mock_charges, post, rows_for, unique
+from tests.live.helpers import Answer, body_for, mock_charges, post, rows_for, unique
 from tests.live.stack import REPO, ServerPool, free_port
 from tests.live.test_live_service import reconcile_now
 
@@ -252,6 +252,26 @@ def test_get_payment_health_and_readiness(live: LiveRun, three_servers: list[str
     assert missing.status_code == 404 and missing.json()["code"] == "payment_not_found"
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"redis": "ok", "postgres": "ok", "stripe": "ok"}
+
+
+def test_stats_count_one_round_trip_per_effect(live: LiveRun, three_servers: list[str]) -> None:
+    """A new payment in hardened: Redis GET, SET NX, SET, release script (4 round trips);
+    Postgres find, PENDING insert, and the completion transaction of three writes sent as one
+    query (3 round trips; no BEGIN or COMMIT exchange, no second statement per transition)."""
+    url = three_servers[2]
+
+    async def scenario() -> tuple[dict[str, int], Answer, dict[str, int]]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            before = (await client.get(f"{url}/stats")).json()
+            made = await post(client, url, unique("k-"), body_for(unique("m-stats-"), "o-1"))
+            after = (await client.get(f"{url}/stats")).json()
+            return before, made, after
+
+    before, made, after = asyncio.run(scenario())
+    assert made.status == 201 and not made.replayed
+    assert after["redis_round_trips"] - before["redis_round_trips"] == 4
+    assert after["postgres_round_trips"] - before["postgres_round_trips"] == 3
+    assert after["postgres_pool"]["pool_max"] == live.config.pool_max
 
 
 def test_unreachable_provider_is_not_ready_and_never_a_final_failure(
