@@ -9,9 +9,10 @@ request's *scheduled* send time, so queueing in the generator counts) leaves the
 endpoint stops keeping up; the sustained figure is the highest rate that held.
 
 Per payment on each path it counts Redis commands (``INFO stats`` of a private Redis the bench
-starts) and Postgres transactions (``pg_stat_database`` of a private database the bench
-creates), next to the Redis operations and Postgres round trips the core's flow yields (the
-memory runtime counting effects). Component bounds in the same run: Redis operations/s,
+starts), Postgres transactions (``pg_stat_database`` of a private database the bench
+creates) and the round trips the servers' adapters made to each (``GET /stats``), next to the
+Redis operations and Postgres statements the core's flow yields (the memory runtime counting
+effects). Component bounds in the same run: Redis operations/s,
 Postgres transactions/s doing a payment's writes, the mock's charges/s over raw HTTP, and
 Stripe SDK calls/s from one process. Figures are printed and saved to ``bench.json`` and
 ``bench.md``; they are measurements of this machine, never asserted on.
@@ -39,6 +40,11 @@ from loadtests.faults import PrivateRedis, wait_ready
 from loadtests.stack import REPO, free_port, ports_free, unmasked
 
 ENDPOINTS = ("bare", "seed", "hardened")
+MAX_IN_FLIGHT = 256
+"""Requests one level keeps open at most (the client's pool holds 512 connections). A request
+due while this many are unanswered is not sent and counts as an error with infinite latency:
+an endpoint that far behind has failed the level, and queueing thousands of requests in the
+HTTP client's pool costs the generator quadratic CPU time (minutes for one level)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,8 +97,21 @@ async def offer(
     statuses: list[int] = []
     done_at: list[float] = []
     rng = random.Random()
+    in_flight = 0
 
     async def one(due: float, i: int) -> None:
+        nonlocal in_flight
+        if in_flight >= MAX_IN_FLIGHT:
+            latencies.append(float("inf"))
+            statuses.append(0)
+            return
+        in_flight += 1
+        try:
+            await _send(due, i)
+        finally:
+            in_flight -= 1
+
+    async def _send(due: float, i: int) -> None:
         key = f"{merchant}-k-{uuid.uuid4().hex}"
         body = {
             "merchant": merchant,
@@ -199,9 +218,10 @@ def pg_transactions(database_url: str, dbname: str) -> float:
 
 
 def modelled_effects(variant: str) -> dict[str, int]:
-    """Redis operations and Postgres round trips one new payment yields in the core flow
+    """Redis operations and Postgres statements one new payment yields in the core flow
     (memory runtime, counting effects by backend; a transaction of k writes is counted as
-    k + 2 round trips: BEGIN, the writes, COMMIT)."""
+    k + 2 statements: BEGIN, the writes, COMMIT). The live adapter sends a transaction's
+    statements in one round trip: the measured round trips are ``server_round_trips``."""
     from core.domain import PaymentRequest
     from core.effects import DbTransaction
     from core.flows.payment import payment_flow
@@ -337,8 +357,26 @@ class EndpointResult:
     levels: list[Level] = field(default_factory=list)
     redis_commands_per_payment: float = float("nan")
     postgres_tx_per_payment: float = float("nan")
+    round_trips_per_payment: dict[str, float] = field(default_factory=dict)
     modelled: dict[str, int] = field(default_factory=dict)
     cpu_ms_per_payment: dict[str, float] = field(default_factory=dict)
+
+
+def server_round_trips(targets: Sequence[str]) -> dict[str, float]:
+    """Redis and Postgres round trips the servers' adapters have made (``GET /stats``,
+    summed over ``targets``); NaN for an endpoint without it (bare makes none)."""
+    total = {"redis": 0.0, "postgres": 0.0}
+    for url in targets:
+        try:
+            r = httpx.get(f"{url}/stats", timeout=5)
+        except httpx.HTTPError:
+            return {k: float("nan") for k in total}
+        if r.status_code != 200:
+            return {k: float("nan") for k in total}
+        body = r.json()
+        total["redis"] += body["redis_round_trips"]
+        total["postgres"] += body["postgres_round_trips"]
+    return total
 
 
 def _cpu_s(pid: int) -> float:
@@ -573,14 +611,21 @@ def _run(
             watched = {"servers": server_pids, "mock": mock_pid, "redis": redis_pid}
             cpu0 = cpu_snapshot(watched)
             r0, t0 = redis_commands(redis.url), pg_transactions(db_url, dbname)
+            rt0 = server_round_trips(targets) if name != "bare" else None
             levels = asyncio.run(ramp(targets, f"bench{name}-m0", args, echo))
             r1, t1 = redis_commands(redis.url), pg_transactions(db_url, dbname)
+            rt1 = server_round_trips(targets) if name != "bare" else None
             cpu1 = cpu_snapshot(watched)
             paid = sum(lv.ok for lv in levels) + 5
             res = EndpointResult(name, len(targets), sustained(levels), levels)
             res.cpu_ms_per_payment = cpu_delta_ms(cpu0, cpu1, paid)
             res.redis_commands_per_payment = (r1 - r0) / paid
             res.postgres_tx_per_payment = (t1 - t0) / paid
+            res.round_trips_per_payment = (
+                {"redis": 0.0, "postgres": 0.0}
+                if rt0 is None or rt1 is None
+                else {k: (rt1[k] - rt0[k]) / paid for k in rt1}
+            )
             res.modelled = (
                 {"redis": 0, "postgres": 0, "stripe": 1}
                 if name == "bare"
@@ -646,6 +691,9 @@ def _summary(
                 "sustained_payments_per_s": round(r.sustained_per_s, 1),
                 "redis_commands_per_payment": round(r.redis_commands_per_payment, 2),
                 "postgres_transactions_per_payment": round(r.postgres_tx_per_payment, 2),
+                "round_trips_per_payment": {
+                    k: round(v, 2) for k, v in r.round_trips_per_payment.items()
+                },
                 "modelled_per_payment": r.modelled,
                 "cpu_ms_per_payment": r.cpu_ms_per_payment,
                 "levels": [asdict(lv) for lv in r.levels],
@@ -664,14 +712,17 @@ def _render(s: dict[str, Any]) -> str:
         f"server processes per endpoint, p99 SLO {s['slo_ms']:.0f} ms)",
         "",
         "| endpoint | sustained payments/s | Redis cmds/payment (measured) | Postgres tx/payment "
-        "(measured) | Redis ops / PG round trips (core flow) |",
-        "| --- | --- | --- | --- | --- |",
+        "(measured) | Redis / PG round trips/payment (measured, adapters) "
+        "| Redis ops / PG statements (core flow) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, e in s["endpoints"].items():
         m = e["modelled_per_payment"]
+        rt = e.get("round_trips_per_payment", {})
         lines.append(
             f"| {name} | {e['sustained_payments_per_s']} | {e['redis_commands_per_payment']} | "
-            f"{e['postgres_transactions_per_payment']} | {m.get('redis')} / {m.get('postgres')} |"
+            f"{e['postgres_transactions_per_payment']} | {rt.get('redis')} / "
+            f"{rt.get('postgres')} | {m.get('redis')} / {m.get('postgres')} |"
         )
     lines += [
         "",
