@@ -227,8 +227,11 @@ class SimWorld:
         history: History | None = None,
         record_effects: bool = True,
         world_factory: Callable[[Variant, ModelClock, History], World] | None = None,
+        progress: Callable[[Metrics], None] | None = None,
     ) -> None:
         self.scenario = scenario
+        self.progress = progress
+        """Called with the metrics once per simulated second (long runs show how far along)."""
         self.variant = scenario.variant(variant)
         self.seed = scenario.seed if seed is None else seed
         self.env = simpy.Environment()
@@ -310,6 +313,8 @@ class SimWorld:
         env.process(self._reconciler())
         self._schedule_faults()
         main = env.process(self._main())
+        if self.progress is not None:
+            env.process(self._report_progress(self.progress))
         young, *older = gc.get_threshold()
         gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
         try:
@@ -317,6 +322,11 @@ class SimWorld:
         finally:
             gc.set_threshold(young, *older)
         self.metrics.end_ms = self.now_ms()
+
+    def _report_progress(self, report: Callable[[Metrics], None]) -> Generator[Any, Any, None]:
+        while True:
+            yield self.env.timeout(US_PER_S)
+            report(self.metrics)
 
     def _main(self) -> Generator[Any, Any, None]:
         yield self._idle

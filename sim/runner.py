@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from core.history import Event, History
 from core.models.clock import ModelClock
 from core.runtime.world import World
 from core.variants import Variant, variant_named
-from sim.engine import SimWorld
+from sim.engine import Metrics, SimWorld
 from sim.history_io import ParquetEvents, ParquetSink
 from sim.history_io import write as write_parquet
 from sim.scenario import Scenario
@@ -69,6 +69,7 @@ def run_scenario(
     record_effects: bool = True,
     max_traces: int = 3,
     core_models: bool = False,
+    progress: Callable[[Metrics], None] | None = None,
 ) -> RunResult:
     """Simulate, then check. With ``stream`` the history goes straight to ``history_path``
     (Parquet) and is re-read from disk by the checker; otherwise it is kept in memory and
@@ -85,7 +86,13 @@ def run_scenario(
         history = History()
     factory = core_world if core_models else None
     sim = SimWorld(
-        scenario, base, seed, history=history, record_effects=record_effects, world_factory=factory
+        scenario,
+        base,
+        seed,
+        history=history,
+        record_effects=record_effects,
+        world_factory=factory,
+        progress=progress,
     )
     started = time.perf_counter()
     sim.run()

@@ -52,7 +52,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def bench_sim_main(args: argparse.Namespace) -> int:
-    from sim.bench import bench_long, bench_sim, steady_scenario
+    from sim.bench import (
+        LONG_CPU_TARGET_S,
+        LONG_RSS_TARGET_MB,
+        bench_long,
+        bench_sim,
+        steady_scenario,
+    )
     from sim.scenario import ScenarioError, find
 
     try:
@@ -80,6 +86,21 @@ def bench_sim_main(args: argparse.Namespace) -> int:
             f" + check {long['check_wall_s']} s wall), peak RSS {long['peak_rss_mb']} MB, history "
             f"{long['history_mb']} MB at {long['history']}, violations {long['violations']}"
         )
+        per_payment = long["peak_rss_mb"] * 1024 / max(1, long["payments"])
+        if long["requests"] >= 1_000_000:
+            cpu_ok = long["cpu_s"] < LONG_CPU_TARGET_S
+            rss_ok = long["peak_rss_mb"] < LONG_RSS_TARGET_MB
+            print(
+                f"  targets: CPU < {LONG_CPU_TARGET_S:.0f} s {'met' if cpu_ok else 'NOT met'}; "
+                f"peak RSS < {LONG_RSS_TARGET_MB:.0f} MB {'met' if rss_ok else 'NOT met'} "
+                f"({per_payment:.1f} KB per payment)"
+            )
+        else:
+            print(
+                f"  ({per_payment:.1f} KB peak RSS per payment; the targets, CPU < "
+                f"{LONG_CPU_TARGET_S:.0f} s and RSS < {LONG_RSS_TARGET_MB:.0f} MB, are for "
+                "the default one-million-request run)"
+            )
         figures["long"] = long
     if args.json:
         print(json.dumps(figures, indent=2))
