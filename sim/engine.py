@@ -44,7 +44,6 @@ from core.runtime.sync import describe
 from core.runtime.world import World
 from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
 from sim.dist import Latency
-from sim.models import indexed_world
 from sim.scenario import FaultSpec, Scenario
 
 US_PER_MS = 1_000
@@ -210,6 +209,14 @@ class TokenBucket:
         return False
 
 
+def sim_world(variant: Variant, clock: ModelClock, history: History) -> World:
+    """The core's world as a simulation uses it: effects not written to the history (the
+    engine notes them itself when asked), and only illegal transitions kept."""
+    world = World(variant, clock, history, record_effects=False)
+    world.postgres.keep_legal_transitions = False
+    return world
+
+
 def _stream(seed: int, name: str) -> random.Random:
     """An independent, reproducible random stream per purpose (str seeds hash with SHA-512)."""
     return random.Random(f"{seed}:{name}")
@@ -237,7 +244,7 @@ class SimWorld:
         self.env = simpy.Environment()
         self.clock = ModelClock()
         self.history = history if history is not None else History()
-        factory = world_factory or indexed_world
+        factory = world_factory or sim_world
         self.world = factory(self.variant, self.clock, self.history)
         self.record_effects = record_effects
         self.metrics = Metrics()

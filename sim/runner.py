@@ -45,11 +45,6 @@ class RunResult:
         return bool(self.summary["expectation"]["met"])
 
 
-def core_world(variant: Variant, clock: ModelClock, history: History) -> World:
-    """A world on the core's own (unindexed) models: the reference the indexed ones match."""
-    return World(variant, clock, history, record_effects=False)
-
-
 def quantile(values: Sequence[float], q: float) -> float | None:
     """The q-quantile by nearest rank (deterministic, no interpolation)."""
     if not values:
@@ -68,7 +63,7 @@ def run_scenario(
     stream: bool = False,
     record_effects: bool = True,
     max_traces: int = 3,
-    core_models: bool = False,
+    world_factory: Callable[[Variant, ModelClock, History], World] | None = None,
     progress: Callable[[Metrics], None] | None = None,
 ) -> RunResult:
     """Simulate, then check. With ``stream`` the history goes straight to ``history_path``
@@ -84,14 +79,13 @@ def run_scenario(
         history = History(keep=False, listeners=[sink])
     else:
         history = History()
-    factory = core_world if core_models else None
     sim = SimWorld(
         scenario,
         base,
         seed,
         history=history,
         record_effects=record_effects,
-        world_factory=factory,
+        world_factory=world_factory,
         progress=progress,
     )
     started = time.perf_counter()

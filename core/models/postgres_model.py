@@ -5,13 +5,18 @@ row, partial unique indexes ``WHERE state <> 'FAILED'``), tutorial-transactions.
 transaction commits all of its statements or none), and the behaviour of a failed COMMIT
 (the client sees an error and nothing is applied; we model the clean case and leave the
 ambiguous one to 'unknown outcome' at the driver).
+
+Every effect is O(1): indexes on the key, the order and the unresolved rows, and a
+transaction stages only the rows it touches. ``tests/core/reference_models.py`` holds the
+same semantics written as plain scans and copies; a differential test keeps the two equal
+(same answers, same constraint messages, same final tables).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from core.domain import Payment, PaymentState, is_allowed
 from core.effects import (
@@ -37,6 +42,30 @@ class TransitionRecord:
     legal: bool
 
 
+_FINAL = (PaymentState.COMPLETED, PaymentState.FAILED)
+
+K = TypeVar("K")
+
+
+def _ids(index: dict[K, str | list[str]], key: K) -> Sequence[str]:
+    """The row ids under ``key``. Almost every key has one row, held as the bare id: a list
+    per key would cost about 100 bytes a payment in a million-request run."""
+    found = index.get(key)
+    if found is None:
+        return ()
+    return (found,) if isinstance(found, str) else found
+
+
+def _add(index: dict[K, str | list[str]], key: K, pid: str) -> None:
+    found = index.get(key)
+    if found is None:
+        index[key] = pid
+    elif isinstance(found, str):
+        index[key] = [found, pid]
+    else:
+        found.append(pid)
+
+
 @dataclass(slots=True)
 class PostgresModel:
     """Payments and orders under unique constraints, with all-or-nothing transactions.
@@ -51,9 +80,20 @@ class PostgresModel:
     one_live_per_order: bool = True
     available: bool = True
     failing_commits: int = 0
+    keep_legal_transitions: bool = True
+    """False keeps only illegal transitions in ``transitions`` (all the checker's T looks at):
+    a long simulation cannot afford a record per transition."""
     payments: dict[str, Payment] = field(default_factory=dict)
     orders: dict[tuple[str, str], str] = field(default_factory=dict)
     transitions: list[TransitionRecord] = field(default_factory=list)
+    transitions_applied: int = 0
+    _by_key: dict[str, str | list[str]] = field(default_factory=dict)
+    _by_order: dict[tuple[str, str], str | list[str]] = field(default_factory=dict)
+    _open: dict[str, None] = field(default_factory=dict)
+    """Rows not in a final state, in insertion order: what reconciliation scans."""
+    _seq: dict[str, int] = field(default_factory=dict)
+    """Insertion order of every row: constraints are checked against rows in this order, so
+    the first one violated, and hence the message, is what a scan of the table would meet."""
 
     # --- switches -------------------------------------------------------------------------
 
@@ -68,13 +108,16 @@ class PostgresModel:
     # --- reads ----------------------------------------------------------------------------
 
     def find(self, merchant: str | None, key: str) -> Payment | None:
+        """The oldest row with this key (of this merchant, unless ``merchant`` is None)."""
         self._check()
-        matches = [
-            p
-            for p in self.payments.values()
-            if p.idempotency_key == key and (merchant is None or p.merchant == merchant)
-        ]
-        return min(matches, key=lambda p: (p.created_ms, p.id)) if matches else None
+        best: Payment | None = None
+        for pid in _ids(self._by_key, key):
+            p = self.payments[pid]
+            if merchant is not None and p.merchant != merchant:
+                continue
+            if best is None or (p.created_ms, p.id) < (best.created_ms, best.id):
+                best = p
+        return best
 
     def get(self, payment_id: str) -> Payment | None:
         self._check()
@@ -84,7 +127,7 @@ class PostgresModel:
         self._check()
         due = [
             p
-            for p in self.payments.values()
+            for p in (self.payments[i] for i in self._open)
             if p.state is PaymentState.RECONCILE
             or (
                 p.state in (PaymentState.PENDING, PaymentState.PROCESSING)
@@ -103,15 +146,16 @@ class PostgresModel:
         explicit transaction (``autocommit``) commits too, so it can fail like any commit.
         """
         self._check()
-        payments = dict(self.payments)
-        orders = dict(self.orders)
+        staged: dict[str, Payment] = {}
+        inserted: list[str] = []
+        orders: dict[tuple[str, str], str] = {}
         applied: list[TransitionRecord] = []
         touched: list[Payment] = []
         for write in writes:
             if isinstance(write, PaymentInsert):
-                self._insert(payments, write.payment)
+                self._insert(staged, inserted, write.payment)
             elif isinstance(write, PaymentTransition):
-                row, record = self._transition(payments, write)
+                row, record = self._transition(staged, inserted, write)
                 applied.append(record)
                 touched.append(row)
             elif isinstance(write, OrderMarkPaid):
@@ -121,17 +165,50 @@ class PostgresModel:
         if self.failing_commits > 0:
             self.failing_commits -= 1
             raise Unavailable("postgres: commit failed (connection lost); nothing applied")
-        self.payments = payments
-        self.orders = orders
-        self.transitions.extend(applied)
+        for pid in inserted:
+            row = staged[pid]
+            _add(self._by_key, row.idempotency_key, pid)
+            _add(self._by_order, (row.merchant, row.order), pid)
+            self._seq[pid] = len(self._seq)
+        for pid, row in staged.items():
+            self.payments[pid] = row
+            if row.state in _FINAL:
+                self._open.pop(pid, None)
+            else:
+                self._open[pid] = None
+        self.orders.update(orders)
+        self.transitions_applied += len(applied)
+        if self.keep_legal_transitions:
+            self.transitions.extend(applied)
+        else:
+            self.transitions.extend(t for t in applied if not t.legal)
         return touched
 
-    def _insert(self, payments: dict[str, Payment], row: Payment) -> None:
-        if row.id in payments:
+    def _current(self, staged: dict[str, Payment], pid: str) -> Payment | None:
+        row = staged.get(pid)
+        return row if row is not None else self.payments.get(pid)
+
+    def _same_order(
+        self, staged: dict[str, Payment], inserted: list[str], merchant: str, order: str
+    ) -> list[Payment]:
+        ids = list(_ids(self._by_order, (merchant, order)))
+        ids += [i for i in inserted if (staged[i].merchant, staged[i].order) == (merchant, order)]
+        return [r for r in (self._current(staged, i) for i in ids) if r is not None]
+
+    def _insert(self, staged: dict[str, Payment], inserted: list[str], row: Payment) -> None:
+        if self._current(staged, row.id) is not None:
             raise Conflict(
                 f"duplicate key value violates unique constraint payments_pkey ({row.id})"
             )
-        for other in payments.values():
+        # The rows a scan of the table would meet, in the same (insertion) order, so the
+        # first constraint violated, and hence the message, is the same.
+        ids = set(_ids(self._by_key, row.idempotency_key))
+        ids.update(_ids(self._by_order, (row.merchant, row.order)))
+        ordered = sorted(ids, key=self._seq.__getitem__) + inserted
+        for pid in ordered:
+            other = self._current(staged, pid)
+            if other is None:
+                continue
             same_key = other.idempotency_key == row.idempotency_key
             if same_key and (
                 self.key_scope == "global"
@@ -145,12 +222,13 @@ class PostgresModel:
                 and (other.merchant, other.order) == (row.merchant, row.order)
             ):
                 raise Conflict("duplicate key value violates unique constraint payments_live_order")
-        payments[row.id] = row
+        staged[row.id] = row
+        inserted.append(row.id)
 
     def _transition(
-        self, payments: dict[str, Payment], write: PaymentTransition
+        self, staged: dict[str, Payment], inserted: list[str], write: PaymentTransition
     ) -> tuple[Payment, TransitionRecord]:
-        row = payments.get(write.payment_id)
+        row = self._current(staged, write.payment_id)
         if row is None:
             raise Conflict(f"payment {write.payment_id} does not exist")
         if write.expected is not None and row.state is not write.expected:
@@ -163,20 +241,12 @@ class PostgresModel:
             write.error if write.error is not None else row.error,
         )
         if self.one_live_per_order and new.live and not row.live:
-            for other in payments.values():
-                if (
-                    other.id != row.id
-                    and other.live
-                    and (other.merchant, other.order)
-                    == (
-                        row.merchant,
-                        row.order,
-                    )
-                ):
+            for other in self._same_order(staged, inserted, row.merchant, row.order):
+                if other.id != row.id and other.live:
                     raise Conflict(
                         "duplicate key value violates unique constraint payments_live_order"
                     )
-        payments[row.id] = new
+        staged[row.id] = new
         record = TransitionRecord(
             self.clock(), row.id, row.state, write.target, is_allowed(row.state, write.target)
         )

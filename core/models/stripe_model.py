@@ -14,6 +14,7 @@ a failed charge and a saved 402; a minimum of 50 minor units for usd/eur and fri
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -101,6 +102,10 @@ class StripeModel:
     on_charge: list[Callable[[Charge], None]] = field(default_factory=list)
     _keys: dict[str, _KeyEntry] = field(default_factory=dict)
     _next_id: int = 1
+    _created: deque[tuple[int, str]] = field(default_factory=deque)
+    """Every key entry's (creation time, key), oldest first: expiry walks only the front."""
+    _deferred: list[tuple[int, str]] = field(default_factory=list)
+    """Keys past the window that were still executing when their turn came."""
 
     # --- the charge endpoint --------------------------------------------------------------
 
@@ -133,7 +138,9 @@ class StripeModel:
         if source == RATE_LIMIT_SOURCE:
             raise Unavailable("stripe: 429 rate_limit (not saved; safe to retry)")
         if key is not None:
-            self._keys[key] = _KeyEntry(digest, self.clock())
+            created = self.clock()
+            self._keys[key] = _KeyEntry(digest, created)
+            self._created.append((created, key))
         return Ticket(key, params, amount, currency, source, params[3])
 
     def finish(self, ticket: Ticket, *, applied: bool = True) -> ChargeResult:
@@ -189,11 +196,31 @@ class StripeModel:
         return ChargeResult(charge.id, decline is None, charge.amount, charge.currency, decline)
 
     def _forget_expired(self) -> None:
+        """Drop keys older than the window that are not executing (an executing key stays
+        until it finishes and a later request comes). O(expired), not O(keys)."""
         horizon = self.clock() - self.key_window_ms
-        for key in [
-            k for k, e in self._keys.items() if e.created_ms <= horizon and not e.executing
-        ]:
-            del self._keys[key]
+        keys = self._keys
+        if self._deferred:
+            still = []
+            for created, key in self._deferred:
+                entry = keys.get(key)
+                if entry is None or entry.created_ms != created:
+                    continue  # replaced by a newer entry, which has its own place in line
+                if entry.executing:
+                    still.append((created, key))
+                else:
+                    del keys[key]
+            self._deferred = still
+        queue = self._created
+        while queue and queue[0][0] <= horizon:
+            created, key = queue.popleft()
+            entry = keys.get(key)
+            if entry is None or entry.created_ms != created:
+                continue
+            if entry.executing:
+                self._deferred.append((created, key))
+            else:
+                del keys[key]
 
     # --- lookups for reconciliation -------------------------------------------------------
 
