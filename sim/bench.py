@@ -20,9 +20,14 @@ from typing import Any
 import simpy
 from tqdm import tqdm
 
+from core.domain import PaymentRequest, Response
+from core.effects import Fault
+from core.flows.payment import payment_flow
 from core.history import History
+from core.models.clock import ModelClock
+from core.runtime.driver import FlowDriver
 from core.variants import variant_named
-from sim.engine import Metrics, SimWorld
+from sim.engine import GC_YOUNG_THRESHOLD, Metrics, SimWorld, sim_world
 from sim.scenario import Scenario, find
 
 RATIO_TARGET = 0.25
@@ -66,6 +71,8 @@ class SimBench:
     """CPU time of this process: other work on a shared machine does not count against it."""
     bare_events_per_s: float
     wall_s: float
+    core_us_per_request: float = 0.0
+    """The same requests through the core flow and models alone, no SimPy (CPU µs)."""
 
     @property
     def requests_per_s(self) -> float:
@@ -89,7 +96,16 @@ class SimBench:
             f"  bare SimPy timeouts/s: {self.bare_events_per_s:,.0f} (same process, same run)",
             f"  ratio to bare loop   : {self.ratio:.3f} (target >= {RATIO_TARGET}: "
             f"{'met' if self.ratio >= RATIO_TARGET else 'not met'})",
+            f"  per request          : {1e6 / self.requests_per_s:.1f} µs in the simulator, "
+            f"{self.core_us_per_request:.1f} µs of it the core flow and models alone (no "
+            f"SimPy); the target allows {self.budget_us_per_request:.1f} µs in all",
         ]
+
+    @property
+    def budget_us_per_request(self) -> float:
+        """CPU time a request may take at the target ratio, with its number of events."""
+        events_per_request = self.events / max(1, self.requests)
+        return 1e6 * events_per_request / (RATIO_TARGET * self.bare_events_per_s)
 
 
 def bench_sim(scenario: Scenario, variant: str = "hardened") -> SimBench:
@@ -111,7 +127,43 @@ def bench_sim(scenario: Scenario, variant: str = "hardened") -> SimBench:
         cpu,
         bare,
         wall,
+        core_only_us(sim.metrics.payments, variant),
     )
+
+
+def core_only_us(payments: int, variant: str = "hardened") -> float:
+    """CPU µs per request of the steady run's requests (each payment new, then replayed once)
+    driven straight through the core flow against the simulator's models: the share of a
+    simulated request that is the core itself, whatever SimPy and the world add."""
+    v = variant_named(variant)
+    clock = ModelClock()
+    world = sim_world(v, clock, History(keep=False))
+    requests = [
+        PaymentRequest(f"m{i % 10}", f"o{i:07d}", 1_000 + i % 5_000, "usd", "tok_visa",
+                       f"k{i:07d}-{i * 7919 % 1_000_003:010x}")
+        for i in range(payments)
+    ]  # fmt: skip
+    gc.collect()
+    young, *older = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)  # as SimWorld.run does
+    started = time.process_time()
+    try:
+        for round_ in range(2):
+            for i, request in enumerate(requests):
+                clock.now += 1
+                driver: FlowDriver[Response] = FlowDriver(
+                    payment_flow(request, v, f"b{round_}{i:07d}")
+                )
+                while not driver.done:
+                    try:
+                        value = world.perform(driver.pending)  # type: ignore[arg-type]
+                    except Fault as fault:
+                        driver.throw(fault)
+                    else:
+                        driver.send(value)
+    finally:
+        gc.set_threshold(young, *older)
+    return (time.process_time() - started) * 1e6 / (2 * max(1, payments))
 
 
 def steady_scenario(payments: int, rate: float = 2_000.0) -> Scenario:
