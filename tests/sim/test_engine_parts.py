@@ -10,8 +10,9 @@ import simpy
 from core.domain import Outcome, PaymentRequest, Response, fingerprint
 from core.history import request_event, response_event
 from core.variants import HARDENED
+from sim.bench import steady_scenario
 from sim.dist import Latency
-from sim.engine import Pool, SimWorld
+from sim.engine import TIMED_OUT, Pool, SimWorld
 from tests.sim.conftest import scenario
 
 REQUEST = PaymentRequest("m1", "o1", 1999, "usd", "tok_visa", "key-1")
@@ -70,3 +71,58 @@ def test_backoff_follows_the_stripe_sdk_schedule() -> None:
             delay_ms = world._backoff_us(retries, None) / 1000
             assert low <= delay_ms <= high, (retries, delay_ms)
     assert world._backoff_us(1, 3) == 3_000_000  # Retry-After wins when longer
+
+
+def test_a_client_times_out_at_its_deadline_unless_answered_first() -> None:
+    sim = SimWorld(scenario("steady_state"), HARDENED)
+    env = sim.env
+    answered, silent, late = env.event(), env.event(), env.event()
+    seen: dict[str, tuple[float, object]] = {}
+
+    def client(name: str, wake: simpy.Event, deadline: int) -> object:
+        sim._expire_at(deadline, wake)
+        value = yield wake
+        seen[name] = (env.now, value)
+
+    def server() -> object:
+        yield env.timeout(5)
+        answered.succeed("201")
+        yield env.timeout(50)
+        assert late.triggered  # past its deadline: the client already gave up on it
+
+    env.process(client("answered", answered, 10))
+    env.process(client("silent", silent, 20))
+    env.process(client("late", late, 30))
+    env.process(server())
+    env.run(until=100)
+    assert seen["answered"] == (5, "201")
+    assert seen["silent"][0] == 20 and seen["silent"][1] is TIMED_OUT
+    assert seen["late"][0] == 30 and seen["late"][1] is TIMED_OUT
+
+
+def test_a_provider_slower_than_the_client_timeout_makes_clients_retry() -> None:
+    base = steady_scenario(200)
+    slow = base.with_params(
+        {"client.timeout_ms": 300, "topology.stripe_median_ms": 600.0,
+         "topology.stripe_p99_ms": 900.0}
+    )  # fmt: skip
+    fast, sluggish = SimWorld(base, HARDENED), SimWorld(slow, HARDENED)
+    fast.run()
+    sluggish.run()
+    assert fast.metrics.timeouts == 0
+    assert sluggish.metrics.timeouts > 100
+    assert sluggish.metrics.attempts > fast.metrics.attempts
+
+
+def test_a_long_run_reports_its_progress_every_simulated_second() -> None:
+    reports: list[tuple[int, int]] = []
+    sim = SimWorld(
+        steady_scenario(6_000),
+        HARDENED,
+        progress=lambda m: reports.append((m.payments, m.attempts)),
+    )
+    sim.run()
+    assert len(reports) >= int(sim.metrics.end_ms / 1000) - 1
+    payments = [p for p, _ in reports]
+    assert payments == sorted(payments) and payments[-1] == 6_000
+    assert reports[0][0] < 6_000  # it started reporting while payments still arrived
