@@ -193,3 +193,12 @@ def test_trace_is_minimal_and_readable() -> None:
     assert "unrelated" not in trace
     assert "REQUEST m-1/k1" in trace and "REQUEST m-1/k2" in trace
     assert "final CHARGE ch_2" in trace
+
+
+def test_e4_names_both_disagreeing_answers() -> None:
+    events, final = cases()["E4"]
+    messages = [v.message for v in check(events, final).violations]
+    assert (
+        "key 'k1' of m-1 first answered 201 paid (payment pay_1, charge ch_1), "
+        "later 402 failed (payment -, charge -)"
+    ) in messages, messages
