@@ -6,13 +6,19 @@ Endpoints (same Stripe mock, same Redis, same Postgres, same number of server pr
 flow and the ``hardened`` flow. For each, an open-loop generator offers a fixed rate of new
 payments for a few seconds, stepping the rate up until the p99 latency (measured from each
 request's *scheduled* send time, so queueing in the generator counts) leaves the SLO or the
-endpoint stops keeping up; the sustained figure is the highest rate that held.
+endpoint stops keeping up, then bisecting between the highest rate that held and the lowest
+that failed; the sustained figure is the highest rate that held. By default the endpoints'
+ramps advance in lockstep (one level of each in turn, the first one rotating, the mock
+restarted empty before every level), so a change in the shared machine's background load
+falls on all of them alike; ``--order sequential`` runs one whole ramp after the other.
 
 Per payment on each path it counts Redis commands (``INFO stats`` of a private Redis the bench
 starts), Postgres transactions (``pg_stat_database`` of a private database the bench
-creates) and the round trips the servers' adapters made to each (``GET /stats``), next to the
-Redis operations and Postgres statements the core's flow yields (the memory runtime counting
-effects). Component bounds in the same run: Redis operations/s,
+creates; Postgres publishes a backend's counts up to seconds late, so with short interleaved
+levels some land in a neighbour's window) and the round trips the servers' adapters made to
+each (``GET /stats``, exact), next to the Redis operations and Postgres statements the core's
+flow yields (the memory runtime counting effects). Component bounds in the same run: Redis
+operations/s,
 Postgres transactions/s doing a payment's writes, the mock's charges/s over raw HTTP, and
 Stripe SDK calls/s from one process. Figures are printed and saved to ``bench.json`` and
 ``bench.md``; they are measurements of this machine, never asserted on.
@@ -54,9 +60,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-rate", type=float, default=10.0, help="first rate, payments/s")
     parser.add_argument("--growth", type=float, default=1.35, help="rate multiplier per step")
     parser.add_argument("--max-rate", type=float, default=2000.0)
+    parser.add_argument(
+        "--bisect",
+        type=int,
+        default=3,
+        help="levels spent between the highest rate that held and the first that failed",
+    )
     parser.add_argument("--component-seconds", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=32, help="component probes")
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
+    parser.add_argument(
+        "--order",
+        choices=("interleaved", "sequential"),
+        default="interleaved",
+        help="interleaved (default): the endpoints' ramps advance in lockstep, one level of "
+        "each in turn, so a change in the machine's background load hits all of them alike; "
+        "sequential: one endpoint's whole ramp after the other",
+    )
     parser.add_argument("--out", type=Path, default=None, help="folder (default out/bench/ID)")
 
 
@@ -161,9 +181,8 @@ async def ramp(
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=256)
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
         await offer(client, targets, 5, 1.0, merchant, 1e9)  # warm connections and pools
-        rate = args.start_rate
-        failures = 0
-        while rate <= args.max_rate:
+        rate: float | None = args.start_rate
+        while rate is not None:
             level = await offer(client, targets, rate, args.level_seconds, merchant, args.slo_ms)
             levels.append(level)
             echo(
@@ -171,12 +190,29 @@ async def ramp(
                 f" ms, p99 {level.p99_ms:7.1f} ms, errors {level.errors}"
                 + ("" if level.held else "  <- over")
             )
-            failures = 0 if level.held else failures + 1
-            if failures >= 2:
-                break
-            rate = rate * args.growth if level.held else rate * (1 + (args.growth - 1) / 2)
+            rate = next_rate(levels, args)
             await asyncio.sleep(1.0)
     return levels
+
+
+def next_rate(levels: list[Level], args: argparse.Namespace) -> float | None:
+    """The rate to offer next, or None when the knee is found.
+
+    Up by ``growth`` while every level holds; after the first level that fails, bisect
+    (geometrically) between the highest rate that held and the lowest that failed, at most
+    ``--bisect`` times and while they are more than 5 % apart."""
+    held = [lv.rate for lv in levels if lv.held]
+    failed = [lv.rate for lv in levels if not lv.held]
+    if not failed:
+        rate = levels[-1].rate * args.growth
+        return rate if rate <= args.max_rate else None
+    if not held:
+        return None
+    lo, hi = max(held), min(failed)
+    bisected = len(levels) - 1 - next(i for i, lv in enumerate(levels) if not lv.held)
+    if lo >= hi or hi / lo <= 1.05 or bisected >= args.bisect:
+        return None
+    return float((lo * hi) ** 0.5)
 
 
 def sustained(levels: list[Level]) -> float:
@@ -348,6 +384,72 @@ async def components(env: dict[str, str], args: argparse.Namespace) -> dict[str,
 
 # --- the run --------------------------------------------------------------------------------
 
+WARMUP = 5
+"""Payments each level's warm-up sends (new client, fresh mock) before the measured load."""
+
+
+def describe(level: Level) -> str:
+    return (
+        f"{level.rate:7.1f}/s offered: {level.achieved:7.1f}/s ok, p50 {level.p50_ms:6.1f}"
+        f" ms, p99 {level.p99_ms:7.1f} ms, errors {level.errors}"
+        + ("" if level.held else "  <- over")
+    )
+
+
+async def one_level(
+    targets: Sequence[str], merchant: str, rate: float, args: argparse.Namespace
+) -> Level:
+    """One rate level with its own client, after a warm-up of ``WARMUP`` payments."""
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=256)
+    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+        await offer(client, targets, WARMUP, 1.0, merchant, 1e9)
+        return await offer(client, targets, rate, args.level_seconds, merchant, args.slo_ms)
+
+
+@dataclass(slots=True)
+class Meter:
+    """One endpoint's levels and the counters summed over the periods it was under load."""
+
+    name: str
+    targets: list[str]
+    levels: list[Level] = field(default_factory=list)
+    paid: int = 0
+    redis_commands: float = 0.0
+    pg_transactions: float = 0.0
+    round_trips: dict[str, float] = field(default_factory=lambda: {"redis": 0.0, "postgres": 0.0})
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    def add(
+        self,
+        cpu0: dict[str, dict[int, float]],
+        cpu1: dict[str, dict[int, float]],
+        redis_cmds: float,
+        pg_tx: float,
+        rt0: dict[str, float] | None,
+        rt1: dict[str, float] | None,
+    ) -> None:
+        self.redis_commands += redis_cmds
+        self.pg_transactions += pg_tx
+        if rt0 is not None and rt1 is not None:
+            for k in self.round_trips:
+                self.round_trips[k] += rt1[k] - rt0[k]
+        for group, used in cpu_used_s(cpu0, cpu1).items():
+            self.cpu_s[group] = self.cpu_s.get(group, 0.0) + used
+
+    def result(self, args: argparse.Namespace) -> EndpointResult:
+        paid = max(self.paid, 1)
+        res = EndpointResult(self.name, len(self.targets), sustained(self.levels), self.levels)
+        res.cpu_ms_per_payment = {k: round(1000 * v / paid, 2) for k, v in self.cpu_s.items()}
+        res.redis_commands_per_payment = self.redis_commands / paid
+        res.postgres_tx_per_payment = self.pg_transactions / paid
+        res.round_trips_per_payment = {k: v / paid for k, v in self.round_trips.items()}
+        res.modelled = (
+            {"redis": 0, "postgres": 0, "stripe": 1}
+            if self.name == "bare"
+            else modelled_effects(self.name)
+        )
+        return res
+
 
 @dataclass(slots=True)
 class EndpointResult:
@@ -409,17 +511,17 @@ def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
     return snap
 
 
-def cpu_delta_ms(
-    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], payments: int
+def cpu_used_s(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
 ) -> dict[str, float]:
+    """CPU seconds each component used between two snapshots (processes seen in both)."""
     out: dict[str, float] = {}
     for name, pids in after.items():
-        used = sum(
+        out[name] = sum(
             t - before.get(name, {}).get(pid, 0.0)
             for pid, t in pids.items()
             if pid in before.get(name, {})
         )
-        out[name] = round(1000 * used / max(payments, 1), 2)
     return out
 
 
@@ -587,50 +689,81 @@ def _run(
         from core.live.config import LiveConfig as _Cfg
 
         live_cfg = _Cfg.from_env(stack_env)
-        for name in endpoints:
-            echo(
-                "  "
-                + restart_mock(
-                    out_dir / "stack" / "state.json",
-                    live_cfg.stripe_api_base,
-                    live_cfg.stripe_api_key,
-                )
-            )
-            targets = groups[name]
-            echo(f"  {name}: {len(targets)} servers {' '.join(targets)}")
-            state_now = json.loads((out_dir / "stack" / "state.json").read_text())
-            mock_pid = [int(e["pid"]) for e in state_now["processes"] if e["name"] == "stripe-mock"]
-            server_pids = [
+        state_file = out_dir / "stack" / "state.json"
+
+        def mock_restart() -> list[int]:
+            echo("  " + restart_mock(state_file, live_cfg.stripe_api_base, live_cfg.stripe_api_key))
+            now = json.loads(state_file.read_text())
+            return [int(e["pid"]) for e in now["processes"] if e["name"] == "stripe-mock"]
+
+        def pids_of(name: str) -> list[int]:
+            if name == "bare":
+                return [p.pid for p in bare_procs]
+            now = json.loads(state_file.read_text())
+            return [
                 int(e["pid"])
-                for e in state_now["processes"]
+                for e in now["processes"]
                 if e["name"].startswith("server-") and e.get("variant") == name
             ]
-            if name == "bare":
-                server_pids = [p.pid for p in bare_procs]
-            redis_pid = [redis.proc.pid] if redis.proc is not None else []
-            watched = {"servers": server_pids, "mock": mock_pid, "redis": redis_pid}
+
+        redis_pid = [redis.proc.pid] if redis.proc is not None else []
+        meters = {name: Meter(name, groups[name]) for name in endpoints}
+        for name in endpoints:
+            echo(f"  {name}: {len(groups[name])} servers {' '.join(groups[name])}")
+
+        def measured(name: str, run: Any, mock_pid: list[int]) -> Any:
+            """Run ``run()`` (load on ``name``) and add its counters to the endpoint's meter."""
+            m = meters[name]
+            watched = {"servers": pids_of(name), "mock": mock_pid, "redis": redis_pid}
             cpu0 = cpu_snapshot(watched)
             r0, t0 = redis_commands(redis.url), pg_transactions(db_url, dbname)
-            rt0 = server_round_trips(targets) if name != "bare" else None
-            levels = asyncio.run(ramp(targets, f"bench{name}-m0", args, echo))
+            rt0 = server_round_trips(m.targets) if name != "bare" else None
+            out = run()
             r1, t1 = redis_commands(redis.url), pg_transactions(db_url, dbname)
-            rt1 = server_round_trips(targets) if name != "bare" else None
+            rt1 = server_round_trips(m.targets) if name != "bare" else None
             cpu1 = cpu_snapshot(watched)
-            paid = sum(lv.ok for lv in levels) + 5
-            res = EndpointResult(name, len(targets), sustained(levels), levels)
-            res.cpu_ms_per_payment = cpu_delta_ms(cpu0, cpu1, paid)
-            res.redis_commands_per_payment = (r1 - r0) / paid
-            res.postgres_tx_per_payment = (t1 - t0) / paid
-            res.round_trips_per_payment = (
-                {"redis": 0.0, "postgres": 0.0}
-                if rt0 is None or rt1 is None
-                else {k: (rt1[k] - rt0[k]) / paid for k in rt1}
-            )
-            res.modelled = (
-                {"redis": 0, "postgres": 0, "stripe": 1}
-                if name == "bare"
-                else modelled_effects(name)
-            )
+            m.add(cpu0, cpu1, r1 - r0, t1 - t0, rt0, rt1)
+            return out
+
+        if args.order == "sequential":
+            for name in endpoints:
+                mock_pid = mock_restart()
+                m = meters[name]
+                m.levels = measured(
+                    name,
+                    lambda m=m: asyncio.run(ramp(m.targets, f"bench{m.name}-m0", args, echo)),
+                    mock_pid,
+                )
+                m.paid = sum(lv.ok for lv in m.levels) + 5
+                echo(f"  {name}: sustained {sustained(m.levels):.1f} payments/s")
+        else:
+            rates: dict[str, float | None] = {name: args.start_rate for name in endpoints}
+            step = 0
+            while True:
+                active = [n for n in endpoints if rates[n] is not None]
+                if not active:
+                    break
+                # rotate who goes first, so no endpoint always meets the freshest machine
+                turn = active[step % len(active) :] + active[: step % len(active)]
+                step += 1
+                for name in turn:
+                    mock_pid = mock_restart()
+                    m = meters[name]
+                    level = measured(
+                        name,
+                        lambda m=m, r=rates[name]: asyncio.run(
+                            one_level(m.targets, f"bench{m.name}-m0", r, args)
+                        ),
+                        mock_pid,
+                    )
+                    m.levels.append(level)
+                    m.paid += level.ok + WARMUP
+                    echo(f"  {name:8s}" + describe(level))
+                    rates[name] = next_rate(m.levels, args)
+                    time.sleep(1.0)
+        for name in endpoints:
+            m = meters[name]
+            res = m.result(args)
             results.append(res)
             echo(
                 f"  {name}: sustained {res.sustained_per_s:.1f} payments/s at p99 < "

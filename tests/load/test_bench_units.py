@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
-from loadtests.bench import Level, _rate, modelled_effects, sustained
+import httpx
+import pytest
+
+from loadtests.bench import Level, _rate, add_arguments, modelled_effects, next_rate, sustained
 
 
 def test_the_rate_probe_counts_every_operation_of_concurrent_workers() -> None:
@@ -37,3 +41,55 @@ def test_the_hardened_flow_does_more_database_work_per_payment_than_the_seed() -
     assert seed["stripe"] == hardened["stripe"] == 1
     assert hardened["postgres"] > seed["postgres"] > 0
     assert seed["redis"] >= 3 and hardened["redis"] >= 3
+
+
+def _args(**over: float) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([])
+    for k, v in over.items():
+        setattr(args, k, v)
+    return args
+
+
+def _level(rate: float, held: bool) -> Level:
+    return Level(rate, int(rate), int(rate), 0, rate, 5, 50 if held else 900, held)
+
+
+def test_the_ramp_grows_then_bisects_between_the_last_held_and_the_first_failed_rate() -> None:
+    args = _args(growth=2.0, bisect=2, max_rate=1000.0)
+    levels = [_level(100, True)]
+    assert next_rate(levels, args) == 200
+    levels.append(_level(200, False))
+    mid = next_rate(levels, args)
+    assert mid is not None and 100 < mid < 200 and abs(mid - 141.42) < 0.01
+    levels.append(_level(mid, True))
+    upper = next_rate(levels, args)
+    assert upper is not None and mid < upper < 200
+    levels.append(_level(upper, False))
+    assert next_rate(levels, args) is None  # two bisection levels spent
+    assert next_rate([_level(10, False)], args) is None  # nothing held: no knee to refine
+    assert next_rate([_level(600, True)], args) is None  # the next step passes --max-rate
+    close = [_level(100, True), _level(104, False)]
+    assert next_rate(close, _args(bisect=5)) is None  # within 5 %: found
+
+
+def test_an_endpoint_that_falls_behind_sheds_requests_instead_of_queueing_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import loadtests.bench as bench
+
+    monkeypatch.setattr(bench, "MAX_IN_FLIGHT", 3)
+    sent = 0
+
+    class Stuck:
+        async def post(self, *a: object, **k: object) -> object:
+            nonlocal sent
+            sent += 1
+            await asyncio.sleep(0.5)  # never answers within the level
+            raise httpx.ReadTimeout("stuck")
+
+    level = asyncio.run(bench.offer(Stuck(), ["http://x"], 100, 0.1, "m", 250))  # type: ignore[arg-type]
+    assert sent == 3  # the rest were never sent
+    assert level.sent == 10 and level.ok == 0 and not level.held
+    assert level.p99_ms == float("inf")
