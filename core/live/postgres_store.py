@@ -12,11 +12,11 @@ Guarantees the flows lean on, as the in-memory ``PostgresModel`` has them:
 Round trips: a pooled connection is in autocommit mode, so a read is one statement and one
 round trip; a single write is one statement that commits on its own (one round trip); several
 writes go out as one simple-protocol query of several statements, which Postgres runs as one
-implicit transaction (one round trip, and one message each way). A transition is one statement (the compare-and-set ``UPDATE``, its row in the
-transition log, and a server-side refusal through ``cas_refused()``, migration 0002), so the
-first refused write stops the transaction on the server exactly where the model stops: no
-later write of it runs and nothing commits. No connection is held between effects (so none
-is held across the provider call).
+implicit transaction (one round trip). A transition is one statement (the compare-and-set
+``UPDATE``, its row in the transition log, and a server-side refusal through
+``cas_refused()``, migration 0002), so the first refused write stops the transaction on the
+server exactly where the model stops: no later write of it runs and nothing commits. No
+connection is held between effects (so none is held across the provider call).
 """
 
 from __future__ import annotations
