@@ -119,12 +119,13 @@ def _release_models(sim: SimWorld) -> None:
     world.redis.lose_data()
     world.stripe.charges = {}
     world.stripe._keys.clear()
+    world.stripe._created.clear()
+    world.stripe._deferred.clear()
     world.postgres.transitions = []
     world.postgres.orders = {}
-    for index in ("_by_key", "_by_order", "_seq", "_open"):
-        table = getattr(world.postgres, index, None)
-        if table is not None:
-            table.clear()
+    for index in (world.postgres._by_key, world.postgres._by_order, world.postgres._seq,
+                  world.postgres._open):  # fmt: skip
+        index.clear()
 
 
 def _judged(
