@@ -21,11 +21,11 @@ import simpy
 from tqdm import tqdm
 
 from core.domain import PaymentRequest, Response
-from core.effects import Fault
 from core.flows.payment import payment_flow
 from core.history import History
 from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
+from core.runtime.sync import answer
 from core.variants import variant_named
 from sim.engine import GC_YOUNG_THRESHOLD, Metrics, SimWorld, sim_world
 from sim.scenario import Scenario, find
@@ -151,16 +151,10 @@ def core_only_us(payments: int, variant: str = "hardened") -> float:
         for round_ in range(2):
             for i, request in enumerate(requests):
                 clock.now += 1
-                driver: FlowDriver[Response] = FlowDriver(
-                    payment_flow(request, v, f"b{round_}{i:07d}")
-                )
+                attempt = f"b{round_}{i:07d}"
+                driver: FlowDriver[Response] = FlowDriver(payment_flow(request, v, attempt))
                 while not driver.done:
-                    try:
-                        value = world.perform(driver.pending)  # type: ignore[arg-type]
-                    except Fault as fault:
-                        driver.throw(fault)
-                    else:
-                        driver.send(value)
+                    answer(world, driver, attempt, None)
     finally:
         gc.set_threshold(young, *older)
     return (time.process_time() - started) * 1e6 / (2 * max(1, payments))
