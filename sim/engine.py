@@ -681,6 +681,7 @@ class SimWorld:
             backend = cls.backend  # type: ignore[union-attr]
             value: Any = None
             fault: Fault | None = None
+            answered = False  # the Postgres and charge paths answer inside their own steps
             if backend == "redis":
                 yield env.timeout(self.redis_latency())
             elif backend == "postgres":
@@ -703,13 +704,13 @@ class SimWorld:
                             fault = exc
                 finally:
                     pool.release()
-                backend = ""  # answered
+                answered = True
             elif cls is ProviderCharge:
                 value, fault = yield from self._charge(effect, attempt)  # type: ignore[arg-type]
-                backend = ""
+                answered = True
             else:
                 yield env.timeout(self.stripe_latency())
-            if backend:
+            if not answered:
                 clock.now = int(env.now) // US_PER_MS
                 try:
                     value = handle(effect)  # type: ignore[arg-type]
