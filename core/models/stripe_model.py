@@ -69,7 +69,6 @@ class Ticket:
     """A charge request that started executing; ``finish`` completes it."""
 
     key: str | None
-    params: Params
     amount: int
     currency: str
     source: str
@@ -141,7 +140,7 @@ class StripeModel:
             created = self.clock()
             self._keys[key] = _KeyEntry(digest, created)
             self._created.append((created, key))
-        return Ticket(key, params, amount, currency, source, params[3])
+        return Ticket(key, amount, currency, source, params[3])
 
     def finish(self, ticket: Ticket, *, applied: bool = True) -> ChargeResult:
         """Complete a started request; ``applied=False`` models a crash before it executed."""
