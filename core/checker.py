@@ -14,11 +14,12 @@ Sim, Hypothesis and the live audit all call ``check``; each violation carries a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from sys import intern
+from typing import Generic, TypeVar
 
-from core.domain import FINAL_STATES, PaymentState
+from core.domain import FINAL_STATES, Payment, PaymentState
 from core.history import Event, FinalState, ProviderCharge, events_about
 
 ALWAYS = ("E1", "E2", "E4", "E6", "T")
@@ -40,6 +41,7 @@ MerchantOrder = tuple[str, str]
 Payload = tuple[str, int, str, str]  # order, amount, currency, source
 Answer = tuple[int, str, str, str, int, str]  # status, outcome, payment, charge, amount, currency
 PaidClaim = tuple[str, int, str, str, str]  # order, amount, currency, payment's merchant, order
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +105,9 @@ class _KeyFacts:
 
     first_final: Answer | None = None
     told_failed: bool = False
-    paid_claims: set[PaidClaim] | None = None
-    """None until a 'paid' answer comes (a long run holds one of these per key)."""
+    paid_claims: tuple[PaidClaim, ...] = ()
+    """The distinct 'paid' claims made for this key: almost always one, so a tuple (a set
+    would cost about 200 bytes a key in a million-request run)."""
 
     @property
     def reference(self) -> Payload:
@@ -166,18 +169,25 @@ def check(
                     )
                 continue
             if settle_at is not None and ev.t >= settle_at:
-                settle_answers[mk] = intern(ev.outcome)
+                # Only a key whose latest settle answer is not final can break E5: keep those.
+                if ev.outcome in ("paid", "failed"):
+                    settle_answers.pop(mk, None)
+                else:
+                    settle_answers[mk] = intern(ev.outcome)
             if ev.outcome not in ("paid", "failed"):
                 continue
             if ev.outcome == "failed":
                 facts.told_failed = True
             else:
-                if facts.paid_claims is None:
-                    facts.paid_claims = set()
-                facts.paid_claims.add(
-                    (ev.order, ev.amount, intern(ev.currency), intern(ev.payment_merchant),
-                     ev.payment_order)
+                # The amount and currency are what the answer showed; the order strings are
+                # the request's own object where equal (one copy of the order per key).
+                order = payload[0]
+                pay_order = order if ev.payment_order == order else ev.payment_order
+                claim = (
+                    order, ev.amount, intern(ev.currency), intern(ev.payment_merchant), pay_order
                 )  # fmt: skip
+                if claim not in facts.paid_claims:
+                    facts.paid_claims += (claim,)
             first = facts.first_final
             answer = _answer(ev)
             if first is None:
@@ -226,55 +236,102 @@ def _answer_text(answer: Answer) -> str:
     return f"{status} {outcome} (payment {payment}, charge {charge})"
 
 
+class _Index(Generic[V]):
+    """Items grouped under a name (a key, an order, a charge id) that the items already hold,
+    so the index adds no objects of its own: almost every group has one item, held bare; a
+    list is made only for the rest. A million-payment check holds several of these."""
+
+    __slots__ = ("first", "more")
+
+    def __init__(self) -> None:
+        self.first: dict[str, V] = {}
+        self.more: dict[str, list[V]] = {}
+
+    def add(self, name: str, item: V) -> None:
+        if name in self.first:
+            self.more.setdefault(name, []).append(item)
+        else:
+            self.first[name] = item
+
+    def get(self, name: str) -> list[V]:
+        one = self.first.get(name)
+        if one is None:
+            return []
+        extra = self.more.get(name)
+        return [one] if extra is None else [one, *extra]
+
+    def groups(self, *, several: bool = False) -> Iterator[tuple[str, list[V]]]:
+        """Every group in order of first appearance (with ``several``, only those of 2+)."""
+        for name, one in self.first.items():
+            extra = self.more.get(name)
+            if extra is not None:
+                yield name, [one, *extra]
+            elif not several:
+                yield name, [one]
+
+
+def _per_merchant(group: list[ProviderCharge]) -> list[tuple[str, list[ProviderCharge]]]:
+    """A group of charges sharing a key or an order, split by merchant (first seen first)."""
+    if len(group) == 1:
+        return [(group[0].merchant, group)]
+    split: dict[str, list[ProviderCharge]] = {}
+    for c in group:
+        split.setdefault(c.merchant, []).append(c)
+    return list(split.items())
+
+
 def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> list[Violation]:
     found: list[Violation] = []
-    by_key: dict[MerchantKey, list[ProviderCharge]] = defaultdict(list)
-    by_order: dict[MerchantOrder, list[ProviderCharge]] = defaultdict(list)
+    by_key: _Index[ProviderCharge] = _Index()
+    by_order: _Index[ProviderCharge] = _Index()  # successful charges only
     for c in final.charges:
         if not c.merchant:
             continue  # not made by the gateway (a bare benchmark charge)
-        by_key[(c.merchant, c.key)].append(c)
+        by_key.add(c.key, c)
         if c.succeeded:
-            by_order[(c.merchant, c.order)].append(c)
+            by_order.add(c.order, c)
 
-    for mk, made in by_key.items():
-        if len(made) > 1:
-            found.append(
-                Violation(
-                    "E1",
-                    f"key {mk[1]!r} of {mk[0]} was charged {len(made)} times: "
-                    + ", ".join(f"{c.id} ({c.amount} {c.currency})" for c in made),
-                    frozenset({mk}),
-                    frozenset((c.merchant, c.order) for c in made),
-                )
-            )
-        facts = keys.get(mk)
-        if facts is not None:
-            for c in made:
-                if (c.order, c.amount, c.currency, c.source) != facts.reference:
-                    found.append(
-                        Violation(
-                            "E6",
-                            f"charge {c.id} for key {mk[1]!r} of {mk[0]} used "
-                            f"{_payload_text((c.order, c.amount, c.currency, c.source))}, "
-                            f"not the key's first payload {_payload_text(facts.reference)}",
-                            frozenset({mk}),
-                        )
+    for key, group in by_key.groups():
+        for merchant, made in _per_merchant(group):
+            mk = (merchant, key)
+            if len(made) > 1:
+                found.append(
+                    Violation(
+                        "E1",
+                        f"key {key!r} of {merchant} was charged {len(made)} times: "
+                        + ", ".join(f"{c.id} ({c.amount} {c.currency})" for c in made),
+                        frozenset({mk}),
+                        frozenset((c.merchant, c.order) for c in made),
                     )
-    for mo, paid in by_order.items():
-        if len(paid) > 1:
-            found.append(
-                Violation(
-                    "E2",
-                    f"order {mo[1]} of {mo[0]} was charged successfully {len(paid)} times: "
-                    + ", ".join(f"{c.id} under key {c.key!r}" for c in paid),
-                    frozenset((c.merchant, c.key) for c in paid),
-                    frozenset({mo}),
                 )
-            )
+            facts = keys.get(mk)
+            if facts is not None:
+                for c in made:
+                    if (c.order, c.amount, c.currency, c.source) != facts.reference:
+                        found.append(
+                            Violation(
+                                "E6",
+                                f"charge {c.id} for key {key!r} of {merchant} used "
+                                f"{_payload_text((c.order, c.amount, c.currency, c.source))}, "
+                                f"not the key's first payload {_payload_text(facts.reference)}",
+                                frozenset({mk}),
+                            )
+                        )
+    for order, group in by_order.groups(several=True):
+        for merchant, paid in _per_merchant(group):
+            if len(paid) > 1:
+                found.append(
+                    Violation(
+                        "E2",
+                        f"order {order} of {merchant} was charged successfully {len(paid)} "
+                        "times: " + ", ".join(f"{c.id} under key {c.key!r}" for c in paid),
+                        frozenset((c.merchant, c.key) for c in paid),
+                        frozenset({(merchant, order)}),
+                    )
+                )
 
     for mk, facts in keys.items():
-        succeeded = [c for c in by_key.get(mk, []) if c.succeeded]
+        succeeded = [c for c in by_key.get(mk[1]) if c.merchant == mk[0] and c.succeeded]
         if facts.told_failed and succeeded and final.charges_listed:
             found.append(
                 Violation(
@@ -285,7 +342,7 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
                     frozenset({(mk[0], facts.payload[0])}),
                 )
             )
-        for order, amount, currency, pay_merchant, _pay_order in sorted(facts.paid_claims or ()):
+        for order, amount, currency, pay_merchant, _pay_order in sorted(facts.paid_claims):
             if pay_merchant and pay_merchant != mk[0]:
                 found.append(
                     Violation(
@@ -297,8 +354,8 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
                 continue
             charged = [
                 c
-                for c in by_order.get((mk[0], order), [])
-                if c.amount == amount and c.currency == currency
+                for c in by_order.get(order)
+                if c.merchant == mk[0] and c.amount == amount and c.currency == currency
             ]
             if final.charges_listed and not charged:
                 found.append(
@@ -315,17 +372,17 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
 
 def _eventual(final: FinalState, settle_answers: dict[MerchantKey, str]) -> list[Violation]:
     found: list[Violation] = []
-    rows_by_charge: dict[str, list[str]] = defaultdict(list)
+    rows_by_charge: _Index[Payment] = _Index()
     for p in final.payments:
         if p.charge_id and p.state is PaymentState.COMPLETED:
-            rows_by_charge[p.charge_id].append(p.id)
+            rows_by_charge.add(p.charge_id, p)
     charges = {c.id: c for c in final.charges}
     payments = {p.id: p for p in final.payments}
     if final.charges_listed:
         for c in final.charges:
             if not c.succeeded or not c.merchant:
                 continue
-            rows = [payments[i] for i in rows_by_charge.get(c.id, [])]
+            rows = rows_by_charge.get(c.id)
             if not any(r.amount == c.amount and r.currency == c.currency for r in rows):
                 found.append(
                     Violation(
@@ -388,8 +445,12 @@ def _eventual(final: FinalState, settle_answers: dict[MerchantKey, str]) -> list
                     orders=frozenset({mo}),
                 )
             )
-    with_rows = {(p.merchant, p.idempotency_key) for p in final.payments}
-    with_rows |= {(c.merchant, c.key) for c in final.charges if c.merchant}
+    # settle_answers holds only keys whose last settle answer was not final: few, so only
+    # their rows and charges are looked for.
+    with_rows = {mk for p in final.payments if (mk := (p.merchant, p.idempotency_key)) in
+                 settle_answers}  # fmt: skip
+    with_rows |= {mk for c in final.charges if c.merchant and (mk := (c.merchant, c.key)) in
+                  settle_answers}  # fmt: skip
     for mk, outcome in sorted(settle_answers.items()):
         if mk in with_rows and outcome not in ("paid", "failed"):
             found.append(

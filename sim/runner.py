@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.checker import PROPERTIES, TITLES, Verdict, check
-from core.history import Event, History
+from core.history import Event, FinalState, History
 from core.models.clock import ModelClock
 from core.runtime.world import World
 from core.variants import Variant, variant_named
@@ -102,30 +102,18 @@ def run_scenario(
         if history_path is not None:
             write_parquet(history.events, history_path)
     started = time.perf_counter()
-    final = sim.world.final_state()
     if stream:
-        _release_models(sim)
+        # A long run: hand the models' tables to the final state and drop every key's first
+        # request, so the check's own tables take the place of the simulated system's.
+        final = sim.world.take_final_state()
+        sim.keys = {}
+    else:
+        final = sim.world.final_state()
     verdict = check(events, final, eventual=True, max_traces=max_traces)
-    result = _judged(scenario, sim, seed, verdict, count, history_path)
+    result = _judged(scenario, sim, seed, verdict, count, history_path, final)
     result.sim_wall_s = sim_wall
     result.check_wall_s = time.perf_counter() - started
     return result
-
-
-def _release_models(sim: SimWorld) -> None:
-    """Drop model state the final state has already copied (long runs: lower peak memory
-    while the checker builds its own tables)."""
-    world = sim.world
-    world.redis.lose_data()
-    world.stripe.charges = {}
-    world.stripe._keys.clear()
-    world.stripe._created.clear()
-    world.stripe._deferred.clear()
-    world.postgres.transitions = []
-    world.postgres.orders = {}
-    for index in (world.postgres._by_key, world.postgres._by_order, world.postgres._seq,
-                  world.postgres._open):  # fmt: skip
-        index.clear()
 
 
 def _judged(
@@ -135,6 +123,7 @@ def _judged(
     verdict: Verdict,
     count: int,
     history_path: str | Path | None,
+    final: FinalState,
 ) -> RunResult:
     m = sim.metrics
     variant = sim.variant.name
@@ -144,9 +133,10 @@ def _judged(
     arrivals_s = scenario.load.duration_s
     paid_in_window = sum(1 for t in m.paid_at_ms if t <= arrivals_s * 1000)
     violation_times: list[tuple[int, str]] = []
+    key_orders = _orders_of_keys(sim, final, {k for v in verdict.violations for k in v.keys})
     for v in verdict.violations:
         orders = [o for _m, o in v.orders]
-        orders += [sim.keys[k].order for k in v.keys if k in sim.keys]
+        orders += [key_orders[k] for k in v.keys if k in key_orders]
         times = [m.arrival_ms[int(o[1:]) - 1] for o in orders if o[1:].isdigit()]
         violation_times.append((min(times) if times else m.load_end_ms, v.prop))
     summary: dict[str, Any] = {
@@ -212,6 +202,22 @@ def _judged(
         history_path=str(history_path) if history_path is not None else None,
         events=count,
     )
+
+
+def _orders_of_keys(
+    sim: SimWorld, final: FinalState, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The order each of ``keys`` was first used for: from the key's first request while the
+    world still holds it, else from its row or charge (a long run has dropped the requests)."""
+    found = {k: sim.keys[k].order for k in keys if k in sim.keys}
+    if len(found) < len(keys):
+        for p in final.payments:
+            if (mk := (p.merchant, p.idempotency_key)) in keys:
+                found.setdefault(mk, p.order)
+        for c in final.charges:
+            if (mk := (c.merchant, c.key)) in keys:
+                found.setdefault(mk, c.order)
+    return found
 
 
 def summary_json(summary: dict[str, Any]) -> str:

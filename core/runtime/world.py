@@ -68,11 +68,7 @@ class World:
     _handlers: dict[type[Any], Callable[[Any], Any]] = field(init=False)
 
     def __post_init__(self) -> None:
-        scope, one_live = schema_for(self.variant)
-        self.redis = RedisModel(self.clock)
-        self.postgres = PostgresModel(self.clock, key_scope=scope, one_live_per_order=one_live)
-        self.stripe = StripeModel(self.clock)
-        self.stripe.on_charge.append(self._charged)
+        self._empty_models()
         self._handlers = {
             ClockRead: lambda e: self.clock.now,
             Sleep: self._sleep,
@@ -90,6 +86,13 @@ class World:
             ProviderCharge: self._charge,
             ProviderLookup: self._lookup,
         }
+
+    def _empty_models(self) -> None:
+        scope, one_live = schema_for(self.variant)
+        self.redis = RedisModel(self.clock)
+        self.postgres = PostgresModel(self.clock, key_scope=scope, one_live_per_order=one_live)
+        self.stripe = StripeModel(self.clock)
+        self.stripe.on_charge.append(self._charged)
 
     # --- answering effects ----------------------------------------------------------------
 
@@ -153,6 +156,21 @@ class World:
     def final_state(self) -> FinalState:
         return final_state_of(self.postgres, self.stripe)
 
+    def take_final_state(self) -> FinalState:
+        """The final state, made by emptying the models rather than copying them: the world
+        is left with empty models. A long run ends with this, so the checker's tables reuse
+        the memory the simulated system held instead of adding to it."""
+        postgres, charges = self.postgres, self.stripe.charges
+        payments = tuple(postgres.payments.values())
+        orders = postgres.orders
+        transitions = _applied(postgres)
+        del postgres
+        self._empty_models()  # the old models' other tables (indexes, keys, cache) go here
+        listed: list[ListedCharge] = []
+        for charge_id in list(charges):  # each charge freed as its listing is made
+            listed.append(listed_charge(charges.pop(charge_id)))
+        return FinalState(payments, orders, tuple(listed), transitions)
+
 
 def listed_charge(charge: Charge) -> ListedCharge:
     md = charge.metadata
@@ -176,8 +194,12 @@ def final_state_of(postgres: PostgresModel, stripe: StripeModel) -> FinalState:
         payments=payments,
         orders=dict(postgres.orders),
         charges=tuple(listed_charge(c) for c in stripe.charges.values()),
-        transitions=tuple(
-            AppliedTransition(t.payment_id, t.source, t.target, t.legal, t.at_ms)
-            for t in postgres.transitions
-        ),
+        transitions=_applied(postgres),
+    )
+
+
+def _applied(postgres: PostgresModel) -> tuple[AppliedTransition, ...]:
+    return tuple(
+        AppliedTransition(t.payment_id, t.source, t.target, t.legal, t.at_ms)
+        for t in postgres.transitions
     )

@@ -202,3 +202,48 @@ def test_e4_names_both_disagreeing_answers() -> None:
         "key 'k1' of m-1 first answered 201 paid (payment pay_1, charge ch_1), "
         "later 402 failed (payment -, charge -)"
     ) in messages, messages
+
+
+def test_a_key_or_order_shared_by_two_merchants_is_judged_per_merchant() -> None:
+    """Charges are grouped by key and by order string; merchants sharing one stay apart."""
+    other = "m-2"
+    events = [
+        *CLEAN_EVENTS,
+        replace(request(10, "b1", "k1"), merchant=other),
+        replace(
+            response(11, "b1", "k1", 201, "paid", payment="pay_9", charge="ch_9"),
+            merchant=other,
+            payment_merchant=other,
+        ),
+    ]
+    theirs = replace(charge("ch_9", "k1"), merchant=other, provider_key=f"{other}:k1")
+    final = replace(
+        CLEAN_FINAL,
+        payments=(
+            *CLEAN_FINAL.payments,
+            replace(row("pay_9", "k1", charge_id="ch_9"), merchant=other),
+        ),
+        orders={**CLEAN_FINAL.orders, (other, "o-1"): "pay_9"},
+        charges=(*CLEAN_FINAL.charges, theirs),
+    )
+    assert check(events, final).ok, check(events, final).render()
+
+    twice = replace(theirs, id="ch_10")
+    verdict = check(events, replace(final, charges=(*final.charges, twice)))
+    e1 = [v for v in verdict.violations if v.prop == "E1"]
+    assert [v.keys for v in e1] == [frozenset({(other, "k1")})]
+    assert "ch_9" in e1[0].message and "ch_10" in e1[0].message and "ch_1 " not in e1[0].message
+    e2 = [v for v in verdict.violations if v.prop == "E2"]
+    assert [v.orders for v in e2] == [frozenset({(other, "o-1")})]
+
+
+def test_only_the_last_settle_answer_of_a_key_counts() -> None:
+    """A non-final answer in the settle phase followed by the final one is no E5 violation;
+    the other way round it is."""
+    settle = Event(t=50, kind="phase", detail="settle")
+    busy = [request(51, "a8", "k1"), response(52, "a8", "k1", 409, "in_flight")]
+    paid = [request(53, "a9", "k1"),
+            response(54, "a9", "k1", 201, "paid", payment="pay_1", charge="ch_1")]  # fmt: skip
+    assert check([*CLEAN_EVENTS, settle, *busy, *paid], CLEAN_FINAL).ok
+    verdict = check([*CLEAN_EVENTS, settle, *paid, *busy], CLEAN_FINAL)
+    assert verdict.broken() == {"E5"}, verdict.render()
