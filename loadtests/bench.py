@@ -43,11 +43,12 @@ from typing import Any
 import httpx
 
 from loadtests.faults import PrivateRedis, wait_ready
+from loadtests.rawhttp import HTTPError, RawClient
 from loadtests.stack import REPO, free_port, ports_free, unmasked
 
 ENDPOINTS = ("bare", "seed", "hardened")
 MAX_IN_FLIGHT = 256
-"""Requests one level keeps open at most (the client's pool holds 512 connections). A request
+"""Requests one level keeps open at most (one connection each). A request
 due while this many are unanswered is not sent and counts as an error with infinite latency:
 an endpoint that far behind has failed the level, and queueing thousands of requests in the
 HTTP client's pool costs the generator quadratic CPU time (minutes for one level)."""
@@ -103,7 +104,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 async def offer(
-    client: httpx.AsyncClient,
+    client: RawClient,
     targets: Sequence[str],
     rate: float,
     seconds: float,
@@ -118,6 +119,7 @@ async def offer(
     done_at: list[float] = []
     rng = random.Random()
     in_flight = 0
+    urls = [f"{t}/payments" for t in targets]
 
     async def one(due: float, i: int) -> None:
         nonlocal in_flight
@@ -141,13 +143,10 @@ async def offer(
             "source": "tok_visa",
         }
         try:
-            r = await client.post(
-                f"{targets[i % len(targets)]}/payments",
-                json=body,
-                headers={"Idempotency-Key": key},
+            status = await client.post(
+                urls[i % len(urls)], json.dumps(body).encode(), {"Idempotency-Key": key}
             )
-            status = r.status_code
-        except httpx.HTTPError:
+        except HTTPError:
             status = 0
         now = loop.time()
         latencies.append((now - due) * 1000)
@@ -178,8 +177,7 @@ async def ramp(
     targets: Sequence[str], merchant: str, args: argparse.Namespace, echo: Any
 ) -> list[Level]:
     levels: list[Level] = []
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=256)
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+    async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
         await offer(client, targets, 5, 1.0, merchant, 1e9)  # warm connections and pools
         rate: float | None = args.start_rate
         while rate is not None:
@@ -400,8 +398,7 @@ async def one_level(
     targets: Sequence[str], merchant: str, rate: float, args: argparse.Namespace
 ) -> Level:
     """One rate level with its own client, after a warm-up of ``WARMUP`` payments."""
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=256)
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
+    async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
         await offer(client, targets, WARMUP, 1.0, merchant, 1e9)
         return await offer(client, targets, rate, args.level_seconds, merchant, args.slo_ms)
 
@@ -715,13 +712,15 @@ def _run(
             """Run ``run()`` (load on ``name``) and add its counters to the endpoint's meter."""
             m = meters[name]
             watched = {"servers": pids_of(name), "mock": mock_pid, "redis": redis_pid}
-            cpu0 = cpu_snapshot(watched)
+            # The CPU window holds the load alone: reading the counters (new Redis and
+            # Postgres connections, `GET /stats` on flow servers only) stays outside it.
             r0, t0 = redis_commands(redis.url), pg_transactions(db_url, dbname)
             rt0 = server_round_trips(m.targets) if name != "bare" else None
+            cpu0 = cpu_snapshot(watched)
             out = run()
+            cpu1 = cpu_snapshot(watched)
             r1, t1 = redis_commands(redis.url), pg_transactions(db_url, dbname)
             rt1 = server_round_trips(m.targets) if name != "bare" else None
-            cpu1 = cpu_snapshot(watched)
             m.add(cpu0, cpu1, r1 - r0, t1 - t0, rt0, rt1)
             return out
 

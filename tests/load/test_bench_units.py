@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-import httpx
 import pytest
 
 from loadtests.bench import Level, _rate, add_arguments, modelled_effects, next_rate, sustained
+from loadtests.rawhttp import HTTPError
 
 
 def test_the_rate_probe_counts_every_operation_of_concurrent_workers() -> None:
@@ -87,7 +87,7 @@ def test_an_endpoint_that_falls_behind_sheds_requests_instead_of_queueing_them(
             nonlocal sent
             sent += 1
             await asyncio.sleep(0.5)  # never answers within the level
-            raise httpx.ReadTimeout("stuck")
+            raise HTTPError("stuck")
 
     level = asyncio.run(bench.offer(Stuck(), ["http://x"], 100, 0.1, "m", 250))  # type: ignore[arg-type]
     assert sent == 3  # the rest were never sent
