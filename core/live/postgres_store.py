@@ -12,10 +12,12 @@ Guarantees the flows lean on, as the in-memory ``PostgresModel`` has them:
 Round trips: a pooled connection is in autocommit mode, so a read is one statement and one
 round trip; a single write is one statement that commits on its own (one round trip); several
 writes go out as one simple-protocol query of several statements, which Postgres runs as one
-implicit transaction (one round trip). A transition is one statement (the compare-and-set
-``UPDATE``, its row in the transition log, and a server-side refusal through
-``cas_refused()``, migration 0002), so the first refused write stops the transaction on the
-server exactly where the model stops: no later write of it runs and nothing commits. No
+implicit transaction (one round trip). A transition is one statement, a call of
+``ph_transition()`` (migration 0003: the row lock, the compare-and-set ``UPDATE``, its row in
+the transition log, and a server-side refusal through ``cas_refused()``, migration 0002), so
+the first refused write stops the transaction on the server exactly where the model stops: no
+later write of it runs and nothing commits. The function's statements keep their plans for the
+session, so a batch of writes costs the server execution, not parsing and planning. No
 connection is held between effects (so none is held across the provider call).
 """
 
@@ -48,7 +50,6 @@ COLUMNS = (
     "id, merchant, order_id, idempotency_key, amount, currency, source, fingerprint, "
     "provider_key, state, created_ms, charge_id, error"
 )
-_P_COLUMNS = ", ".join(f"p.{c.strip()}" for c in COLUMNS.split(","))
 
 
 def now_ms() -> int:
@@ -98,27 +99,15 @@ _INSERT = (
 )
 
 
-def _transition_sql(cas: bool) -> str:
-    """One statement: lock the row, compare-and-set (``cas``) or blind update, log the
-    transition with its legality, and raise ``PHCAS`` when nothing was updated (the row is
-    missing, or in another state than expected)."""
-    check = " AND old.state = %(expected)s" if cas else ""
-    return (
-        "WITH old AS (SELECT id, state FROM payments WHERE id = %(id)s FOR UPDATE), "
-        "upd AS (UPDATE payments p SET state = %(target)s, "
-        "charge_id = COALESCE(%(charge_id)s, p.charge_id), "
-        "error = COALESCE(%(error)s, p.error), updated_ms = %(at)s "
-        f"FROM old WHERE p.id = old.id{check} RETURNING old.state AS prior, {_P_COLUMNS}), "
-        "log AS (INSERT INTO payment_transitions (payment_id, source, target, legal, at_ms) "
-        "SELECT id, prior, %(target)s, prior = ANY(%(legal)s::text[]), %(at)s FROM upd) "
-        "SELECT upd.*, CASE WHEN upd.id IS NULL THEN "
-        "cas_refused(%(id)s, old.state, %(expected)s) END "
-        "FROM (SELECT 1) one LEFT JOIN old ON true LEFT JOIN upd ON true"
-    )
-
-
-_TRANSITION_CAS = _transition_sql(cas=True)
-_TRANSITION_BLIND = _transition_sql(cas=False)
+_TRANSITION = (
+    f"SELECT {COLUMNS} FROM ph_transition(%(id)s::text, %(cas)s::boolean, %(expected)s::text, "
+    "%(target)s::text, %(charge_id)s::text, %(error)s::text, %(at)s::bigint, %(legal)s::text[])"
+)
+"""One statement: ``ph_transition()`` (migration 0003) locks the row, compare-and-sets
+(``cas``) or updates blindly, logs the transition with its legality and raises ``PHCAS``
+when the row is missing or in another state than expected; it returns the updated row.
+PL/pgSQL keeps the plans of its statements for the session, so a transition sent in a
+simple-protocol batch is not parsed and planned anew each time."""
 _MARK_PAID = (
     "INSERT INTO orders (variant, merchant, order_id, payment_id, paid_ms) "
     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (variant, merchant, order_id) "
@@ -184,7 +173,7 @@ class PostgresStore:
 
     async def check_schema(self) -> None:
         """Unavailable with a hint when the schema has not been migrated (to the last version:
-        the writes rely on ``cas_refused()`` from migration 0002)."""
+        the writes rely on ``cas_refused()`` and ``ph_transition()``, migrations 0002-0003)."""
         from core.live.migrate import migrations
 
         hint = "run `payharness db migrate` (with the same PAYHARNESS_DB_SCHEMA)"
@@ -280,7 +269,7 @@ class PostgresStore:
                             row = await cur.fetchone()
                             if row is None:  # pragma: no cover - the statement raises instead
                                 raise Conflict("transition updated no row")
-                            touched.append(row_to_payment(row[1:14]))
+                            touched.append(row_to_payment(row))
                 except psycopg.Error as exc:
                     if conn.pgconn.transaction_status != TransactionStatus.IDLE:
                         self.round_trips += 1
@@ -318,11 +307,11 @@ class PostgresStore:
             )
             return _INSERT, params, False
         if isinstance(write, PaymentTransition):
-            query = _TRANSITION_BLIND if write.expected is None else _TRANSITION_CAS
             return (
-                query,
+                _TRANSITION,
                 {
                     "id": write.payment_id,
+                    "cas": write.expected is not None,
                     "target": write.target.value,
                     "charge_id": write.charge_id,
                     "error": write.error,
