@@ -9,10 +9,12 @@
 - ``redis+cluster://host:port`` selects redis-py's cluster client; every command touches one
   key, so only the hash tag decides where a key's lock and cached answer live.
 - Connection errors and timeouts become ``Unavailable``: the flow decides what that means.
+  A command (connection, send and reply) is bounded by the store's timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable
 from dataclasses import asdict
@@ -65,13 +67,18 @@ class RedisStore:
                 socket_connect_timeout=timeout_s,
             )
         else:
+            # No socket_timeout: redis-py would wrap every socket write in asyncio.wait_for,
+            # a new Task per command. Each command is bounded by ``asyncio.timeout`` below
+            # instead (connect, send and reply together); on expiry redis-py drops the
+            # connection it was using, as it does for its own read timeout.
             self.client = aioredis.Redis.from_url(
                 url,
-                socket_timeout=timeout_s,
+                socket_timeout=None,
                 socket_connect_timeout=timeout_s,
                 retry_on_timeout=False,
                 health_check_interval=30,
             )
+        self.timeout_s = timeout_s
         self._release = self.client.register_script(RELEASE_SCRIPT)
 
     def k(self, key: str) -> str:
@@ -82,14 +89,16 @@ class RedisStore:
 
     async def ping(self) -> bool:
         try:
-            return bool(await cast(Awaitable[Any], self.client.ping()))
+            async with asyncio.timeout(self.timeout_s):
+                return bool(await cast(Awaitable[Any], self.client.ping()))
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: {exc}") from exc
 
     async def cache_get(self, key: str) -> Response | None:
         try:
             self.round_trips += 1
-            raw = await self.client.get(self.k(key))
+            async with asyncio.timeout(self.timeout_s):
+                raw = await self.client.get(self.k(key))
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: GET failed: {exc}") from exc
         if raw is None:
@@ -99,23 +108,26 @@ class RedisStore:
     async def cache_put(self, key: str, response: Response, ttl_ms: int) -> None:
         try:
             self.round_trips += 1
-            await self.client.set(self.k(key), response_to_json(response), px=ttl_ms)
+            async with asyncio.timeout(self.timeout_s):
+                await self.client.set(self.k(key), response_to_json(response), px=ttl_ms)
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: SET failed: {exc}") from exc
 
     async def lock_acquire(self, key: str, token: str, ttl_ms: int) -> bool:
         try:
             self.round_trips += 1
-            return bool(await self.client.set(self.k(key), token, nx=True, px=ttl_ms))
+            async with asyncio.timeout(self.timeout_s):
+                return bool(await self.client.set(self.k(key), token, nx=True, px=ttl_ms))
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: SET NX failed: {exc}") from exc
 
     async def lock_release(self, key: str, token: str | None) -> bool:
         try:
             self.round_trips += 1
-            if token is None:
-                return bool(await self.client.delete(self.k(key)))
-            return bool(await self._release(keys=[self.k(key)], args=[token]))
+            async with asyncio.timeout(self.timeout_s):
+                if token is None:
+                    return bool(await self.client.delete(self.k(key)))
+                return bool(await self._release(keys=[self.k(key)], args=[token]))
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: release failed: {exc}") from exc
 
