@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -37,8 +37,13 @@ return 0
 """
 
 
+_RESPONSE_FIELDS = tuple(f.name for f in fields(Response))
+
+
 def response_to_json(response: Response) -> str:
-    data = asdict(response)
+    # Every field is a str, int, bool, None or the Outcome enum: no nested dataclass to
+    # recurse into, so a plain dict replaces ``asdict`` (which deep-copies every field).
+    data = {name: getattr(response, name) for name in _RESPONSE_FIELDS}
     data["outcome"] = response.outcome.value
     data["replayed"] = False  # the stored answer is the original; replays are marked on read
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
