@@ -14,12 +14,12 @@ Sim, Hypothesis and the live audit all call ``check``; each violation carries a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from sys import intern
-from typing import Generic, TypeVar
 
 from core.domain import FINAL_STATES, Payment, PaymentState
+from core.grouped import Grouped
 from core.history import Event, FinalState, ProviderCharge, events_about
 
 ALWAYS = ("E1", "E2", "E4", "E6", "T")
@@ -41,7 +41,6 @@ MerchantOrder = tuple[str, str]
 Payload = tuple[str, int, str, str]  # order, amount, currency, source
 Answer = tuple[int, str, str, str, int, str]  # status, outcome, payment, charge, amount, currency
 PaidClaim = tuple[str, int, str, str, str]  # order, amount, currency, payment's merchant, order
-V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +129,10 @@ def check(
     settle_at: int | None = None
     settle_answers: dict[MerchantKey, str] = {}
     counts: dict[str, int] = defaultdict(int)
+    # Built first so that what the tables keep of an answer (its payment and charge ids) is
+    # the final state's own string, not one more copy read back from disk per key.
+    rows = {p.id: p for p in final.payments}
+    charges = {c.id: c for c in final.charges}
 
     for ev in events:
         counts[ev.kind + "s"] += 1
@@ -146,7 +149,8 @@ def check(
         elif ev.kind == "charge":
             charged = keys.get((ev.merchant, ev.key))
             if charged is not None and charged.accepted is None:
-                charged.accepted = (ev.order, ev.amount, ev.currency, ev.source)
+                accepted = (ev.order, ev.amount, ev.currency, ev.source)
+                charged.accepted = charged.payload if accepted == charged.payload else accepted
         elif ev.kind == "response":
             known = attempt_payload.pop(ev.attempt, None)
             if known is None:
@@ -154,7 +158,7 @@ def check(
             mk, payload = known
             facts = keys[mk]
             if facts.accepted is None and ev.outcome in ("paid", "failed", "pending"):
-                facts.accepted = payload
+                facts.accepted = facts.payload if payload == facts.payload else payload
             if payload != facts.reference:
                 if ev.outcome in ("paid", "failed", "pending"):
                     found.append(
@@ -183,13 +187,14 @@ def check(
                 # the request's own object where equal (one copy of the order per key).
                 order = payload[0]
                 pay_order = order if ev.payment_order == order else ev.payment_order
+                amount = payload[1] if ev.amount == payload[1] else ev.amount
                 claim = (
-                    order, ev.amount, intern(ev.currency), intern(ev.payment_merchant), pay_order
+                    order, amount, intern(ev.currency), intern(ev.payment_merchant), pay_order
                 )  # fmt: skip
                 if claim not in facts.paid_claims:
                     facts.paid_claims += (claim,)
             first = facts.first_final
-            answer = _answer(ev)
+            answer = _answer(ev, payload[1], rows, charges)
             if first is None:
                 facts.first_final = answer
             elif first != answer:
@@ -208,7 +213,7 @@ def check(
     counts["payments"] = len(final.payments)
     found += _provider_side(keys, final)
     if eventual:
-        found += _eventual(final, settle_answers)
+        found += _eventual(final, settle_answers, rows, charges)
     found += [
         Violation(
             "T",
@@ -225,49 +230,25 @@ def _payload_text(p: Payload) -> str:
     return f"order {p[0]}, {p[1]} {p[2]}, {p[3]}"
 
 
-def _answer(ev: Event) -> Answer:
+def _answer(
+    ev: Event, amount: int, rows: dict[str, Payment], charges: dict[str, ProviderCharge]
+) -> Answer:
+    """A response's answer, made of objects the checker holds anyway where they are equal:
+    the request's amount, the final row's id, the final charge's id."""
+    row, charge = rows.get(ev.payment_id), charges.get(ev.charge_id)
     return (
-        ev.status, intern(ev.outcome), ev.payment_id, ev.charge_id, ev.amount, intern(ev.currency)
-    )  # fmt: skip
+        ev.status,
+        intern(ev.outcome),
+        ev.payment_id if row is None else row.id,
+        ev.charge_id if charge is None else charge.id,
+        amount if ev.amount == amount else ev.amount,
+        intern(ev.currency),
+    )
 
 
 def _answer_text(answer: Answer) -> str:
     status, outcome, payment, charge = answer[0], answer[1], answer[2] or "-", answer[3] or "-"
     return f"{status} {outcome} (payment {payment}, charge {charge})"
-
-
-class _Index(Generic[V]):
-    """Items grouped under a name (a key, an order, a charge id) that the items already hold,
-    so the index adds no objects of its own: almost every group has one item, held bare; a
-    list is made only for the rest. A million-payment check holds several of these."""
-
-    __slots__ = ("first", "more")
-
-    def __init__(self) -> None:
-        self.first: dict[str, V] = {}
-        self.more: dict[str, list[V]] = {}
-
-    def add(self, name: str, item: V) -> None:
-        if name in self.first:
-            self.more.setdefault(name, []).append(item)
-        else:
-            self.first[name] = item
-
-    def get(self, name: str) -> list[V]:
-        one = self.first.get(name)
-        if one is None:
-            return []
-        extra = self.more.get(name)
-        return [one] if extra is None else [one, *extra]
-
-    def groups(self, *, several: bool = False) -> Iterator[tuple[str, list[V]]]:
-        """Every group in order of first appearance (with ``several``, only those of 2+)."""
-        for name, one in self.first.items():
-            extra = self.more.get(name)
-            if extra is not None:
-                yield name, [one, *extra]
-            elif not several:
-                yield name, [one]
 
 
 def _per_merchant(group: list[ProviderCharge]) -> list[tuple[str, list[ProviderCharge]]]:
@@ -282,8 +263,8 @@ def _per_merchant(group: list[ProviderCharge]) -> list[tuple[str, list[ProviderC
 
 def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> list[Violation]:
     found: list[Violation] = []
-    by_key: _Index[ProviderCharge] = _Index()
-    by_order: _Index[ProviderCharge] = _Index()  # successful charges only
+    by_key: Grouped[ProviderCharge] = Grouped()
+    by_order: Grouped[ProviderCharge] = Grouped()  # successful charges only
     for c in final.charges:
         if not c.merchant:
             continue  # not made by the gateway (a bare benchmark charge)
@@ -370,14 +351,17 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
     return found
 
 
-def _eventual(final: FinalState, settle_answers: dict[MerchantKey, str]) -> list[Violation]:
+def _eventual(
+    final: FinalState,
+    settle_answers: dict[MerchantKey, str],
+    payments: dict[str, Payment],
+    charges: dict[str, ProviderCharge],
+) -> list[Violation]:
     found: list[Violation] = []
-    rows_by_charge: _Index[Payment] = _Index()
+    rows_by_charge: Grouped[Payment] = Grouped()
     for p in final.payments:
         if p.charge_id and p.state is PaymentState.COMPLETED:
             rows_by_charge.add(p.charge_id, p)
-    charges = {c.id: c for c in final.charges}
-    payments = {p.id: p for p in final.payments}
     if final.charges_listed:
         for c in final.charges:
             if not c.succeeded or not c.merchant:

@@ -38,6 +38,7 @@ from core.effects import (
 )
 from core.flows.payment import payment_flow
 from core.flows.reconcile import reconcile_flow
+from core.grouped import Grouped
 from core.history import Event, History, request_event, response_event
 from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
@@ -58,7 +59,6 @@ is 700). A run allocates a few dozen container objects per request and keeps eve
 at the default the collector rescans the young heap several times per request: 40 % of the
 run time at 20k payments (``payharness bench sim`` shows it). Cyclic garbage still goes, in
 bigger batches."""
-
 
 
 @contextmanager
@@ -299,8 +299,9 @@ class SimWorld:
         self._idle: simpy.Event = self.env.event()
         self._merchants = [f"m{i}" for i in range(scenario.workload.merchants)]
         """One string per merchant, shared by every request (a long run holds them all)."""
-        self.keys: dict[tuple[str, str], PaymentRequest] = {}
-        """The first request of every key, retried once in the settle phase."""
+        self.keys: Grouped[PaymentRequest] = Grouped()
+        """The first request of every (merchant, key), under its key, retried once in the
+        settle phase."""
         self.late_retry_us: int | None = None
         self.settled = False
         self.reconcile_runs = 0
@@ -318,6 +319,16 @@ class SimWorld:
 
     def now_ms(self) -> int:
         return int(self.env.now) // US_PER_MS
+
+    def _tick(self) -> int:
+        """Bring the model clock to now (ms) and return it. Within one millisecond the clock
+        keeps the int it holds: the models store timestamps per payment, and the payments of
+        one millisecond then share one object instead of each holding its own."""
+        ms = int(self.env.now) // US_PER_MS
+        clock = self.clock
+        if ms != clock.now:
+            clock.now = ms
+        return clock.now
 
     def note(self, kind: Any, detail: str, attempt: str = "") -> None:
         self.history.record(Event(t=self.now_ms(), kind=kind, attempt=attempt, detail=detail))
@@ -375,7 +386,7 @@ class SimWorld:
         # At most SETTLE_WINDOW retries in flight: a million keys must not mean a million
         # concurrent processes (memory), and a real client fleet would not send them at once.
         window: deque[simpy.Event] = deque()
-        for request in self.keys.values():
+        for request in self.keys.items():
             if len(window) >= SETTLE_WINDOW:
                 yield window.popleft()
             wake = env.event()
@@ -459,6 +470,11 @@ class SimWorld:
             idempotency_key=key,
         )
 
+    def _remember_first(self, request: PaymentRequest) -> None:
+        key = request.idempotency_key
+        if all(first.merchant != request.merchant for first in self.keys.get(key)):
+            self.keys.add(key, request)
+
     def _customer(self, n: int) -> Generator[Any, Any, None]:
         """One user paying one order: retries with the same key, maybe pays again."""
         env, policy, rng = self.env, self.scenario.client, self.rng_clients
@@ -467,8 +483,7 @@ class SimWorld:
         client = f"c{n:07d}"
         request = self._request(n)
         start = env.now
-        mk = (request.merchant, request.idempotency_key)
-        self.keys.setdefault(mk, request)
+        self._remember_first(request)
         m.arrival_ms.append(self.now_ms())
         outcome = yield from self._pay(request, client)
         if outcome is not None and outcome in (Outcome.PAID, Outcome.FAILED):
@@ -500,7 +515,7 @@ class SimWorld:
                 source=request.source,
                 idempotency_key=f"{request.idempotency_key}-again",
             )
-            self.keys.setdefault((again.merchant, again.idempotency_key), again)
+            self._remember_first(again)
             yield from self._pay(again, client)
         wl = self.scenario.workload
         if wl.key_reuse_rate and rng.random() < wl.key_reuse_rate:
@@ -666,7 +681,7 @@ class SimWorld:
 
         The simulator's hot loop: one pass per effect of every request, so it reads its
         collaborators into locals and calls the world's handlers directly."""
-        env, clock, faults = self.env, self.clock, self.faults
+        env, faults = self.env, self.faults
         handle = self.world.perform
         generation = server.generation
         boundary = self._boundary and server.index >= 0
@@ -680,7 +695,7 @@ class SimWorld:
             effect = driver.pending
             cls = type(effect)
             if cls is ClockRead:
-                driver.send(int(now) // US_PER_MS)
+                driver.send(self._tick())
                 continue
             if cls is Sleep:
                 yield env.timeout(effect.ms * US_PER_MS)  # type: ignore[union-attr]
@@ -707,7 +722,7 @@ class SimWorld:
                             self.note("fault", "postgres: commit failed, nothing applied", attempt)
                             fault = Unavailable("postgres: commit failed (injected)")
                     if fault is None:
-                        clock.now = int(env.now) // US_PER_MS
+                        self._tick()
                         try:
                             value = handle(effect)  # type: ignore[arg-type]
                         except Fault as exc:
@@ -721,7 +736,7 @@ class SimWorld:
             else:
                 yield env.timeout(self.stripe_latency())
             if not answered:
-                clock.now = int(env.now) // US_PER_MS
+                self._tick()
                 try:
                     value = handle(effect)  # type: ignore[arg-type]
                 except Fault as exc:
@@ -762,7 +777,7 @@ class SimWorld:
             yield env.timeout(FAST_ERROR_US)
             self.note("fault", "stripe: 429 rate_limit", attempt)
             return None, Unavailable("stripe: 429 rate_limit (not saved; safe to retry)")
-        self.clock.now = int(env.now) // US_PER_MS
+        self._tick()
         try:
             started = stripe.begin(
                 effect.idempotency_key,
@@ -791,7 +806,7 @@ class SimWorld:
             self.note("fault", "stripe: read timeout; the charge completes later", attempt)
             return None, OutcomeUnknown("stripe: read timeout (the charge may have happened)")
         yield env.timeout(latency)
-        self.clock.now = int(env.now) // US_PER_MS
+        self._tick()
         if server_error is not None:
             try:
                 stripe.finish(ticket, applied=server_error.charged)
@@ -811,7 +826,7 @@ class SimWorld:
 
     def _finish_later(self, ticket: Any, latency: int) -> Generator[Any, Any, None]:
         yield self.env.timeout(latency - self.variant.provider_timeout_ms * US_PER_MS)
-        self.clock.now = int(self.env.now) // US_PER_MS
+        self._tick()
         try:
             self.world.stripe.finish(ticket)
         except Fault:
@@ -903,4 +918,3 @@ class SimWorld:
         self._up = [s for s in self.servers if s.up]
         server.stalled_until = 0
         self.note("fault", f"{server.name} restarted")
-

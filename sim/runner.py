@@ -106,7 +106,7 @@ def run_scenario(
         # A long run: hand the models' tables to the final state and drop every key's first
         # request, so the check's own tables take the place of the simulated system's.
         final = sim.world.take_final_state()
-        sim.keys = {}
+        sim.keys.clear()
     else:
         final = sim.world.final_state()
     verdict = check(events, final, eventual=True, max_traces=max_traces)
@@ -209,7 +209,9 @@ def _orders_of_keys(
 ) -> dict[tuple[str, str], str]:
     """The order each of ``keys`` was first used for: from the key's first request while the
     world still holds it, else from its row or charge (a long run has dropped the requests)."""
-    found = {k: sim.keys[k].order for k in keys if k in sim.keys}
+    found = {
+        (m, k): first.order for m, k in keys for first in sim.keys.get(k) if first.merchant == m
+    }
     if len(found) < len(keys):
         for p in final.payments:
             if (mk := (p.merchant, p.idempotency_key)) in keys:

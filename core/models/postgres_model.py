@@ -14,9 +14,9 @@ same semantics written as plain scans and copies; a differential test keeps the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal
 
 from core.domain import Payment, PaymentState, is_allowed
 from core.effects import (
@@ -27,6 +27,7 @@ from core.effects import (
     Unavailable,
     Write,
 )
+from core.grouped import Grouped
 
 KeyScope = Literal["merchant", "global", "none"]
 
@@ -43,27 +44,6 @@ class TransitionRecord:
 
 
 _FINAL = (PaymentState.COMPLETED, PaymentState.FAILED)
-
-K = TypeVar("K")
-
-
-def _ids(index: dict[K, str | list[str]], key: K) -> Sequence[str]:
-    """The row ids under ``key``. Almost every key has one row, held as the bare id: a list
-    per key would cost about 100 bytes a payment in a million-request run."""
-    found = index.get(key)
-    if found is None:
-        return ()
-    return (found,) if isinstance(found, str) else found
-
-
-def _add(index: dict[K, str | list[str]], key: K, pid: str) -> None:
-    found = index.get(key)
-    if found is None:
-        index[key] = pid
-    elif isinstance(found, str):
-        index[key] = [found, pid]
-    else:
-        found.append(pid)
 
 
 @dataclass(slots=True)
@@ -87,8 +67,11 @@ class PostgresModel:
     orders: dict[tuple[str, str], str] = field(default_factory=dict)
     transitions: list[TransitionRecord] = field(default_factory=list)
     transitions_applied: int = 0
-    _by_key: dict[str, str | list[str]] = field(default_factory=dict)
-    _by_order: dict[tuple[str, str], str | list[str]] = field(default_factory=dict)
+    _by_key: Grouped[str] = field(default_factory=Grouped)
+    """Row ids by idempotency key, whatever the merchant: readers check the merchant."""
+    _by_order: Grouped[str] = field(default_factory=Grouped)
+    """Row ids by order string, whatever the merchant (a (merchant, order) tuple per row
+    would cost 72 bytes a payment); readers check the merchant."""
     _open: dict[str, None] = field(default_factory=dict)
     """Rows not in a final state, in insertion order: what reconciliation scans."""
     _seq: dict[str, int] = field(default_factory=dict)
@@ -111,7 +94,7 @@ class PostgresModel:
         """The oldest row with this key (of this merchant, unless ``merchant`` is None)."""
         self._check()
         best: Payment | None = None
-        for pid in _ids(self._by_key, key):
+        for pid in self._by_key.get(key):
             p = self.payments[pid]
             if merchant is not None and p.merchant != merchant:
                 continue
@@ -167,8 +150,8 @@ class PostgresModel:
             raise Unavailable("postgres: commit failed (connection lost); nothing applied")
         for pid in inserted:
             row = staged[pid]
-            _add(self._by_key, row.idempotency_key, pid)
-            _add(self._by_order, (row.merchant, row.order), pid)
+            self._by_key.add(row.idempotency_key, pid)
+            self._by_order.add(row.order, pid)
             self._seq[pid] = len(self._seq)
         for pid, row in staged.items():
             self.payments[pid] = row
@@ -191,9 +174,13 @@ class PostgresModel:
     def _same_order(
         self, staged: dict[str, Payment], inserted: list[str], merchant: str, order: str
     ) -> list[Payment]:
-        ids = list(_ids(self._by_order, (merchant, order)))
-        ids += [i for i in inserted if (staged[i].merchant, staged[i].order) == (merchant, order)]
-        return [r for r in (self._current(staged, i) for i in ids) if r is not None]
+        ids = self._by_order.get(order)
+        ids += [i for i in inserted if staged[i].order == order]
+        return [
+            r
+            for r in (self._current(staged, i) for i in ids)
+            if r is not None and r.merchant == merchant
+        ]
 
     def _insert(self, staged: dict[str, Payment], inserted: list[str], row: Payment) -> None:
         if self._current(staged, row.id) is not None:
@@ -202,8 +189,8 @@ class PostgresModel:
             )
         # The rows a scan of the table would meet, in the same (insertion) order, so the
         # first constraint violated, and hence the message, is the same.
-        ids = set(_ids(self._by_key, row.idempotency_key))
-        ids.update(_ids(self._by_order, (row.merchant, row.order)))
+        ids = set(self._by_key.get(row.idempotency_key))
+        ids.update(self._by_order.get(row.order))
         ordered = sorted(ids, key=self._seq.__getitem__) + inserted
         for pid in ordered:
             other = self._current(staged, pid)

@@ -13,8 +13,6 @@ a failed charge and a saved 402; a minimum of 50 minor units for usd/eur and fri
 
 from __future__ import annotations
 
-import hashlib
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -53,12 +51,14 @@ class Charge:
     created_ms: int
 
 
-Saved = ChargeResult | Literal["server_error"]
+Saved = Charge | ChargeResult | Literal["server_error"]
+"""What a key keeps of its first result: the charge itself when one was made (a replay's
+result is read off it, so a key keeps no copy of it), else the result (no charge) or the 500."""
 
 
 @dataclass(slots=True)
 class _KeyEntry:
-    params: bytes
+    params: int
     created_ms: int
     executing: bool = True
     saved: Saved | None = None
@@ -83,10 +83,12 @@ def params_of(amount: int, currency: str, source: str, metadata: Mapping[str, st
     return (amount, currency, source, tuple(sorted(metadata.items())))
 
 
-def params_digest(params: Params) -> bytes:
+def params_digest(params: Params) -> int:
     """What a key remembers of its first request's parameters, to refuse a reuse with others:
-    a 128-bit BLAKE2b of their repr (16 bytes a key, where the tuple would be 400)."""
-    return hashlib.blake2b(repr(params).encode(), digest_size=16).digest()
+    their 64-bit hash (an int of 32 bytes a key, where the tuple would be 400). Equal
+    parameters always hash alike; two different ones collide with odds of 2**-64, and the
+    hash never leaves the process, so its per-process seed changes no result."""
+    return hash(params)
 
 
 @dataclass(slots=True)
@@ -101,10 +103,7 @@ class StripeModel:
     on_charge: list[Callable[[Charge], None]] = field(default_factory=list)
     _keys: dict[str, _KeyEntry] = field(default_factory=dict)
     _next_id: int = 1
-    _created: deque[tuple[int, str]] = field(default_factory=deque)
-    """Every key entry's (creation time, key), oldest first: expiry walks only the front."""
-    _deferred: list[tuple[int, str]] = field(default_factory=list)
-    """Keys past the window that were still executing when their turn came."""
+    _next_sweep_ms: int = 0
 
     # --- the charge endpoint --------------------------------------------------------------
 
@@ -122,8 +121,7 @@ class StripeModel:
         params = params_of(amount, currency, source, metadata)
         digest = params_digest(params)
         if key is not None:
-            self._forget_expired()
-            entry = self._keys.get(key)
+            entry = self._entry(key)
             if entry is not None:
                 if entry.params != digest:
                     raise IdempotencyMismatch(
@@ -133,13 +131,11 @@ class StripeModel:
                 if entry.executing:
                     raise Conflict("idempotency_key_in_use: a request with this key is in flight")
                 assert entry.saved is not None
-                return _replayed(entry.saved)
+                return _result(entry.saved, replayed=True)
         if source == RATE_LIMIT_SOURCE:
             raise Unavailable("stripe: 429 rate_limit (not saved; safe to retry)")
         if key is not None:
-            created = self.clock()
-            self._keys[key] = _KeyEntry(digest, created)
-            self._created.append((created, key))
+            self._keys[key] = _KeyEntry(digest, self.clock())
         return Ticket(key, amount, currency, source, params[3])
 
     def finish(self, ticket: Ticket, *, applied: bool = True) -> ChargeResult:
@@ -153,9 +149,7 @@ class StripeModel:
         if entry is not None:
             entry.executing = False
             entry.saved = saved
-        if saved == "server_error":
-            raise OutcomeUnknown("stripe: 500 api_error (saved for this key)")
-        return saved
+        return _result(saved, replayed=False)
 
     def charge(
         self,
@@ -192,34 +186,34 @@ class StripeModel:
         self.charges[charge.id] = charge
         for listener in self.on_charge:
             listener(charge)
-        return ChargeResult(charge.id, decline is None, charge.amount, charge.currency, decline)
+        return charge
 
-    def _forget_expired(self) -> None:
-        """Drop keys older than the window that are not executing (an executing key stays
-        until it finishes and a later request comes). O(expired), not O(keys)."""
-        horizon = self.clock() - self.key_window_ms
+    def _entry(self, key: str) -> _KeyEntry | None:
+        """The key's entry, unless it is older than the window and not executing (an
+        executing key stays until it finishes and a later request comes). Expired entries are
+        forgotten when met, as Redis expires keys, and by a sweep once per window, so memory
+        stays bounded by the window with no queue of creation times: O(1) per request."""
+        now = self.clock()
+        horizon = now - self.key_window_ms
+        if now >= self._next_sweep_ms:
+            self._sweep(horizon)
+            self._next_sweep_ms = now + self.key_window_ms
+        entry = self._keys.get(key)
+        if entry is not None and entry.created_ms <= horizon and not entry.executing:
+            del self._keys[key]
+            return None
+        return entry
+
+    def _sweep(self, horizon: int) -> None:
+        """Forget every key created at or before ``horizon`` that is not executing."""
         keys = self._keys
-        if self._deferred:
-            still = []
-            for created, key in self._deferred:
-                entry = keys.get(key)
-                if entry is None or entry.created_ms != created:
-                    continue  # replaced by a newer entry, which has its own place in line
-                if entry.executing:
-                    still.append((created, key))
-                else:
-                    del keys[key]
-            self._deferred = still
-        queue = self._created
-        while queue and queue[0][0] <= horizon:
-            created, key = queue.popleft()
-            entry = keys.get(key)
-            if entry is None or entry.created_ms != created:
-                continue
-            if entry.executing:
-                self._deferred.append((created, key))
-            else:
-                del keys[key]
+        for key in [k for k, e in keys.items() if e.created_ms <= horizon and not e.executing]:
+            del keys[key]
+
+    def keys_in_window(self) -> dict[str, _KeyEntry]:
+        """The keys a request would still find (expired ones may linger until met or swept)."""
+        horizon = self.clock() - self.key_window_ms
+        return {k: e for k, e in self._keys.items() if e.created_ms > horizon or e.executing}
 
     # --- lookups for reconciliation -------------------------------------------------------
 
@@ -235,9 +229,24 @@ class StripeModel:
         return [c for c in self.charges.values() if c.metadata.get(name) == value]
 
 
-def _replayed(saved: Saved) -> ChargeResult:
-    if saved == "server_error":
-        raise OutcomeUnknown("stripe: 500 api_error (replayed)")
+def _result(saved: Saved, *, replayed: bool) -> ChargeResult:
+    """The answer a saved result gives, first time or replayed."""
+    if isinstance(saved, str):
+        raise OutcomeUnknown(
+            "stripe: 500 api_error (replayed)" if replayed
+            else "stripe: 500 api_error (saved for this key)"
+        )  # fmt: skip
+    if isinstance(saved, Charge):
+        return ChargeResult(
+            saved.id,
+            saved.status == "succeeded",
+            saved.amount,
+            saved.currency,
+            DECLINING_SOURCES.get(saved.source),
+            replayed,
+        )
+    if not replayed:
+        return saved
     return ChargeResult(
         saved.charge_id, saved.succeeded, saved.amount, saved.currency, saved.decline_code, True
     )

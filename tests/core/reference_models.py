@@ -20,7 +20,7 @@ from core.effects import (
     Write,
 )
 from core.models.postgres_model import KeyScope, TransitionRecord
-from core.models.stripe_model import StripeModel
+from core.models.stripe_model import StripeModel, _KeyEntry
 
 
 @dataclass(slots=True)
@@ -177,9 +177,6 @@ class ReferenceStripeModel(StripeModel):
 
     __slots__ = ()
 
-    def _forget_expired(self) -> None:
-        horizon = self.clock() - self.key_window_ms
-        for key in [
-            k for k, e in self._keys.items() if e.created_ms <= horizon and not e.executing
-        ]:
-            del self._keys[key]
+    def _entry(self, key: str) -> _KeyEntry | None:
+        self._sweep(self.clock() - self.key_window_ms)
+        return self._keys.get(key)

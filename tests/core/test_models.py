@@ -145,6 +145,7 @@ def test_stripe_declines_are_saved_and_replayed() -> None:
     again = charge(stripe, "k", source="tok_chargeDeclined")
     assert not first.succeeded and first.decline_code == "generic_decline"
     assert again.replayed and not again.succeeded and again.charge_id == first.charge_id
+    assert again.decline_code == first.decline_code
 
 
 def test_stripe_500_is_saved_429_is_not() -> None:
@@ -167,6 +168,22 @@ def test_stripe_forgets_keys_after_24_hours() -> None:
     clock.advance(1)
     assert not charge(stripe, "k").replayed
     assert len(stripe.charges) == 2
+
+
+def test_stripe_sweeps_expired_keys_once_per_window() -> None:
+    """Expired keys are forgotten when met and swept once per window, so a long run keeps
+    only the window's keys."""
+    clock = ModelClock()
+    stripe = StripeModel(clock)
+    for n in range(3):
+        charge(stripe, f"k{n}")
+    clock.advance(PROVIDER_KEY_WINDOW_MS // 2)
+    charge(stripe, "half")
+    assert len(stripe._keys) == 4
+    clock.advance(PROVIDER_KEY_WINDOW_MS // 2 + 1)
+    charge(stripe, "fresh")
+    assert set(stripe._keys) == {"half", "fresh"}
+    assert set(stripe.keys_in_window()) == {"half", "fresh"}
 
 
 def test_stripe_minimum_amount() -> None:
