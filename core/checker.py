@@ -212,6 +212,8 @@ def check(
     counts["successful_charges"] = sum(1 for c in final.charges if c.succeeded)
     counts["payments"] = len(final.payments)
     found += _provider_side(keys, final)
+    keys.clear()  # the rest reads only the final state: a long run's tables go before it does
+    attempt_payload.clear()
     if eventual:
         found += _eventual(final, settle_answers, rows, charges)
     found += [
