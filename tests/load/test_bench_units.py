@@ -61,17 +61,30 @@ def test_the_ramp_grows_then_bisects_between_the_last_held_and_the_first_failed_
     levels = [_level(100, True)]
     assert next_rate(levels, args) == 200
     levels.append(_level(200, False))
+    assert next_rate(levels, args) == 200  # a failed level is offered once more
+    levels.append(_level(200, False))
     mid = next_rate(levels, args)
     assert mid is not None and 100 < mid < 200 and abs(mid - 141.42) < 0.01
     levels.append(_level(mid, True))
     upper = next_rate(levels, args)
     assert upper is not None and mid < upper < 200
     levels.append(_level(upper, False))
+    assert next_rate(levels, args) == upper
+    levels.append(_level(upper, False))
     assert next_rate(levels, args) is None  # two bisection levels spent
-    assert next_rate([_level(10, False)], args) is None  # nothing held: no knee to refine
+    assert next_rate([_level(10, False), _level(10, False)], args) is None  # nothing held
     assert next_rate([_level(600, True)], args) is None  # the next step passes --max-rate
-    close = [_level(100, True), _level(104, False)]
+    close = [_level(100, True), _level(104, False), _level(104, False)]
     assert next_rate(close, _args(bisect=5)) is None  # within 5 %: found
+
+
+def test_a_level_that_fails_once_and_then_holds_does_not_end_the_ramp() -> None:
+    args = _args(growth=2.0, bisect=2, max_rate=1000.0)
+    levels = [_level(100, True), _level(200, False)]
+    assert next_rate(levels, args) == 200
+    levels.append(_level(200, True))  # the repeat held: a pause, not the knee
+    assert next_rate(levels, args) == 400
+    assert sustained(levels) == 200
 
 
 def test_an_endpoint_that_falls_behind_sheds_requests_instead_of_queueing_them(
