@@ -51,10 +51,6 @@ class Grouped(Generic[V]):
         for _name, group in self.groups():
             yield from group
 
-    def __len__(self) -> int:
-        """The number of items."""
-        return len(self._first) + sum(len(extra) for extra in self._more.values())
-
     def clear(self) -> None:
         self._first.clear()
         self._more.clear()
