@@ -18,7 +18,7 @@ import asyncio
 import json
 from collections.abc import Awaitable
 from dataclasses import fields
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -28,6 +28,7 @@ from core.domain import Outcome, Response
 from core.effects import Unavailable
 
 CLUSTER_SCHEME = "redis+cluster://"
+T = TypeVar("T")
 
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -99,42 +100,36 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise Unavailable(f"redis: {exc}") from exc
 
-    async def cache_get(self, key: str) -> Response | None:
+    async def _command(self, what: str, command: Awaitable[T]) -> T:
+        """Send one command (one round trip), bounded by the store's timeout; a connection
+        error or the timeout becomes ``Unavailable`` naming the command."""
+        self.round_trips += 1
         try:
-            self.round_trips += 1
             async with asyncio.timeout(self.timeout_s):
-                raw = await self.client.get(self.k(key))
-        except (RedisError, OSError) as exc:
-            raise Unavailable(f"redis: GET failed: {exc}") from exc
+                return await command
+        except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+            raise Unavailable(f"redis: {what} failed: {exc}") from exc
+
+    async def cache_get(self, key: str) -> Response | None:
+        raw = await self._command("GET", self.client.get(self.k(key)))
         if raw is None:
             return None
         return response_from_json(raw)
 
     async def cache_put(self, key: str, response: Response, ttl_ms: int) -> None:
-        try:
-            self.round_trips += 1
-            async with asyncio.timeout(self.timeout_s):
-                await self.client.set(self.k(key), response_to_json(response), px=ttl_ms)
-        except (RedisError, OSError) as exc:
-            raise Unavailable(f"redis: SET failed: {exc}") from exc
+        value = response_to_json(response)
+        await self._command("SET", self.client.set(self.k(key), value, px=ttl_ms))
 
     async def lock_acquire(self, key: str, token: str, ttl_ms: int) -> bool:
-        try:
-            self.round_trips += 1
-            async with asyncio.timeout(self.timeout_s):
-                return bool(await self.client.set(self.k(key), token, nx=True, px=ttl_ms))
-        except (RedisError, OSError) as exc:
-            raise Unavailable(f"redis: SET NX failed: {exc}") from exc
+        command = self.client.set(self.k(key), token, nx=True, px=ttl_ms)
+        return bool(await self._command("SET NX", command))
 
     async def lock_release(self, key: str, token: str | None) -> bool:
-        try:
-            self.round_trips += 1
-            async with asyncio.timeout(self.timeout_s):
-                if token is None:
-                    return bool(await self.client.delete(self.k(key)))
-                return bool(await self._release(keys=[self.k(key)], args=[token]))
-        except (RedisError, OSError) as exc:
-            raise Unavailable(f"redis: release failed: {exc}") from exc
+        if token is None:
+            command = self.client.delete(self.k(key))
+        else:
+            command = self._release(keys=[self.k(key)], args=[token])
+        return bool(await self._command("release", command))
 
     async def delete_prefix(self, *, batch: int = 500, max_keys: int = 10_000_000) -> int:
         """Delete every key under this store's prefix (and nothing else): SCAN + UNLINK.
