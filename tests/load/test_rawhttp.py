@@ -36,6 +36,17 @@ async def _serve(
     return server, f"http://127.0.0.1:{port}/payments", connections
 
 
+def _post_once(handler: object, timeout_s: float) -> None:
+    """One POST through a fresh client to a server answering with ``handler``."""
+
+    async def scenario() -> None:
+        server, url, _ = await _serve(handler)
+        async with server, RawClient(timeout_s=timeout_s) as client:
+            await client.post(url, b"{}", {})
+
+    asyncio.run(scenario())
+
+
 def test_answers_are_framed_by_content_length_and_connections_kept_alive() -> None:
     async def handler(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> bool:
         assert head.startswith(b"POST /payments HTTP/1.1\r\n")
@@ -88,13 +99,8 @@ def test_silence_times_out_and_a_closed_port_fails_as_http_errors() -> None:
         await asyncio.sleep(5)
         return False
 
-    async def silent() -> None:
-        server, url, _ = await _serve(handler)
-        async with server, RawClient(timeout_s=0.2) as client:
-            await client.post(url, b"{}", {})
-
     with pytest.raises(HTTPError, match="timed out"):
-        asyncio.run(silent())
+        _post_once(handler, timeout_s=0.2)
 
     async def refused() -> None:
         server, url, _ = await _serve(handler)
@@ -113,10 +119,5 @@ def test_a_server_that_hangs_up_mid_answer_is_an_error() -> None:
         await writer.drain()
         return False
 
-    async def scenario() -> None:
-        server, url, _ = await _serve(handler)
-        async with server, RawClient(timeout_s=5) as client:
-            await client.post(url, b"{}", {})
-
     with pytest.raises(HTTPError, match="connection lost"):
-        asyncio.run(scenario())
+        _post_once(handler, timeout_s=5)
