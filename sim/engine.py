@@ -38,7 +38,6 @@ from core.effects import (
 )
 from core.flows.payment import payment_flow
 from core.flows.reconcile import reconcile_flow
-from core.grouped import Grouped
 from core.history import Event, History, request_event, response_event
 from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
@@ -47,6 +46,7 @@ from core.runtime.world import World
 from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
 from sim.dist import Latency
 from sim.scenario import FaultSpec, Scenario
+from sim.spill import SpilledRequests
 
 US_PER_MS = 1_000
 US_PER_S = 1_000_000
@@ -299,9 +299,10 @@ class SimWorld:
         self._idle: simpy.Event = self.env.event()
         self._merchants = [f"m{i}" for i in range(scenario.workload.merchants)]
         """One string per merchant, shared by every request (a long run holds them all)."""
-        self.keys: Grouped[PaymentRequest] = Grouped()
-        """The first request of every (merchant, key), under its key, retried once in the
-        settle phase."""
+        self.first_requests = SpilledRequests()
+        """The first request of every (merchant, key), retried once in the settle phase;
+        on disk until then. A (merchant, key) is never remembered twice: every payment makes
+        a key of its own (``_request``) and paying again adds ``-again`` to it."""
         self.late_retry_us: int | None = None
         self.settled = False
         self.reconcile_runs = 0
@@ -386,7 +387,7 @@ class SimWorld:
         # At most SETTLE_WINDOW retries in flight: a million keys must not mean a million
         # concurrent processes (memory), and a real client fleet would not send them at once.
         window: deque[simpy.Event] = deque()
-        for request in self.keys.items():
+        for request in self.first_requests:
             if len(window) >= SETTLE_WINDOW:
                 yield window.popleft()
             wake = env.event()
@@ -470,11 +471,6 @@ class SimWorld:
             idempotency_key=key,
         )
 
-    def _remember_first(self, request: PaymentRequest) -> None:
-        key = request.idempotency_key
-        if all(first.merchant != request.merchant for first in self.keys.get(key)):
-            self.keys.add(key, request)
-
     def _customer(self, n: int) -> Generator[Any, Any, None]:
         """One user paying one order: retries with the same key, maybe pays again."""
         env, policy, rng = self.env, self.scenario.client, self.rng_clients
@@ -483,7 +479,7 @@ class SimWorld:
         client = f"c{n:07d}"
         request = self._request(n)
         start = env.now
-        self._remember_first(request)
+        self.first_requests.append(request)
         m.arrival_ms.append(self.now_ms())
         outcome = yield from self._pay(request, client)
         if outcome is not None and outcome in (Outcome.PAID, Outcome.FAILED):
@@ -515,7 +511,7 @@ class SimWorld:
                 source=request.source,
                 idempotency_key=f"{request.idempotency_key}-again",
             )
-            self._remember_first(again)
+            self.first_requests.append(again)
             yield from self._pay(again, client)
         wl = self.scenario.workload
         if wl.key_reuse_rate and rng.random() < wl.key_reuse_rate:

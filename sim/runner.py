@@ -103,10 +103,9 @@ def run_scenario(
             write_parquet(history.events, history_path)
     started = time.perf_counter()
     if stream:
-        # A long run: hand the models' tables to the final state and drop every key's first
-        # request, so the check's own tables take the place of the simulated system's.
+        # A long run: hand the models' tables to the final state, so the check's own tables
+        # take the place of the simulated system's.
         final = sim.world.take_final_state()
-        sim.keys.clear()
     else:
         final = sim.world.final_state()
     verdict = check(events, final, eventual=True, max_traces=max_traces)
@@ -133,7 +132,7 @@ def _judged(
     arrivals_s = scenario.load.duration_s
     paid_in_window = sum(1 for t in m.paid_at_ms if t <= arrivals_s * 1000)
     violation_times: list[tuple[int, str]] = []
-    key_orders = _orders_of_keys(sim, final, {k for v in verdict.violations for k in v.keys})
+    key_orders = _orders_of_keys(final, {k for v in verdict.violations for k in v.keys})
     for v in verdict.violations:
         orders = [o for _m, o in v.orders]
         orders += [key_orders[k] for k in v.keys if k in key_orders]
@@ -205,14 +204,12 @@ def _judged(
 
 
 def _orders_of_keys(
-    sim: SimWorld, final: FinalState, keys: set[tuple[str, str]]
+    final: FinalState, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
-    """The order each of ``keys`` was first used for: from the key's first request while the
-    world still holds it, else from its row or charge (a long run has dropped the requests)."""
-    found = {
-        (m, k): first.order for m, k in keys for first in sim.keys.get(k) if first.merchant == m
-    }
-    if len(found) < len(keys):
+    """The order each of ``keys`` was used for, from its row or else its charge (the first
+    requests are on disk by now)."""
+    found: dict[tuple[str, str], str] = {}
+    if keys:
         for p in final.payments:
             if (mk := (p.merchant, p.idempotency_key)) in keys:
                 found.setdefault(mk, p.order)
