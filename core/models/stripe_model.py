@@ -13,9 +13,9 @@ a failed charge and a saved 402; a minimum of 50 minor units for usd/eur and fri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from core.effects import ChargeResult, Conflict, IdempotencyMismatch, OutcomeUnknown, Unavailable
 from core.variants import PROVIDER_KEY_WINDOW_MS
@@ -35,6 +35,38 @@ MIN_AMOUNT: Mapping[str, int] = {
     "usd": 50, "aud": 50, "brl": 50, "cad": 50, "chf": 50, "dkk": 250, "eur": 50,
     "hkd": 400, "jpy": 50, "mxn": 10, "nok": 300, "nzd": 50, "sek": 300, "sgd": 50,
 }  # fmt: skip
+
+
+class Metadata(Mapping[str, str]):
+    """A charge's metadata, read-only: a tuple of names shared by every charge with the same
+    names, and a tuple of values of its own. A long run keeps a charge per payment, and a dict
+    of five items costs 184 bytes where this costs 128."""
+
+    __slots__ = ("_names", "_values")
+    _shared_names: ClassVar[dict[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        pairs = tuple(items)
+        names = tuple(name for name, _value in pairs)
+        if len(set(names)) != len(names):
+            raise ValueError(f"metadata names repeat: {names}")
+        self._names = self._shared_names.setdefault(names, names)
+        self._values = tuple(value for _name, value in pairs)
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return self._values[self._names.index(name)]
+        except ValueError:
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"Metadata({dict(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +210,7 @@ class StripeModel:
             currency=ticket.currency,
             source=ticket.source,
             status="failed" if decline else "succeeded",
-            metadata=dict(ticket.metadata),
+            metadata=Metadata(ticket.metadata),
             idempotency_key=ticket.key,
             created_ms=self.clock(),
         )

@@ -17,7 +17,7 @@ from core.effects import (
 from core.models.clock import ModelClock
 from core.models.postgres_model import PostgresModel
 from core.models.redis_model import RedisModel
-from core.models.stripe_model import StripeModel, Ticket
+from core.models.stripe_model import Metadata, StripeModel, Ticket
 from core.variants import PROVIDER_KEY_WINDOW_MS
 
 
@@ -189,3 +189,21 @@ def test_stripe_sweeps_expired_keys_once_per_window() -> None:
 def test_stripe_minimum_amount() -> None:
     result = charge(StripeModel(ModelClock()), "k", amount=49)
     assert not result.succeeded and result.decline_code == "amount_too_small"
+
+
+def test_stripe_charge_metadata_reads_like_a_dict_and_shares_its_names() -> None:
+    stripe = StripeModel(ModelClock())
+    first = stripe.charge("k1", 1000, "usd", "tok_visa", {"order": "o1", "merchant": "m1"})
+    second = stripe.charge("k2", 1000, "usd", "tok_visa", {"merchant": "m2", "order": "o2"})
+    one, two = (stripe.retrieve(r.charge_id or "") for r in (first, second))
+    assert one is not None and two is not None
+    assert dict(one.metadata) == {"merchant": "m1", "order": "o1"}
+    assert one.metadata["order"] == "o1" and one.metadata.get("payment_id") is None
+    assert "merchant" in two.metadata and len(two.metadata) == 2
+    with pytest.raises(KeyError):
+        one.metadata["payment_id"]
+    assert one.metadata == {"order": "o1", "merchant": "m1"}  # equal to a dict of the same
+    assert one.metadata._names is two.metadata._names  # one names tuple for both charges
+    assert stripe.find_by_metadata("order", "o2") == [two]
+    with pytest.raises(ValueError, match="repeat"):
+        Metadata([("a", "1"), ("a", "2")])
