@@ -209,10 +209,9 @@ def _under_lock(
     request: PaymentRequest, variant: Variant, attempt: str, fp: str, keys: RedisKeys
 ) -> Flow[Response]:
     merchant = request.merchant if variant.db_lookup_scoped else None
-    if not variant.pending_before_charge:
-        existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
-        if existing is not None:
-            return (yield from _answer_existing(variant, existing, fp, keys))
+    existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
+    if existing is not None:
+        return (yield from _answer_existing(variant, existing, fp, keys))
 
     now = yield from perform(ClockRead())
     payment = Payment(
@@ -231,16 +230,9 @@ def _under_lock(
     if not variant.pending_before_charge:
         return (yield from _charge_then_save(variant, payment, keys))
 
-    # Insert first: the key's unique index says whether the key already has a row, so a new
-    # payment costs no lookup. Any unique conflict (the key's, the order's, or both through
-    # different rows, whichever the database reports first) is answered from the key's own
-    # row when it has one; only a key without a row gets the order's conflict.
     try:
         yield from perform(PaymentInsert(payment))
     except Conflict as exc:
-        existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
-        if existing is not None:
-            return (yield from _answer_existing(variant, existing, fp, keys))
         if "live_order" in exc.reason:
             return error(
                 409,
@@ -248,7 +240,10 @@ def _under_lock(
                 "order_already_has_payment",
                 f"order {request.order} already has a live or completed payment",
             )
-        return in_flight()
+        raced = yield from perform(PaymentFind(merchant, request.idempotency_key))
+        if raced is None:
+            return in_flight()
+        return (yield from _answer_existing(variant, raced, fp, keys))
     return (yield from charge_and_settle(variant, payment, keys))
 
 
