@@ -10,19 +10,22 @@ Guarantees the flows lean on, as the in-memory ``PostgresModel`` has them:
   (nothing applied); a connection lost while a write may have committed is ``OutcomeUnknown``.
 
 Round trips: a pooled connection is in autocommit mode, so a read is one statement and one
-round trip; a single write is one statement that commits on its own (one round trip); several
-writes go out as one simple-protocol query of several statements, which Postgres runs as one
-implicit transaction (one round trip). A transition is one statement, a call of
-``ph_transition()`` (migration 0003: the row lock, the compare-and-set ``UPDATE``, its row in
-the transition log, and a server-side refusal through ``cas_refused()``, migration 0002), so
-the first refused write stops the transaction on the server exactly where the model stops: no
-later write of it runs and nothing commits. The function's statements keep their plans for the
-session, so a batch of writes costs the server execution, not parsing and planning. No
+round trip; a single write is one statement that commits on its own (one round trip); a single
+transition is a call of ``ph_transition()`` (migration 0003: the row lock, the compare-and-set
+``UPDATE``, its row in the transition log, and a server-side refusal through ``cas_refused()``,
+migration 0002). Several writes are one call of ``ph_apply()`` (migration 0004) with the writes
+as one JSON parameter: one prepared statement that Postgres runs as one implicit transaction
+(one round trip), applying them in order, so the first refused write stops the transaction on
+the server exactly where the model stops: no later write of it runs and nothing commits.
+Consecutive transitions of one payment (PENDING → PROCESSING → COMPLETED in a completion)
+lock and write the row once, each step still logged. The functions' statements keep their
+plans for the session, so a write costs the server execution, not parsing and planning. No
 connection is held between effects (so none is held across the provider call).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,8 +109,12 @@ _TRANSITION = (
 """One statement: ``ph_transition()`` (migration 0003) locks the row, compare-and-sets
 (``cas``) or updates blindly, logs the transition with its legality and raises ``PHCAS``
 when the row is missing or in another state than expected; it returns the updated row.
-PL/pgSQL keeps the plans of its statements for the session, so a transition sent in a
-simple-protocol batch is not parsed and planned anew each time."""
+PL/pgSQL keeps the plans of its statements for the session. A transition that is part of a
+transaction of several writes goes through ``ph_apply()`` instead, which does the same."""
+_LIVE_STATES = frozenset(s for s in PaymentState if s is not PaymentState.FAILED)
+"""The states ``payments_live_order`` holds (``Payment.live``: every state but FAILED)."""
+_APPLY = f"SELECT {COLUMNS} FROM ph_apply(%s::jsonb)"
+"""Several writes as one statement (migration 0004): one prepared statement, one parameter."""
 _MARK_PAID = (
     "INSERT INTO orders (variant, merchant, order_id, payment_id, paid_ms) "
     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (variant, merchant, order_id) "
@@ -239,37 +246,27 @@ class PostgresStore:
     async def execute(self, writes: Sequence[Write]) -> list[Payment]:
         """Apply ``writes`` in one transaction; returns the rows touched by transitions.
 
-        One round trip: a single write is one autocommitted statement; several are one query
-        that Postgres runs as one implicit transaction. A statement that fails (unique or
-        foreign key violation, refused compare-and-set, serialization failure) makes the
-        server skip the rest and roll back: nothing is applied. A lost connection cannot tell
-        whether the commit happened: ``OutcomeUnknown``.
+        One round trip: a single write is one autocommitted statement; several are one call
+        of ``ph_apply()`` (migration 0004), one statement that Postgres runs as one implicit
+        transaction. A statement that fails (unique or foreign key violation, refused
+        compare-and-set, serialization failure) stops there and rolls back: nothing is
+        applied. A lost connection cannot tell whether the commit happened: ``OutcomeUnknown``.
         """
-        statements = [self._statement(w) for w in writes]
+        if len(writes) == 1:
+            query, params, returns = self._statement(writes[0])
+        else:
+            query, params, returns = _APPLY, (self._apply_ops(writes),), True
         touched: list[Payment] = []
         try:
             async with self.pool.connection() as conn:
                 self.round_trips += 1
                 try:
-                    if len(statements) == 1:
-                        query, params, returns = statements[0]
-                        cur = await conn.execute(query, params)
-                    else:
-                        # One simple-protocol query of several statements: Postgres runs it
-                        # as one implicit transaction (all or nothing) and stops at the first
-                        # error; psycopg binds the parameters client-side.
-                        cur = psycopg.AsyncClientCursor(conn)
-                        await cur.execute(
-                            ";\n".join(cur.mogrify(q, p) for q, p, _ in statements).encode()
-                        )
-                    for i, (_, _, returns) in enumerate(statements):
-                        if i and not cur.nextset():  # pragma: no cover - one result each
-                            raise RuntimeError("postgres: a statement returned no result")
-                        if returns:
-                            row = await cur.fetchone()
-                            if row is None:  # pragma: no cover - the statement raises instead
-                                raise Conflict("transition updated no row")
-                            touched.append(row_to_payment(row))
+                    cur = await conn.execute(query, params)
+                    if returns:
+                        rows = await cur.fetchall()
+                        if not rows and len(writes) == 1:  # pragma: no cover - it raises
+                            raise Conflict("transition updated no row")
+                        touched.extend(row_to_payment(r) for r in rows)
                 except psycopg.Error as exc:
                     if conn.pgconn.transaction_status != TransactionStatus.IDLE:
                         self.round_trips += 1
@@ -281,6 +278,84 @@ class PostgresStore:
         except PoolTimeout as exc:
             raise Unavailable(f"postgres: no connection: {exc}") from exc
         return touched
+
+    def _apply_ops(self, writes: Sequence[Write]) -> str:
+        """The ``ph_apply()`` argument: the writes in order as one JSON array. Consecutive
+        transitions of one payment, each after the first comparing against the state the one
+        before it set (or blind), all to live states, become one path: one row lock and one
+        row write for the lot, every step still logged (see migration 0004)."""
+        at = now_ms()
+        ops: list[dict[str, Any]] = []
+        path: dict[str, Any] | None = None
+        last: PaymentState | None = None
+        for write in writes:
+            if isinstance(write, PaymentTransition):
+                step = {
+                    "to": write.target.value,
+                    "ch": write.charge_id,
+                    "err": write.error,
+                    "legal": _LEGAL_SOURCES[write.target],
+                }
+                if (
+                    path is not None
+                    and path["id"] == write.payment_id
+                    and write.expected in (None, last)
+                    and write.target in _LIVE_STATES
+                ):
+                    path["steps"].append(step)
+                else:
+                    path = {
+                        "k": "t",
+                        "id": write.payment_id,
+                        "cas": write.expected is not None,
+                        "exp": None if write.expected is None else write.expected.value,
+                        "at": at,
+                        "steps": [step],
+                    }
+                    ops.append(path)
+                last = write.target
+                if write.target not in _LIVE_STATES:
+                    path = None  # nothing joins a path whose last step is not live
+                continue
+            path = None
+            if isinstance(write, PaymentInsert):
+                p = write.payment
+                ops.append(
+                    {
+                        "k": "i",
+                        "id": p.id,
+                        "variant": self.variant.name,
+                        "key_scope": self.key_scope,
+                        "one_live_order": self.one_live_order,
+                        "merchant": p.merchant,
+                        "order": p.order,
+                        "key": p.idempotency_key,
+                        "amount": p.amount,
+                        "currency": p.currency,
+                        "source": p.source,
+                        "fingerprint": p.fingerprint,
+                        "provider_key": p.provider_key,
+                        "state": p.state.value,
+                        "created_ms": p.created_ms,
+                        "at": at,
+                        "charge_id": p.charge_id,
+                        "error": p.error,
+                    }
+                )
+            elif isinstance(write, OrderMarkPaid):
+                ops.append(
+                    {
+                        "k": "o",
+                        "variant": self.variant.name,
+                        "merchant": write.merchant,
+                        "order": write.order,
+                        "payment": write.payment_id,
+                        "at": at,
+                    }
+                )
+            else:  # pragma: no cover - the union is closed
+                raise TypeError(f"not a write: {write!r}")
+        return json.dumps(ops, separators=(",", ":"))
 
     def _statement(self, write: Write) -> tuple[str, Any, bool]:
         """The one SQL statement for a write, its parameters, whether it returns a row."""

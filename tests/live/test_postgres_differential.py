@@ -1,6 +1,7 @@
 """Differential test: the same Hypothesis-generated programs of writes go to the in-memory
-``PostgresModel`` (the reference) and to the live ``PostgresStore`` (one statement per write,
-several writes pipelined with BEGIN/COMMIT in one round trip). Each transaction's outcome
+``PostgresModel`` (the reference) and to the live ``PostgresStore`` (one statement for a
+single write, one call of ``ph_apply()`` for several, which joins consecutive transitions of
+one payment into one path). Each transaction's outcome
 (applied with the rows its transitions touched, or which conflict refused it) and the final
 payments, orders and transition log must agree, for the schemas of both variants.
 
@@ -55,7 +56,24 @@ transition = st.tuples(
 mark_paid = st.tuples(
     st.just("paid"), st.integers(0, IDS - 1), st.sampled_from(["m0", "m1"]), st.sampled_from(["o0"])
 )
-write = st.one_of(insert, transition, mark_paid)
+path = st.tuples(
+    st.just("path"),
+    st.integers(0, IDS - 1),
+    st.none() | st.sampled_from(STATES),  # the first step's expected state
+    st.lists(  # later steps: compare against the state the step before set, or blind
+        st.tuples(
+            st.booleans(),
+            st.sampled_from(STATES),
+            st.sampled_from([None, "ch_1", "ch_2"]),
+            st.sampled_from([None, "declined"]),
+        ),
+        min_size=2,
+        max_size=3,
+    ),
+)
+"""Consecutive transitions of one payment, as the completion writes them (PENDING →
+PROCESSING → COMPLETED), which the adapter sends as one path."""
+write = st.one_of(insert, transition, mark_paid, path)
 programs = st.builds(
     lambda first, rest: [first, *rest],  # rows first, so later writes find some
     st.lists(insert, min_size=1, max_size=3),
@@ -79,6 +97,18 @@ def to_write(ns: str, op: tuple[Any, ...]) -> Write:
         return PaymentTransition(pid, expected, target, charge_id=charge_id, error=error)
     _, _, merchant, order = op
     return OrderMarkPaid(f"{ns}{merchant}", order, pid)
+
+
+def to_writes(ns: str, op: tuple[Any, ...]) -> list[Write]:
+    if op[0] != "path":
+        return [to_write(ns, op)]
+    _, idx, expected, steps = op
+    out: list[Write] = []
+    for i, (cas, target, charge_id, error) in enumerate(steps):
+        if i:
+            expected = steps[i - 1][1] if cas else None
+        out.append(to_write(ns, ("transition", idx, expected, target, charge_id, error)))
+    return out
 
 
 def conflict_kind(message: str) -> str:
@@ -174,7 +204,7 @@ def test_model_and_postgres_agree_on_write_programs(live_base: LiveRun, variant_
         expected: list[Any] = []
         either: set[int] = set()
         for ops in program:
-            writes = runnable(model, [to_write(ns, op) for op in ops])
+            writes = runnable(model, [w for op in ops for w in to_writes(ns, op)])
             if not writes:
                 continue
             if one_live and breaks_both(model, writes, scope):
