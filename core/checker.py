@@ -129,9 +129,9 @@ def check(
     settle_at: int | None = None
     settle_answers: dict[MerchantKey, str] = {}
     counts: dict[str, int] = defaultdict(int)
-    # Built first so that what the tables keep of an answer (its payment and charge ids) is
-    # the final state's own string, not one more copy read back from disk per key.
-    rows = {p.id: p for p in final.payments}
+    # Built first so that what the tables keep of an answer's charge id is the final state's
+    # own string, not one more copy read back from disk per key. The rows are not read until
+    # the per-key tables are gone (``_eventual``): a long run keeps them on disk till then.
     charges = {c.id: c for c in final.charges}
 
     for ev in events:
@@ -194,7 +194,7 @@ def check(
                 if claim not in facts.paid_claims:
                     facts.paid_claims += (claim,)
             first = facts.first_final
-            answer = _answer(ev, payload[1], rows, charges)
+            answer = _answer(ev, payload[1], charges)
             if first is None:
                 facts.first_final = answer
             elif first != answer:
@@ -215,7 +215,7 @@ def check(
     keys.clear()  # the rest reads only the final state: a long run's tables go before it does
     attempt_payload.clear()
     if eventual:
-        found += _eventual(final, settle_answers, rows, charges)
+        found += _eventual(final, settle_answers, charges)
     found += [
         Violation(
             "T",
@@ -232,16 +232,14 @@ def _payload_text(p: Payload) -> str:
     return f"order {p[0]}, {p[1]} {p[2]}, {p[3]}"
 
 
-def _answer(
-    ev: Event, amount: int, rows: dict[str, Payment], charges: dict[str, ProviderCharge]
-) -> Answer:
+def _answer(ev: Event, amount: int, charges: dict[str, ProviderCharge]) -> Answer:
     """A response's answer, made of objects the checker holds anyway where they are equal:
-    the request's amount, the final row's id, the final charge's id."""
-    row, charge = rows.get(ev.payment_id), charges.get(ev.charge_id)
+    the request's amount, the final charge's id."""
+    charge = charges.get(ev.charge_id)
     return (
         ev.status,
         intern(ev.outcome),
-        ev.payment_id if row is None else row.id,
+        ev.payment_id,
         ev.charge_id if charge is None else charge.id,
         amount if ev.amount == amount else ev.amount,
         intern(ev.currency),
@@ -356,20 +354,21 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
 def _eventual(
     final: FinalState,
     settle_answers: dict[MerchantKey, str],
-    payments: dict[str, Payment],
     charges: dict[str, ProviderCharge],
 ) -> list[Violation]:
     found: list[Violation] = []
+    rows = tuple(final.payments)  # read once (a long run's rows come from disk)
+    payments = {p.id: p for p in rows}
     rows_by_charge: Grouped[Payment] = Grouped()
-    for p in final.payments:
+    for p in rows:
         if p.charge_id and p.state is PaymentState.COMPLETED:
             rows_by_charge.add(p.charge_id, p)
     if final.charges_listed:
         for c in final.charges:
             if not c.succeeded or not c.merchant:
                 continue
-            rows = rows_by_charge.get(c.id)
-            if not any(r.amount == c.amount and r.currency == c.currency for r in rows):
+            recorded = rows_by_charge.get(c.id)
+            if not any(r.amount == c.amount and r.currency == c.currency for r in recorded):
                 found.append(
                     Violation(
                         "E3",
@@ -379,7 +378,7 @@ def _eventual(
                         frozenset({(c.merchant, c.order)}),
                     )
                 )
-    for p in final.payments:
+    for p in rows:
         mk, mo = (p.merchant, p.idempotency_key), (p.merchant, p.order)
         if p.state is PaymentState.COMPLETED:
             row_charge = charges.get(p.charge_id or "")
@@ -433,7 +432,7 @@ def _eventual(
             )
     # settle_answers holds only keys whose last settle answer was not final: few, so only
     # their rows and charges are looked for.
-    with_rows = {mk for p in final.payments if (mk := (p.merchant, p.idempotency_key)) in
+    with_rows = {mk for p in rows if (mk := (p.merchant, p.idempotency_key)) in
                  settle_answers}  # fmt: skip
     with_rows |= {mk for c in final.charges if c.merchant and (mk := (c.merchant, c.key)) in
                   settle_answers}  # fmt: skip
