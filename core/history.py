@@ -8,7 +8,7 @@ rows, provider charges, applied transitions) is recorded beside it for the check
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
@@ -47,6 +47,16 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def values(self) -> tuple[Any, ...]:
+        """The fields in declaration order, ``Event(*values)`` gives the event back: a row of
+        the history files."""
+        return (
+            self.t, self.kind, self.attempt, self.client, self.merchant, self.key, self.order,
+            self.amount, self.currency, self.source, self.fingerprint, self.status, self.outcome,
+            self.code, self.payment_id, self.payment_merchant, self.payment_order, self.charge_id,
+            self.replayed, self.detail,
+        )  # fmt: skip
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> Event:
@@ -160,7 +170,8 @@ class AppliedTransition:
 class FinalState:
     """What the world holds at the end: rows, paid orders, provider charges, transitions."""
 
-    payments: tuple[Payment, ...]
+    payments: Collection[Payment]
+    """Rows, in table order; iterable more than once (a long run reads them from disk)."""
     orders: Mapping[tuple[str, str], str]
     charges: tuple[ProviderCharge, ...]
     transitions: tuple[AppliedTransition, ...] = ()

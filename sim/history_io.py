@@ -30,17 +30,16 @@ class ParquetSink:
         self.count = 0
 
     def __call__(self, event: Event) -> None:
-        self._rows.append(
-            (
-                event.t, event.kind, event.attempt, event.client, event.merchant, event.key,
-                event.order, event.amount, event.currency, event.source, event.fingerprint,
-                event.status, event.outcome, event.code, event.payment_id,
-                event.payment_merchant, event.payment_order, event.charge_id, event.replayed,
-                event.detail,
-            )
-        )  # fmt: skip
+        self._rows.append(event.values())
         if len(self._rows) >= self._batch:
             self.flush()
+
+    def extend(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Append rows already made by ``Event.values`` (a history read back from chunks)."""
+        for row in rows:
+            self._rows.append(row)
+            if len(self._rows) >= self._batch:
+                self.flush()
 
     def flush(self) -> None:
         if not self._rows:
