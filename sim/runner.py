@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.checker import PROPERTIES, TITLES, Verdict, check
-from core.history import Event, FinalState, History
+from core.history import FinalState, History
 from core.models.clock import ModelClock
 from core.runtime.world import World
 from core.variants import Variant, variant_named
 from sim.engine import Metrics, SimWorld
-from sim.history_io import ParquetEvents, ParquetSink
-from sim.history_io import write as write_parquet
+from sim.final_state_io import read_final_state
+from sim.isolated import EVENTS_FILE, EventsOnDisk, simulate_apart
 from sim.scenario import Scenario
 
 
@@ -39,6 +40,8 @@ class RunResult:
     events: int = 0
     sim_wall_s: float = 0.0
     check_wall_s: float = 0.0
+    sim_peak_rss_mb: float | None = None
+    """A streamed run's simulation process's peak RSS (it simulates in a process of its own)."""
 
     @property
     def met(self) -> bool:
@@ -69,19 +72,18 @@ def run_scenario(
     """Simulate, then check. With ``stream`` the history goes straight to ``history_path``
     (Parquet) and is re-read from disk by the checker; otherwise it is kept in memory and
     written at the end when a path is given."""
-    base = variant_named(variant_name)
     seed = scenario.seed if seed is None else seed
-    sink: ParquetSink | None = None
     if stream:
         if history_path is None:
             raise ValueError("stream=True needs a history_path")
-        sink = ParquetSink(history_path)
-        history = History(keep=False, listeners=[sink])
-    else:
-        history = History()
+        return _run_streamed(
+            scenario, variant_name, seed, Path(history_path), record_effects, max_traces,
+            world_factory, progress,
+        )  # fmt: skip
+    history = History()
     sim = SimWorld(
         scenario,
-        base,
+        variant_named(variant_name),
         seed,
         history=history,
         record_effects=record_effects,
@@ -91,41 +93,72 @@ def run_scenario(
     started = time.perf_counter()
     sim.run()
     sim_wall = time.perf_counter() - started
-    events: Iterable[Event]
-    if sink is not None:
-        sink.close()
-        events = ParquetEvents(history_path)  # type: ignore[arg-type]
-        count = sink.count
-    else:
-        events = history.events
-        count = len(history.events)
-        if history_path is not None:
-            write_parquet(history.events, history_path)
+    if history_path is not None:
+        from sim.history_io import write as write_parquet  # pyarrow only when it is needed
+
+        write_parquet(history.events, history_path)
     started = time.perf_counter()
-    if stream:
-        # A long run: hand the models' tables to the final state, so the check's own tables
-        # take the place of the simulated system's.
-        final = sim.world.take_final_state()
-    else:
-        final = sim.world.final_state()
-    verdict = check(events, final, eventual=True, max_traces=max_traces)
-    result = _judged(scenario, sim, seed, verdict, count, history_path, final)
+    final = sim.world.final_state()
+    verdict = check(history.events, final, eventual=True, max_traces=max_traces)
+    result = _judged(
+        scenario, sim.metrics, sim.variant.name, seed, verdict, len(history.events),
+        history_path, final,
+    )  # fmt: skip
     result.sim_wall_s = sim_wall
     result.check_wall_s = time.perf_counter() - started
     return result
 
 
+def _run_streamed(
+    scenario: Scenario,
+    variant_name: str,
+    seed: int,
+    history_path: Path,
+    record_effects: bool,
+    max_traces: int,
+    world_factory: Callable[[Variant, ModelClock, History], World] | None,
+    progress: Callable[[Metrics], None] | None,
+) -> RunResult:
+    """A long run: simulated in a process of its own (``sim.isolated``) that streams the
+    history to Parquet and writes the final state to a file; judged here from both files."""
+    variant_named(variant_name)  # an unknown variant fails here, before a process starts
+    with tempfile.TemporaryDirectory(prefix="payharness-final-") as tmp:
+        final_path = Path(tmp) / "final-state"
+        simulated = simulate_apart(
+            scenario,
+            variant_name,
+            seed,
+            history_path=history_path,
+            final_path=final_path,
+            record_effects=record_effects,
+            world_factory=world_factory,
+            progress=progress,
+        )
+        started = time.perf_counter()
+        # Lazily: the rows stay in the folder until the checker's per-key tables are gone.
+        final = read_final_state(final_path, lazy=True)
+        events = EventsOnDisk(final_path / EVENTS_FILE)  # the same events as the Parquet file
+        verdict = check(events, final, eventual=True, max_traces=max_traces)
+        result = _judged(
+            scenario, simulated.metrics, variant_name, seed, verdict, simulated.events,
+            history_path, final,
+        )  # fmt: skip
+    result.sim_wall_s = simulated.sim_wall_s
+    result.check_wall_s = time.perf_counter() - started
+    result.sim_peak_rss_mb = simulated.peak_rss_mb
+    return result
+
+
 def _judged(
     scenario: Scenario,
-    sim: SimWorld,
+    m: Metrics,
+    variant: str,
     seed: int,
     verdict: Verdict,
     count: int,
     history_path: str | Path | None,
     final: FinalState,
 ) -> RunResult:
-    m = sim.metrics
-    variant = sim.variant.name
     holds = {p: verdict.holds(p) for p in PROPERTIES}
     expectation = scenario.expect[variant]
     met = expectation.met(holds)
@@ -203,9 +236,7 @@ def _judged(
     )
 
 
-def _orders_of_keys(
-    final: FinalState, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
+def _orders_of_keys(final: FinalState, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """The order each of ``keys`` was used for, from its row or else its charge (the first
     requests are on disk by now)."""
     found: dict[tuple[str, str], str] = {}

@@ -8,15 +8,11 @@ the end. So they are appended to a temporary file in batches and read back from 
 
 from __future__ import annotations
 
-import os
-import pickle
-import struct
 import tempfile
 from collections.abc import Iterator
 
 from core.domain import PaymentRequest
-
-_LENGTH = struct.Struct("<Q")
+from sim.chunks import read_chunks, write_chunk
 
 Row = tuple[str, str, int, str, str, str, tuple[tuple[str, str], ...]]
 """A request as plain values: merchant, order, amount, currency, source, key, metadata."""
@@ -40,7 +36,8 @@ class SpilledRequests:
     def __init__(self, batch: int = 4096) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
-        self._file = tempfile.TemporaryFile(prefix="payharness-first-requests-")
+        # Closed by close() or when this object goes (a TemporaryFile deletes itself).
+        self._file = tempfile.TemporaryFile(prefix="payharness-first-requests-")  # noqa: SIM115
         self._batch_size = batch
         self._pending: list[Row] = []
         self._written = 0  # bytes in the file
@@ -59,13 +56,7 @@ class SpilledRequests:
         """Every request appended so far, oldest first. Appending while iterating is allowed;
         the iteration ends at what had been appended when it started."""
         self._flush()
-        end, offset = self._written, 0
-        fd = self._file.fileno()
-        while offset < end:
-            (size,) = _LENGTH.unpack(os.pread(fd, _LENGTH.size, offset))
-            offset += _LENGTH.size
-            rows: list[Row] = pickle.loads(os.pread(fd, size, offset))
-            offset += size
+        for rows in read_chunks(self._file.fileno(), 0, self._written):
             for row in rows:
                 yield _request(row)
 
@@ -76,9 +67,7 @@ class SpilledRequests:
     def _flush(self) -> None:
         if not self._pending:
             return
-        data = pickle.dumps(self._pending, protocol=pickle.HIGHEST_PROTOCOL)
         self._file.seek(self._written)
-        self._file.write(_LENGTH.pack(len(data)) + data)
+        self._written += write_chunk(self._file, self._pending)
         self._file.flush()
-        self._written += _LENGTH.size + len(data)
         self._pending.clear()

@@ -83,7 +83,9 @@ def bench_sim_main(args: argparse.Namespace) -> int:
         print(
             f"  {long['requests']:,} requests, {long['events_recorded']:,} history events, "
             f"wall {long['wall_s']} s, CPU {long['cpu_s']} s (simulate {long['sim_wall_s']} s"
-            f" + check {long['check_wall_s']} s wall), peak RSS {long['peak_rss_mb']} MB, history "
+            f" + check {long['check_wall_s']} s wall), peak RSS {long['peak_rss_mb']} MB "
+            f"(simulation process {long['sim_peak_rss_mb']} MB, checking process "
+            f"{long['check_peak_rss_mb']} MB), history "
             f"{long['history_mb']} MB at {long['history']}, violations {long['violations']}"
         )
         per_payment = long["peak_rss_mb"] * 1024 / max(1, long["payments"])

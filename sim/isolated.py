@@ -1,0 +1,217 @@
+"""A long run's simulation in a process of its own, handing the checker files, not memory.
+
+A million-request run holds the simulated system (rows, charges, keys, cached answers) until
+its end, and the checker then builds per-key tables from the history. In one process the
+check stacks on top of what the simulation left: Python frees objects into pools that only
+objects of the same size reuse, so the process's memory stays at the simulation's high-water
+mark and the checker's tables come on top. Here the simulation streams its history to
+Parquet, writes the final state to a file and exits; the checking process reads both, so the
+run's peak is the larger of the two processes, never their sum. The child is spawned, not
+forked, so it starts small and the parent shares nothing with it; and it never loads pyarrow
+(its first array alone maps about 50 MB), writing its events as pickled chunks that this
+process turns into the Parquet history.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from core.history import Event, History
+from core.variants import variant_named
+from sim.chunks import read_chunks, write_chunk
+from sim.engine import Metrics, SimWorld
+from sim.final_state_io import write_final_state
+from sim.scenario import Scenario
+
+EVENTS_PER_CHUNK = 16_384
+EVENTS_FILE = "events.chunks"
+
+
+@dataclass(slots=True)
+class Simulated:
+    """What the simulation process sends back besides its two files."""
+
+    metrics: Metrics
+    events: int
+    sim_wall_s: float
+    peak_rss_mb: float
+    """The simulation process's own peak resident set size."""
+
+
+def simulate_apart(
+    scenario: Scenario,
+    variant_name: str,
+    seed: int,
+    *,
+    history_path: Path,
+    final_path: Path,
+    record_effects: bool = True,
+    world_factory: Any = None,
+    progress: Callable[[Metrics], None] | None = None,
+) -> Simulated:
+    """Simulate in a spawned process, then turn its history into Parquet at ``history_path``
+    in another. Leaves in the ``final_path`` folder the final state and the history as chunks
+    (``EVENTS_FILE``, what ``EventsOnDisk`` reads); progress reports arrive here meanwhile."""
+    Path(final_path).mkdir(parents=True, exist_ok=True)
+    events_path = Path(final_path) / EVENTS_FILE
+    simulated = _spawn(
+        scenario, variant_name, seed, events_path, final_path, record_effects,
+        world_factory, progress,
+    )  # fmt: skip
+    # Parquet in a process of its own as well: pyarrow maps about 100 MB once it has read or
+    # written a file, which neither the simulation nor the check should carry.
+    ctx = multiprocessing.get_context("spawn")
+    converter = ctx.Process(
+        target=_to_parquet, args=(str(events_path), str(history_path)),
+        name="payharness-history-to-parquet", daemon=True,
+    )  # fmt: skip
+    converter.start()
+    converter.join()
+    if converter.exitcode != 0:
+        raise RuntimeError(
+            f"writing the history to {history_path} failed (exit code {converter.exitcode}; "
+            "its error is above)"
+        )
+    return simulated
+
+
+class EventsOnDisk:
+    """A history written as chunks by the simulation process, read back event by event; can
+    be iterated any number of times (the checker reads it twice)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __iter__(self) -> Iterator[Event]:
+        with open(self.path, "rb") as f:
+            for rows in read_chunks(f.fileno(), 0, self.path.stat().st_size):
+                for row in rows:
+                    yield Event(*row)
+
+
+def _to_parquet(events_path: str, history_path: str) -> None:
+    from sim.history_io import ParquetSink  # pyarrow: the converting process only
+
+    sink = ParquetSink(history_path)
+    with open(events_path, "rb") as f:
+        for rows in read_chunks(f.fileno(), 0, Path(events_path).stat().st_size):
+            sink.extend(rows)
+    sink.close()
+
+
+class _EventChunks:
+    """A history listener appending each event's values to a chunk file."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._rows: list[tuple[Any, ...]] = []
+        self.count = 0
+
+    def __call__(self, event: Event) -> None:
+        self._rows.append(event.values())
+        if len(self._rows) >= EVENTS_PER_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            write_chunk(self._file, self._rows)
+            self.count += len(self._rows)
+            self._rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self._file.close()
+
+
+def _spawn(
+    scenario: Scenario,
+    variant_name: str,
+    seed: int,
+    events_path: Path,
+    final_path: Path,
+    record_effects: bool,
+    world_factory: Any,
+    progress: Callable[[Metrics], None] | None,
+) -> Simulated:
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe(duplex=False)
+    child = ctx.Process(
+        target=_simulate,
+        args=(theirs, scenario, variant_name, seed, str(events_path), str(final_path),
+              record_effects, world_factory, progress is not None),
+        name="payharness-simulation",
+        daemon=True,
+    )  # fmt: skip
+    child.start()
+    theirs.close()
+    try:
+        while True:
+            try:
+                kind, payload = ours.recv()
+            except EOFError:
+                child.join()
+                raise RuntimeError(
+                    f"the simulation process ended without an answer (exit code "
+                    f"{child.exitcode}; a negative code is the signal that killed it)"
+                ) from None
+            if kind == "progress" and progress is not None:
+                progress(Metrics(payments=payload[0], attempts=payload[1]))
+            elif kind == "error":
+                raise RuntimeError(f"the simulation process failed:\n{payload}")
+            elif kind == "done":
+                child.join()
+                result: Simulated = payload
+                return result
+    finally:
+        ours.close()
+        if child.is_alive():
+            child.terminate()
+            child.join()
+
+
+def _simulate(
+    conn: Connection,
+    scenario: Scenario,
+    variant_name: str,
+    seed: int,
+    events_path: str,
+    final_path: str,
+    record_effects: bool,
+    world_factory: Any,
+    report: bool,
+) -> None:
+    try:
+        sink = _EventChunks(events_path)
+        history = History(keep=False, listeners=[sink])
+
+        def progress(m: Metrics) -> None:
+            conn.send(("progress", (m.payments, m.attempts)))
+
+        sim = SimWorld(
+            scenario,
+            variant_named(variant_name),
+            seed,
+            history=history,
+            record_effects=record_effects,
+            world_factory=world_factory,
+            progress=progress if report else None,
+        )
+        started = time.perf_counter()
+        sim.run()
+        wall = time.perf_counter() - started
+        sink.close()
+        write_final_state(sim.world.take_final_state(), final_path)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        conn.send(("done", Simulated(sim.metrics, sink.count, wall, peak)))
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
