@@ -59,7 +59,9 @@ def simulate_apart(
 ) -> Simulated:
     """Simulate in a spawned process, then turn its history into Parquet at ``history_path``
     in another. Leaves in the ``final_path`` folder the final state and the history as chunks
-    (``EVENTS_FILE``, what ``EventsOnDisk`` reads); progress reports arrive here meanwhile."""
+    (``EVENTS_FILE``, what ``EventsOnDisk`` reads). ``progress`` is called here meanwhile,
+    with a ``Metrics`` carrying only ``payments`` and ``attempts``; ``world_factory`` must be
+    picklable (a module-level function), since it crosses to the simulation process."""
     Path(final_path).mkdir(parents=True, exist_ok=True)
     events_path = Path(final_path) / EVENTS_FILE
     simulated = _spawn(

@@ -69,8 +69,9 @@ def run_scenario(
     world_factory: Callable[[Variant, ModelClock, History], World] | None = None,
     progress: Callable[[Metrics], None] | None = None,
 ) -> RunResult:
-    """Simulate, then check. With ``stream`` the history goes straight to ``history_path``
-    (Parquet) and is re-read from disk by the checker; otherwise it is kept in memory and
+    """Simulate, then check. With ``stream`` (a long run) the world runs in a process of its
+    own (``sim.isolated``), the history goes to ``history_path`` (Parquet) and the checker
+    reads history and final state from disk; otherwise the history is kept in memory and
     written at the end when a path is given."""
     seed = scenario.seed if seed is None else seed
     if stream:
