@@ -4,12 +4,12 @@ A million-request run holds the simulated system (rows, charges, keys, cached an
 its end, and the checker then builds per-key tables from the history. In one process the
 check stacks on top of what the simulation left: Python frees objects into pools that only
 objects of the same size reuse, so the process's memory stays at the simulation's high-water
-mark and the checker's tables come on top. Here the simulation streams its history to
-Parquet, writes the final state to a file and exits; the checking process reads both, so the
-run's peak is the larger of the two processes, never their sum. The child is spawned, not
-forked, so it starts small and the parent shares nothing with it; and it never loads pyarrow
-(its first array alone maps about 50 MB), writing its events as pickled chunks that this
-process turns into the Parquet history.
+mark and the checker's tables come on top. Here the simulation streams its history to a
+chunk file, writes the final state to a folder and exits; a second process turns the history
+into Parquet and exits; the calling process then checks from the files. The run's peak is
+the largest of the processes' peaks, never their sum. The children are spawned, not forked,
+so they start small and share nothing with the caller, and the simulation never loads
+pyarrow (its first array alone maps about 50 MB).
 """
 
 from __future__ import annotations
