@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -62,6 +63,26 @@ def test_bench_sim_prints_rates_and_the_ratio(capsys: pytest.CaptureFixture[str]
     assert figures["requests_per_s"] > 0 and figures["bare_events_per_s"] > 0
     assert figures["ratio"] > 0
     assert "ratio to bare loop" in out
+
+
+def test_bench_sim_long_run_checks_a_streamed_history_across_processes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The long run simulates in one process, writes Parquet in another, checks in this one."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the bench keeps its history
+    args = ["bench", "sim", "--payments", "200", "--million", "--long-payments", "1500", "--json"]
+    assert cli(args) == 0
+    out = capsys.readouterr().out
+    long = json.loads(out[out.index("{") :])["long"]
+    assert long["payments"] == 1500 and long["requests"] >= 3000  # each retried in the settle
+    assert long["violations"] == 0 and long["met"]
+    assert long["sim_peak_rss_mb"] > 0 and long["check_peak_rss_mb"] > 0
+    assert long["peak_rss_mb"] == max(long["sim_peak_rss_mb"], long["check_peak_rss_mb"])
+    assert long["cpu_s"] > 0
+    history = pq.read_table(long["history"])
+    assert history.num_rows == long["events_recorded"] > 0
+    assert Path(long["history"]).is_relative_to(tmp_path)
+    assert "simulation process" in out and "checking process" in out
 
 
 def test_bench_live_dispatches_to_loadtests_bench_when_present(
