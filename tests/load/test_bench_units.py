@@ -7,7 +7,15 @@ import asyncio
 
 import pytest
 
-from loadtests.bench import Level, _rate, add_arguments, modelled_effects, next_rate, sustained
+from loadtests.bench import (
+    Level,
+    _rate,
+    add_arguments,
+    cpu_used_s,
+    modelled_effects,
+    next_rate,
+    sustained,
+)
 from loadtests.rawhttp import HTTPError
 
 
@@ -23,6 +31,14 @@ def test_the_rate_probe_counts_every_operation_of_concurrent_workers() -> None:
     rate = asyncio.run(_rate(0.2, 16, op))
     assert calls > 100
     assert abs(rate * 0.2 - calls) / calls < 0.15  # the rate is calls over the window
+
+
+def test_cpu_counts_postgres_backends_the_window_opened_and_no_other_newcomer() -> None:
+    before = {"postgres": {1: 1.0}, "servers": {5: 2.0}}
+    after = {"postgres": {1: 1.5, 2: 0.25}, "servers": {5: 2.5, 6: 1.0}}
+    used = cpu_used_s(before, after)
+    assert used["postgres"] == 0.75  # backend 2 started inside the window: all of it counts
+    assert used["servers"] == 0.5  # a process not seen before is not counted
 
 
 def test_sustained_is_the_best_level_that_held() -> None:
