@@ -44,6 +44,10 @@ class Simulated:
     sim_wall_s: float
     peak_rss_mb: float
     """The simulation process's own peak resident set size."""
+    cpu_s: float
+    """The simulation process's CPU seconds (user and system)."""
+    parquet_cpu_s: float = 0.0
+    """The CPU seconds of the process that wrote the Parquet history."""
 
 
 def simulate_apart(
@@ -75,14 +79,22 @@ def simulate_apart(
         target=_to_parquet, args=(str(events_path), str(history_path)),
         name="payharness-history-to-parquet", daemon=True,
     )  # fmt: skip
+    before = _children_cpu_s()
     converter.start()
     converter.join()
+    simulated.parquet_cpu_s = _children_cpu_s() - before
     if converter.exitcode != 0:
         raise RuntimeError(
             f"writing the history to {history_path} failed (exit code {converter.exitcode}; "
             "its error is above)"
         )
     return simulated
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended and been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class EventsOnDisk:
@@ -211,8 +223,9 @@ def _simulate(
         wall = time.perf_counter() - started
         sink.close()
         write_final_state(sim.world.take_final_state(), final_path)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        conn.send(("done", Simulated(sim.metrics, sink.count, wall, peak)))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        conn.send(("done", Simulated(sim.metrics, sink.count, wall, usage.ru_maxrss / 1024, cpu)))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
     finally:

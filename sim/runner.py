@@ -41,6 +41,10 @@ class RunResult:
     sim_wall_s: float = 0.0
     check_wall_s: float = 0.0
     sim_peak_rss_mb: float | None = None
+    sim_cpu_s: float | None = None
+    """A streamed run's simulation process's CPU seconds."""
+    parquet_cpu_s: float | None = None
+    """A streamed run's CPU seconds spent writing the Parquet history (a process of its own)."""
     """A streamed run's simulation process's peak RSS (it simulates in a process of its own)."""
 
     @property
@@ -147,6 +151,8 @@ def _run_streamed(
     result.sim_wall_s = simulated.sim_wall_s
     result.check_wall_s = time.perf_counter() - started
     result.sim_peak_rss_mb = simulated.peak_rss_mb
+    result.sim_cpu_s = simulated.cpu_s
+    result.parquet_cpu_s = simulated.parquet_cpu_s
     return result
 
 

@@ -82,11 +82,14 @@ def bench_sim_main(args: argparse.Namespace) -> int:
         long = bench_long(args.long_payments, args.variant)
         print(
             f"  {long['requests']:,} requests, {long['events_recorded']:,} history events, "
-            f"wall {long['wall_s']} s, CPU {long['cpu_s']} s (simulate {long['sim_wall_s']} s"
-            f" + check {long['check_wall_s']} s wall), peak RSS {long['peak_rss_mb']} MB "
-            f"(simulation process {long['sim_peak_rss_mb']} MB, checking process "
-            f"{long['check_peak_rss_mb']} MB), history "
-            f"{long['history_mb']} MB at {long['history']}, violations {long['violations']}"
+            f"wall {long['wall_s']} s (simulate {long['sim_wall_s']} s, check "
+            f"{long['check_wall_s']} s)\n"
+            f"  CPU {long['cpu_s']} s: simulation process {long['sim_cpu_s']} s, Parquet "
+            f"process {long['parquet_cpu_s']} s, checking process {long['check_cpu_s']} s\n"
+            f"  peak RSS {long['peak_rss_mb']} MB: simulation process "
+            f"{long['sim_peak_rss_mb']} MB, checking process {long['check_peak_rss_mb']} MB\n"
+            f"  history {long['history_mb']} MB at {long['history']}, "
+            f"violations {long['violations']}"
         )
         per_payment = long["peak_rss_mb"] * 1024 / max(1, long["payments"])
         if long["requests"] >= 1_000_000:
