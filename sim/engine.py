@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import random
+import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
@@ -43,7 +44,7 @@ from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
 from core.runtime.sync import describe
 from core.runtime.world import World
-from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
+from core.variants import PROVIDER_KEY_WINDOW_MS, Variant, variant_named
 from sim.dist import Latency
 from sim.scenario import FaultSpec, Scenario
 from sim.spill import SpilledRequests
@@ -914,3 +915,29 @@ class SimWorld:
         self._up = [s for s in self.servers if s.up]
         server.stalled_until = 0
         self.note("fault", f"{server.name} restarted")
+
+
+def simulate(
+    scenario: Scenario,
+    variant_name: str,
+    seed: int,
+    *,
+    history: History,
+    record_effects: bool = True,
+    world_factory: Callable[[Variant, ModelClock, History], World] | None = None,
+    progress: Callable[[Metrics], None] | None = None,
+) -> tuple[SimWorld, float]:
+    """Build the world of a scenario, variant and seed and run it to its end: the world, and
+    the wall seconds the run took (what a run in this process and one apart both do)."""
+    sim = SimWorld(
+        scenario,
+        variant_named(variant_name),
+        seed,
+        history=history,
+        record_effects=record_effects,
+        world_factory=world_factory,
+        progress=progress,
+    )
+    started = time.perf_counter()
+    sim.run()
+    return sim, time.perf_counter() - started

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from core.history import Event, History
-from core.variants import variant_named
 from sim.chunks import read_chunks, write_chunk
-from sim.engine import Metrics, SimWorld
+from sim.engine import Metrics, simulate
 from sim.final_state_io import write_final_state
 from sim.scenario import Scenario
 
@@ -209,18 +207,10 @@ def _simulate(
         def progress(m: Metrics) -> None:
             conn.send(("progress", (m.payments, m.attempts)))
 
-        sim = SimWorld(
-            scenario,
-            variant_named(variant_name),
-            seed,
-            history=history,
-            record_effects=record_effects,
-            world_factory=world_factory,
-            progress=progress if report else None,
-        )
-        started = time.perf_counter()
-        sim.run()
-        wall = time.perf_counter() - started
+        sim, wall = simulate(
+            scenario, variant_name, seed, history=history, record_effects=record_effects,
+            world_factory=world_factory, progress=progress if report else None,
+        )  # fmt: skip
         sink.close()
         write_final_state(sim.world.take_final_state(), final_path)
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -20,7 +20,7 @@ from core.history import FinalState, History
 from core.models.clock import ModelClock
 from core.runtime.world import World
 from core.variants import Variant, variant_named
-from sim.engine import Metrics, SimWorld
+from sim.engine import Metrics, simulate
 from sim.final_state_io import read_final_state
 from sim.isolated import EVENTS_FILE, EventsOnDisk, simulate_apart
 from sim.scenario import Scenario
@@ -86,18 +86,10 @@ def run_scenario(
             world_factory, progress,
         )  # fmt: skip
     history = History()
-    sim = SimWorld(
-        scenario,
-        variant_named(variant_name),
-        seed,
-        history=history,
-        record_effects=record_effects,
-        world_factory=world_factory,
-        progress=progress,
-    )
-    started = time.perf_counter()
-    sim.run()
-    sim_wall = time.perf_counter() - started
+    sim, sim_wall = simulate(
+        scenario, variant_name, seed, history=history, record_effects=record_effects,
+        world_factory=world_factory, progress=progress,
+    )  # fmt: skip
     if history_path is not None:
         from sim.history_io import write as write_parquet  # pyarrow only when it is needed
 
