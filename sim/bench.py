@@ -174,23 +174,17 @@ def steady_scenario(payments: int, rate: float = 2_000.0) -> Scenario:
     )
 
 
-def _cpu_with_children() -> float:
-    """CPU seconds of this process and of its finished children (the long run simulates in a
-    process of its own)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MB (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bench_long(payments: int, variant: str = "hardened", out: Path | None = None) -> dict[str, Any]:
-    """The long steady-state run: simulated in a process of its own that streams the history
-    to Parquet and writes the final state to a file, then checked here from both. The run's
-    peak RSS is the larger of the two processes' peaks (they never overlap: this one only
-    waits while the other simulates); its CPU is both processes'."""
+    """The long steady-state run: simulated in a process of its own, its history turned into
+    Parquet in another, then checked here from their files (``sim.isolated``). The processes
+    run one after another (this one only waits meanwhile), so the run's peak RSS is the
+    largest of their peaks; its CPU is theirs together."""
+    from sim.isolated import children_cpu_s
     from sim.runner import run_scenario
 
     scenario = steady_scenario(payments)
@@ -209,7 +203,7 @@ def bench_long(payments: int, variant: str = "hardened", out: Path | None = None
             bar.set_postfix_str(f"{metrics.attempts:,} requests", refresh=False)
             bar.update(metrics.payments - bar.n)
 
-    started, cpu_started = time.perf_counter(), _cpu_with_children()
+    started, cpu_started = time.perf_counter(), (time.process_time() + children_cpu_s())
     try:
         result = run_scenario(
             scenario,
@@ -223,9 +217,10 @@ def bench_long(payments: int, variant: str = "hardened", out: Path | None = None
     finally:
         bar.close()
     wall = time.perf_counter() - started
-    cpu = _cpu_with_children() - cpu_started
+    cpu = (time.process_time() + children_cpu_s()) - cpu_started
     s = result.summary
     sim_peak = result.sim_peak_rss_mb or 0.0
+    parquet_peak = result.parquet_peak_rss_mb or 0.0
     check_peak = peak_rss_mb()
     return {
         "payments": s["payments"],
@@ -235,11 +230,12 @@ def bench_long(payments: int, variant: str = "hardened", out: Path | None = None
         "cpu_s": round(cpu, 1),
         "sim_wall_s": round(result.sim_wall_s, 1),
         "check_wall_s": round(result.check_wall_s, 1),
-        "peak_rss_mb": round(max(sim_peak, check_peak), 1),
+        "peak_rss_mb": round(max(sim_peak, parquet_peak, check_peak), 1),
         "sim_cpu_s": round(result.sim_cpu_s or 0.0, 1),
         "parquet_cpu_s": round(result.parquet_cpu_s or 0.0, 1),
         "check_cpu_s": round(cpu - (result.sim_cpu_s or 0.0) - (result.parquet_cpu_s or 0.0), 1),
         "sim_peak_rss_mb": round(sim_peak, 1),
+        "parquet_peak_rss_mb": round(parquet_peak, 1),
         "check_peak_rss_mb": round(check_peak, 1),
         "history_mb": round(os.path.getsize(path) / 1e6, 1),
         "history": str(path),

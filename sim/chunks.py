@@ -10,6 +10,7 @@ import os
 import pickle
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 _LENGTH = struct.Struct("<Q")
@@ -38,3 +39,39 @@ def read_chunks(fd: int, start: int, end: int) -> Iterator[list[Any]]:
             raise EOFError(f"chunk file ends inside a {size}-byte chunk at byte {offset}")
         offset += size
         yield pickle.loads(data)
+
+
+def read_rows(path: str | Path) -> Iterator[Any]:
+    """Every row of every chunk of a finished chunk file, in order."""
+    with open(path, "rb") as f:
+        for chunk in read_chunks(f.fileno(), 0, os.fstat(f.fileno()).st_size):
+            yield from chunk
+
+
+class ChunkWriter:
+    """Rows appended one at a time and written ``per_chunk`` at a time to an open file, which
+    stays open (its owner closes it) and is flushed with each chunk, so ``read_chunks`` up to
+    ``written`` sees every row written so far."""
+
+    def __init__(self, file: IO[bytes], per_chunk: int) -> None:
+        if per_chunk < 1:
+            raise ValueError(f"rows per chunk must be at least 1, got {per_chunk}")
+        self._file, self._per_chunk = file, per_chunk
+        self._pending: list[Any] = []
+        self.rows = 0
+        """Rows appended, written or pending."""
+        self.written = 0
+        """Bytes written to the file."""
+
+    def append(self, row: Any) -> None:
+        self._pending.append(row)
+        self.rows += 1
+        if len(self._pending) >= self._per_chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending rows as one chunk (none: nothing is written)."""
+        if self._pending:
+            self.written += write_chunk(self._file, self._pending)
+            self._file.flush()
+            self._pending = []

@@ -19,7 +19,7 @@ from typing import Any
 
 from core.domain import Payment, PaymentState
 from core.history import AppliedTransition, FinalState, ProviderCharge
-from sim.chunks import read_chunks, write_chunk
+from sim.chunks import ChunkWriter, read_rows
 
 CHUNK_ROWS = 8192
 _PARTS = ("payments", "orders", "charges", "transitions")
@@ -65,7 +65,7 @@ def read_final_state(folder: str | Path, *, lazy: bool = False) -> FinalState:
     shared.clear()
     transitions = tuple(
         AppliedTransition(pid, PaymentState(s), PaymentState(t), legal, at)
-        for pid, s, t, legal, at in _rows(folder / "transitions")
+        for pid, s, t, legal, at in read_rows(folder / "transitions")
     )
     return FinalState(payments, orders, charges, transitions, bool(meta["charges_listed"]))
 
@@ -111,7 +111,7 @@ class OrdersOnDisk(Mapping[tuple[str, str], str]):
 
 
 def _payments(path: Path, one: Share) -> Iterator[Payment]:
-    for pid, m, order, key, amount, cur, src, fp, pkey, state, at, ch, err in _rows(path):
+    for pid, m, order, key, amount, cur, src, fp, pkey, state, at, ch, err in read_rows(path):
         yield Payment(
             one(pid, pid), intern(m), one(order, order), one(key, key), one(amount, amount),
             intern(cur), intern(src), fp, one(pkey, pkey), PaymentState(state), at,
@@ -120,33 +120,23 @@ def _payments(path: Path, one: Share) -> Iterator[Payment]:
 
 
 def _orders(path: Path, one: Share) -> dict[tuple[str, str], str]:
-    return {(intern(m), one(o, o)): one(pid, pid) for m, o, pid in _rows(path)}
+    return {(intern(m), one(o, o)): one(pid, pid) for m, o, pid in read_rows(path)}
 
 
 def _charges(path: Path, one: Share) -> Iterator[ProviderCharge]:
-    for cid, amount, cur, ok, m, key, order, pkey, src, at in _rows(path):
+    for cid, amount, cur, ok, m, key, order, pkey, src, at in read_rows(path):
         yield ProviderCharge(
             one(cid, cid), one(amount, amount), intern(cur), ok, intern(m), one(key, key),
             one(order, order), one(pkey, pkey), intern(src), at,
         )  # fmt: skip
 
 
-def _rows(path: Path) -> Iterator[Any]:
-    with open(path, "rb") as f:
-        for chunk in read_chunks(f.fileno(), 0, path.stat().st_size):
-            yield from chunk
-
-
 def _write(path: Path, rows: Iterable[tuple[Any, ...]]) -> None:
     with open(path, "wb") as f:
-        chunk: list[tuple[Any, ...]] = []
+        writer = ChunkWriter(f, CHUNK_ROWS)
         for row in rows:
-            chunk.append(row)
-            if len(chunk) >= CHUNK_ROWS:
-                write_chunk(f, chunk)
-                chunk = []
-        if chunk:
-            write_chunk(f, chunk)
+            writer.append(row)
+        writer.flush()
 
 
 def _payment_row(p: Payment) -> tuple[Any, ...]:

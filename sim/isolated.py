@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.history import Event, History
-from sim.chunks import read_chunks, write_chunk
+from sim.chunks import ChunkWriter, read_rows
 from sim.engine import Metrics, simulate
 from sim.final_state_io import write_final_state
 from sim.scenario import Scenario
@@ -46,6 +46,8 @@ class Simulated:
     """The simulation process's CPU seconds (user and system)."""
     parquet_cpu_s: float = 0.0
     """The CPU seconds of the process that wrote the Parquet history."""
+    parquet_peak_rss_mb: float = 0.0
+    """That process's peak resident set size."""
 
 
 def simulate_apart(
@@ -73,23 +75,31 @@ def simulate_apart(
     # Parquet in a process of its own as well: pyarrow maps about 100 MB once it has read or
     # written a file, which neither the simulation nor the check should carry.
     ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe(duplex=False)
     converter = ctx.Process(
-        target=_to_parquet, args=(str(events_path), str(history_path)),
+        target=_to_parquet, args=(theirs, str(events_path), str(history_path)),
         name="payharness-history-to-parquet", daemon=True,
     )  # fmt: skip
-    before = _children_cpu_s()
+    before = children_cpu_s()
     converter.start()
-    converter.join()
-    simulated.parquet_cpu_s = _children_cpu_s() - before
-    if converter.exitcode != 0:
+    theirs.close()
+    with ours:
+        try:
+            peak: float | None = ours.recv()  # its peak RSS, sent as it ends
+        except EOFError:  # it ended without sending: failed
+            peak = None
+        converter.join()
+    simulated.parquet_cpu_s = children_cpu_s() - before
+    if converter.exitcode != 0 or peak is None:
         raise RuntimeError(
             f"writing the history to {history_path} failed (exit code {converter.exitcode}; "
             "its error is above)"
         )
+    simulated.parquet_peak_rss_mb = peak
     return simulated
 
 
-def _children_cpu_s() -> float:
+def children_cpu_s() -> float:
     """CPU seconds of this process's children that have ended and been waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -103,44 +113,18 @@ class EventsOnDisk:
         self.path = Path(path)
 
     def __iter__(self) -> Iterator[Event]:
-        with open(self.path, "rb") as f:
-            for rows in read_chunks(f.fileno(), 0, self.path.stat().st_size):
-                for row in rows:
-                    yield Event(*row)
+        for row in read_rows(self.path):
+            yield Event(*row)
 
 
-def _to_parquet(events_path: str, history_path: str) -> None:
+def _to_parquet(conn: Connection, events_path: str, history_path: str) -> None:
     from sim.history_io import ParquetSink  # pyarrow: the converting process only
 
-    sink = ParquetSink(history_path)
-    with open(events_path, "rb") as f:
-        for rows in read_chunks(f.fileno(), 0, Path(events_path).stat().st_size):
-            sink.extend(rows)
-    sink.close()
-
-
-class _EventChunks:
-    """A history listener appending each event's values to a chunk file."""
-
-    def __init__(self, path: str) -> None:
-        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
-        self._rows: list[tuple[Any, ...]] = []
-        self.count = 0
-
-    def __call__(self, event: Event) -> None:
-        self._rows.append(event.values())
-        if len(self._rows) >= EVENTS_PER_CHUNK:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._rows:
-            write_chunk(self._file, self._rows)
-            self.count += len(self._rows)
-            self._rows = []
-
-    def close(self) -> None:
-        self._flush()
-        self._file.close()
+    with conn:
+        sink = ParquetSink(history_path)
+        sink.extend(read_rows(events_path))
+        sink.close()
+        conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _spawn(
@@ -201,21 +185,22 @@ def _simulate(
     report: bool,
 ) -> None:
     try:
-        sink = _EventChunks(events_path)
-        history = History(keep=False, listeners=[sink])
+        with open(events_path, "wb") as events:
+            chunks = ChunkWriter(events, EVENTS_PER_CHUNK)
+            history = History(keep=False, listeners=[lambda event: chunks.append(event.values())])
 
-        def progress(m: Metrics) -> None:
-            conn.send(("progress", (m.payments, m.attempts)))
+            def progress(m: Metrics) -> None:
+                conn.send(("progress", (m.payments, m.attempts)))
 
-        sim, wall = simulate(
-            scenario, variant_name, seed, history=history, record_effects=record_effects,
-            world_factory=world_factory, progress=progress if report else None,
-        )  # fmt: skip
-        sink.close()
+            sim, wall = simulate(
+                scenario, variant_name, seed, history=history, record_effects=record_effects,
+                world_factory=world_factory, progress=progress if report else None,
+            )  # fmt: skip
+            chunks.flush()
         write_final_state(sim.world.take_final_state(), final_path)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        conn.send(("done", Simulated(sim.metrics, sink.count, wall, usage.ru_maxrss / 1024, cpu)))
+        conn.send(("done", Simulated(sim.metrics, chunks.rows, wall, usage.ru_maxrss / 1024, cpu)))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
     finally:

@@ -41,11 +41,13 @@ class RunResult:
     sim_wall_s: float = 0.0
     check_wall_s: float = 0.0
     sim_peak_rss_mb: float | None = None
+    """A streamed run's simulation process's peak RSS (it simulates in a process of its own)."""
     sim_cpu_s: float | None = None
     """A streamed run's simulation process's CPU seconds."""
     parquet_cpu_s: float | None = None
     """A streamed run's CPU seconds spent writing the Parquet history (a process of its own)."""
-    """A streamed run's simulation process's peak RSS (it simulates in a process of its own)."""
+    parquet_peak_rss_mb: float | None = None
+    """A streamed run's Parquet-writing process's peak RSS."""
 
     @property
     def met(self) -> bool:
@@ -116,8 +118,8 @@ def _run_streamed(
     world_factory: Callable[[Variant, ModelClock, History], World] | None,
     progress: Callable[[Metrics], None] | None,
 ) -> RunResult:
-    """A long run: simulated in a process of its own (``sim.isolated``) that streams the
-    history to Parquet and writes the final state to a file; judged here from both files."""
+    """A long run: simulated in a process of its own and its history turned into Parquet in
+    another (``sim.isolated``); judged here from the chunk files they leave."""
     variant_named(variant_name)  # an unknown variant fails here, before a process starts
     with tempfile.TemporaryDirectory(prefix="payharness-final-") as tmp:
         final_path = Path(tmp) / "final-state"
@@ -145,6 +147,7 @@ def _run_streamed(
     result.sim_peak_rss_mb = simulated.peak_rss_mb
     result.sim_cpu_s = simulated.cpu_s
     result.parquet_cpu_s = simulated.parquet_cpu_s
+    result.parquet_peak_rss_mb = simulated.parquet_peak_rss_mb
     return result
 
 

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 
 from core.domain import PaymentRequest
-from sim.chunks import read_chunks, write_chunk
+from sim.chunks import ChunkWriter, read_chunks
 
 Row = tuple[str, str, int, str, str, str, tuple[tuple[str, str], ...]]
 """A request as plain values: merchant, order, amount, currency, source, key, metadata."""
@@ -34,40 +34,23 @@ class SpilledRequests:
     file that goes when this object does."""
 
     def __init__(self, batch: int = 4096) -> None:
-        if batch < 1:
-            raise ValueError(f"batch must be at least 1, got {batch}")
         # Closed by close() or when this object goes (a TemporaryFile deletes itself).
         self._file = tempfile.TemporaryFile(prefix="payharness-first-requests-")  # noqa: SIM115
-        self._batch_size = batch
-        self._pending: list[Row] = []
-        self._written = 0  # bytes in the file
-        self._count = 0
+        self._writer = ChunkWriter(self._file, batch)
 
     def append(self, request: PaymentRequest) -> None:
-        self._pending.append(_row(request))
-        self._count += 1
-        if len(self._pending) >= self._batch_size:
-            self._flush()
+        self._writer.append(_row(request))
 
     def __len__(self) -> int:
-        return self._count
+        return self._writer.rows
 
     def __iter__(self) -> Iterator[PaymentRequest]:
         """Every request appended so far, oldest first. Appending while iterating is allowed;
         the iteration ends at what had been appended when it started."""
-        self._flush()
-        for rows in read_chunks(self._file.fileno(), 0, self._written):
+        self._writer.flush()
+        for rows in read_chunks(self._file.fileno(), 0, self._writer.written):
             for row in rows:
                 yield _request(row)
 
     def close(self) -> None:
-        self._pending.clear()
         self._file.close()
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        self._file.seek(self._written)
-        self._written += write_chunk(self._file, self._pending)
-        self._file.flush()
-        self._pending.clear()

@@ -87,7 +87,8 @@ def bench_sim_main(args: argparse.Namespace) -> int:
             f"  CPU {long['cpu_s']} s: simulation process {long['sim_cpu_s']} s, Parquet "
             f"process {long['parquet_cpu_s']} s, checking process {long['check_cpu_s']} s\n"
             f"  peak RSS {long['peak_rss_mb']} MB: simulation process "
-            f"{long['sim_peak_rss_mb']} MB, checking process {long['check_peak_rss_mb']} MB\n"
+            f"{long['sim_peak_rss_mb']} MB, Parquet process {long['parquet_peak_rss_mb']} MB, "
+            f"checking process {long['check_peak_rss_mb']} MB\n"
             f"  history {long['history_mb']} MB at {long['history']}, "
             f"violations {long['violations']}"
         )

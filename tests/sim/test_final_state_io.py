@@ -58,9 +58,7 @@ def test_a_lazy_final_state_reads_its_rows_and_orders_from_disk(tmp_path: Path) 
     events = history.history.events
     in_memory, from_disk = check(events, history.world.final_state()), check(events, lazy)
     assert not in_memory.ok
-    assert [v.render() for v in from_disk.violations] == [
-        v.render() for v in in_memory.violations
-    ]
+    assert [v.render() for v in from_disk.violations] == [v.render() for v in in_memory.violations]
     assert from_disk.counts == in_memory.counts
 
 
@@ -110,8 +108,6 @@ def test_a_failure_in_the_simulation_process_is_raised_with_its_traceback(tmp_pa
             scenario("lost_reply"), "no_such_variant", 1,
             history_path=tmp_path / "h.parquet", final_path=tmp_path / "final",
         )  # fmt: skip
-
-
 
 
 def test_the_simulation_process_does_not_load_pyarrow() -> None:
