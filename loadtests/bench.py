@@ -520,7 +520,8 @@ def cpu_snapshot(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
 def cpu_used_s(
     before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
 ) -> dict[str, float]:
-    """CPU seconds each component used between two snapshots (processes seen in both).
+    """CPU seconds each component used between two snapshots: processes seen in both, and
+    Postgres backends seen only in the later one.
 
     A Postgres backend that started inside the window counts from zero: the servers' pools
     open connections as the load grows, and those backends do the payments' work. Counting
