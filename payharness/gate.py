@@ -72,6 +72,12 @@ CLOCK_JUMPS = (
     23 * HOUR_MS,  # inside the provider's 24 h key window, past hardened's 22 h margin
     25 * HOUR_MS,  # past the provider's 24 h key window: keys are forgotten
 )
+STALLS = (
+    46_000,  # past hardened's 45 s lock TTL: another server may take the key
+    61_000,  # past the 60 s 'stale' threshold: the reconciler takes the paused rows
+)
+"""How long a paused server sleeps (a GC pause, a VM migration): short of the request
+deadline, so the flows it runs wake up as zombies."""
 FAULTS = (
     "redis down",
     "redis up",
@@ -381,6 +387,18 @@ def machine_for(
             attempt = self.stepper.start_reconciler()
             while attempt in self.stepper.flows:
                 self._step(attempt)
+
+        @precondition(lambda self: bool(self.stepper.flows))
+        @rule(ms=st.sampled_from(STALLS))
+        def servers_pause_while_reconciling(self, ms: int) -> None:
+            """The servers in flight pause (a GC pause, a VM migration) while the reconciler
+            runs a pass over their rows; afterwards their flows carry on as zombies. The same
+            as the clock jumping and a reconciliation pass, in one step: the zombie case that
+            fencing exists for, reached without waiting for those two steps to meet."""
+            self.world.clock.advance(ms)
+            paused = ", ".join(sorted(self.stepper.flows))
+            note(f"{paused} pause {_duration(ms)} while the reconciler runs a whole pass")
+            self._reconcile()
 
         # --- faults -----------------------------------------------------------------
 
