@@ -100,6 +100,13 @@ _INSERT = (
     "created_ms, updated_ms, charge_id, error) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+_INSERT_FIELDS = (
+    "id", "variant", "key_scope", "one_live_order", "merchant", "order", "key", "amount",
+    "currency", "source", "fingerprint", "provider_key", "state", "created_ms", "at",
+    "charge_id", "error",
+)  # fmt: skip
+"""An insert's values in ``_INSERT``'s column order, by the names ``ph_apply()`` reads from an
+insert op (migration 0004): ``_insert_values`` feeds both."""
 
 
 _TRANSITION = (
@@ -319,29 +326,8 @@ class PostgresStore:
                 continue
             path = None
             if isinstance(write, PaymentInsert):
-                p = write.payment
-                ops.append(
-                    {
-                        "k": "i",
-                        "id": p.id,
-                        "variant": self.variant.name,
-                        "key_scope": self.key_scope,
-                        "one_live_order": self.one_live_order,
-                        "merchant": p.merchant,
-                        "order": p.order,
-                        "key": p.idempotency_key,
-                        "amount": p.amount,
-                        "currency": p.currency,
-                        "source": p.source,
-                        "fingerprint": p.fingerprint,
-                        "provider_key": p.provider_key,
-                        "state": p.state.value,
-                        "created_ms": p.created_ms,
-                        "at": at,
-                        "charge_id": p.charge_id,
-                        "error": p.error,
-                    }
-                )
+                values = self._insert_values(write.payment, at)
+                ops.append({"k": "i", **dict(zip(_INSERT_FIELDS, values, strict=True))})
             elif isinstance(write, OrderMarkPaid):
                 ops.append(
                     {
@@ -357,30 +343,32 @@ class PostgresStore:
                 raise TypeError(f"not a write: {write!r}")
         return json.dumps(ops, separators=(",", ":"))
 
+    def _insert_values(self, p: Payment, at: int) -> tuple[Any, ...]:
+        """A payment row's values in ``_INSERT_FIELDS`` order, with this store's variant."""
+        return (
+            p.id,
+            self.variant.name,
+            self.key_scope,
+            self.one_live_order,
+            p.merchant,
+            p.order,
+            p.idempotency_key,
+            p.amount,
+            p.currency,
+            p.source,
+            p.fingerprint,
+            p.provider_key,
+            p.state.value,
+            p.created_ms,
+            at,
+            p.charge_id,
+            p.error,
+        )
+
     def _statement(self, write: Write) -> tuple[str, Any, bool]:
         """The one SQL statement for a write, its parameters, whether it returns a row."""
         if isinstance(write, PaymentInsert):
-            p = write.payment
-            params = (
-                p.id,
-                self.variant.name,
-                self.key_scope,
-                self.one_live_order,
-                p.merchant,
-                p.order,
-                p.idempotency_key,
-                p.amount,
-                p.currency,
-                p.source,
-                p.fingerprint,
-                p.provider_key,
-                p.state.value,
-                p.created_ms,
-                now_ms(),
-                p.charge_id,
-                p.error,
-            )
-            return _INSERT, params, False
+            return _INSERT, self._insert_values(write.payment, now_ms()), False
         if isinstance(write, PaymentTransition):
             return (
                 _TRANSITION,
