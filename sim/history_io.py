@@ -30,16 +30,18 @@ class ParquetSink:
         self.count = 0
 
     def __call__(self, event: Event) -> None:
-        self._rows.append(event.values())
-        if len(self._rows) >= self._batch:
-            self.flush()
+        self.append(event.values())
 
     def extend(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Append rows already made by ``Event.values`` (a history read back from chunks)."""
         for row in rows:
-            self._rows.append(row)
-            if len(self._rows) >= self._batch:
-                self.flush()
+            self.append(row)
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        """One event's row; a full batch becomes a row group."""
+        self._rows.append(row)
+        if len(self._rows) >= self._batch:
+            self.flush()
 
     def flush(self) -> None:
         if not self._rows:
