@@ -39,7 +39,8 @@ class Variant:
     pending_before_charge: bool
     """Insert a PENDING row (unique on merchant+key and on the order's live payment) before
     charging: the database, not the lock, decides who charges; a crash leaves a row to
-    reconcile instead of an orphan charge."""
+    reconcile instead of an orphan charge. The insert is the lookup: only a refused insert
+    reads the key's row."""
 
     one_live_payment_per_order: bool
     """A unique constraint on the order's live payment: a new key cannot charge a paid order."""

@@ -209,12 +209,41 @@ def _under_lock(
     request: PaymentRequest, variant: Variant, attempt: str, fp: str, keys: RedisKeys
 ) -> Flow[Response]:
     merchant = request.merchant if variant.db_lookup_scoped else None
-    existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
-    if existing is not None:
-        return (yield from _answer_existing(variant, existing, fp, keys))
+    if not variant.pending_before_charge:
+        existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
+        if existing is not None:
+            return (yield from _answer_existing(variant, existing, fp, keys))
+        payment = yield from _new_payment(request, variant, attempt, fp)
+        return (yield from _charge_then_save(variant, payment, keys))
 
+    # The PENDING insert is the lookup: its unique indexes say whether the key (or the order)
+    # already has a row, so a new key costs one round trip instead of a find and an insert.
+    payment = yield from _new_payment(request, variant, attempt, fp)
+    try:
+        yield from perform(PaymentInsert(payment))
+    except Conflict as exc:
+        # Answer from the key's own row whichever index refused: a database may report the
+        # order's index although the key has a row too (e.g. a FAILED row under this key and
+        # the order paid under another one).
+        existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
+        if existing is not None:
+            return (yield from _answer_existing(variant, existing, fp, keys))
+        if "live_order" in exc.reason:
+            return error(
+                409,
+                Outcome.CONFLICT,
+                "order_already_has_payment",
+                f"order {request.order} already has a live or completed payment",
+            )
+        return in_flight()
+    return (yield from charge_and_settle(variant, payment, keys))
+
+
+def _new_payment(
+    request: PaymentRequest, variant: Variant, attempt: str, fp: str
+) -> Flow[Payment]:
     now = yield from perform(ClockRead())
-    payment = Payment(
+    return Payment(
         id=f"pay_{attempt}",
         merchant=request.merchant,
         order=request.order,
@@ -227,24 +256,6 @@ def _under_lock(
         state=PaymentState.PENDING,
         created_ms=now,
     )
-    if not variant.pending_before_charge:
-        return (yield from _charge_then_save(variant, payment, keys))
-
-    try:
-        yield from perform(PaymentInsert(payment))
-    except Conflict as exc:
-        if "live_order" in exc.reason:
-            return error(
-                409,
-                Outcome.CONFLICT,
-                "order_already_has_payment",
-                f"order {request.order} already has a live or completed payment",
-            )
-        raced = yield from perform(PaymentFind(merchant, request.idempotency_key))
-        if raced is None:
-            return in_flight()
-        return (yield from _answer_existing(variant, raced, fp, keys))
-    return (yield from charge_and_settle(variant, payment, keys))
 
 
 def _answer_existing(

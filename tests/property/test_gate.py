@@ -126,8 +126,7 @@ def test_the_request_deadline_assumption_is_needed() -> None:
     this test fails and ``REQUEST_DEADLINE_MS`` can go."""
     machine = machine_for(HARDENED)()
     key = machine.new_key(merchant="m1", order="o1", source="tok_visa")
-    (flow,) = machine.send(key=key, until="arrived")
-    machine.advance(flow=flow, effects=4)  # cache, lock, find, clock read
+    (flow,) = machine.send(key=key, until="PaymentInsert")  # cache, lock, clock read
     machine.advance(flow=flow, effects=1)  # the PENDING insert
     assert machine.stepper.flows[flow].pending_name == "ProviderCharge"
     machine.world.clock.advance(23 * 3_600_000)  # the server stalls; no deadline kills it
