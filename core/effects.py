@@ -71,6 +71,19 @@ class LockAcquire(Effect[bool]):
 
 
 @dataclass(frozen=True, slots=True)
+class CacheGetOrLock(Effect[Response | bool]):
+    """The cache check and the lock in one atomic step (a Lua script on real Redis): the
+    cached answer when ``cache_key`` holds one, else whether ``SET lock_key token NX PX ttl``
+    took the lock. One round trip instead of two."""
+
+    backend: ClassVar[Backend] = "redis"
+    cache_key: str
+    lock_key: str
+    token: str
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class LockRelease(Effect[bool]):
     """Compare-and-delete when ``token`` is given; a plain ``DEL`` when it is None."""
 

@@ -55,6 +55,10 @@ class Variant:
     lock_release_checks_token: bool
     """Release by compare-and-delete: a zombie whose lock expired cannot delete a live lock."""
 
+    cache_check_takes_lock: bool
+    """Check the cache and take the lock in one atomic step (``CacheGetOrLock``, a Lua script):
+    one Redis round trip instead of two, and nothing can land between a miss and the lock."""
+
     cas_transitions: bool
     """Transitions are compare-and-set on the expected state: a fence for zombies."""
 
@@ -112,6 +116,7 @@ SEED = Variant(
     unknown_is_pending=False,
     cache_failures=True,
     lock_release_checks_token=False,
+    cache_check_takes_lock=False,
     cas_transitions=False,
     lock_ttl_ms=10_000,
     lock_wait_ms=100,
@@ -139,6 +144,7 @@ HARDENED = Variant(
     unknown_is_pending=True,
     cache_failures=False,
     lock_release_checks_token=True,
+    cache_check_takes_lock=True,
     cas_transitions=True,
     lock_ttl_ms=45_000,
     lock_wait_ms=100,

@@ -192,6 +192,7 @@ FAULT: dict[str, Spec] = {
         None,
         choices=(
             "CacheGet",
+            "CacheGetOrLock",
             "CachePut",
             "LockAcquire",
             "LockRelease",

@@ -21,6 +21,7 @@ from core.domain import (
 )
 from core.effects import (
     CacheGet,
+    CacheGetOrLock,
     CachePut,
     ChargeResult,
     ClockRead,
@@ -124,16 +125,13 @@ def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flo
     keys = RedisKeys.for_request(variant, request)
 
     try:
-        cached = yield from _cache_get(variant, keys)
-    except Unavailable as exc:
-        return unavailable(exc)
-    if cached is not None:
-        if variant.check_fingerprint and cached.fingerprint not in (None, fp):
-            return mismatch()
-        return cached.as_replay()
-
-    try:
-        held, early = yield from _acquire(variant, keys, attempt, fp)
+        if variant.cache_check_takes_lock:
+            held, early = yield from _claim(variant, keys, attempt, fp)
+        else:
+            cached = yield from _cache_get(variant, keys)
+            if cached is not None:
+                return _replay(variant, cached, fp)
+            held, early = yield from _acquire(variant, keys, attempt, fp)
     except Unavailable as exc:
         return unavailable(exc)
     if early is not None:
@@ -149,6 +147,13 @@ def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flo
     if held:
         yield from _release(variant, keys, attempt)
     return response
+
+
+def _replay(variant: Variant, cached: Response, fp: str) -> Response:
+    """The key's cached answer, or 422 when it was cached for another payload."""
+    if variant.check_fingerprint and cached.fingerprint not in (None, fp):
+        return mismatch()
+    return cached.as_replay()
 
 
 def _cache_get(variant: Variant, keys: RedisKeys) -> Flow[Response | None]:
@@ -191,9 +196,32 @@ def _acquire(
         yield from perform(Sleep(variant.lock_wait_ms))
         cached = yield from _cache_get(variant, keys)
         if cached is not None:
-            if variant.check_fingerprint and cached.fingerprint not in (None, fp):
-                return False, mismatch()
-            return False, cached.as_replay()
+            return False, _replay(variant, cached, fp)
+
+
+def _claim(
+    variant: Variant, keys: RedisKeys, token: str, fp: str
+) -> Flow[tuple[bool, Response | None]]:
+    """``_acquire`` with the cache check and the lock as one step (``CacheGetOrLock``): the
+    first try answers a cached key at once; later tries re-check the cache as they retry."""
+    attempts = 0
+    while True:
+        try:
+            got = yield from perform(
+                CacheGetOrLock(keys.cache, keys.lock, token, variant.lock_ttl_ms)
+            )
+        except Unavailable:
+            if variant.proceed_without_redis:
+                return False, None
+            raise
+        if isinstance(got, Response):
+            return False, _replay(variant, got, fp)
+        if got:
+            return True, None
+        attempts += 1
+        if variant.lock_wait_attempts is not None and attempts > variant.lock_wait_attempts:
+            return False, in_flight()
+        yield from perform(Sleep(variant.lock_wait_ms))
 
 
 def _release(variant: Variant, keys: RedisKeys, token: str) -> Flow[None]:
@@ -239,9 +267,7 @@ def _under_lock(
     return (yield from charge_and_settle(variant, payment, keys))
 
 
-def _new_payment(
-    request: PaymentRequest, variant: Variant, attempt: str, fp: str
-) -> Flow[Payment]:
+def _new_payment(request: PaymentRequest, variant: Variant, attempt: str, fp: str) -> Flow[Payment]:
     now = yield from perform(ClockRead())
     return Payment(
         id=f"pay_{attempt}",

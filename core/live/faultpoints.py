@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.effects import (
+    CacheGetOrLock,
     CachePut,
     DbTransaction,
     Effect,
@@ -44,6 +45,7 @@ POINTS: Mapping[tuple[type[Any], str], str] = {
     (PaymentInsert, "after"): "after_insert",
     (CachePut, "before"): "before_cache_put",
     (LockAcquire, "after"): "after_lock",
+    (CacheGetOrLock, "after"): "after_lock",
     (LockRelease, "before"): "before_release",
 }
 KNOWN_POINTS = frozenset(POINTS.values())

@@ -3,6 +3,8 @@
 - A lock is ``SET key token NX PX ttl``; release with a token is a Lua compare-and-delete
   (redis.io "Distributed locks with Redis"), without one a plain ``DEL`` (the seed).
 - A cached response is the ``Response`` serialised as JSON with a ``PX`` TTL.
+- ``CacheGetOrLock`` (hardened) is one Lua script: the cached response if there is one, else
+  ``SET lock token NX PX ttl``; the seed's two steps stay a ``GET`` and a ``SET NX``.
 - Keys come from the core (``core.flows.payment.RedisKeys``); hardened keys carry a hash tag
   ``{merchant:key}`` so a key's lock and cache share one Redis Cluster slot. The adapter only
   prepends a per-deployment prefix without braces, which leaves that hash tag in charge.
@@ -36,6 +38,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+GET_OR_LOCK_SCRIPT = """
+local cached = redis.call('GET', KEYS[1])
+if cached then
+  return {1, cached}
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {0, 1}
+end
+return {0, 0}
+"""
+"""``CacheGetOrLock``: the cached answer, or whether the lock was taken, in one round trip.
+KEYS[1] is the cache key, KEYS[2] the lock; hardened's keys share a hash tag, so a cluster
+runs the script on the one shard that holds both."""
 
 
 _RESPONSE_FIELDS = tuple(f.name for f in fields(Response))
@@ -86,6 +103,7 @@ class RedisStore:
             )
         self.timeout_s = timeout_s
         self._release = self.client.register_script(RELEASE_SCRIPT)
+        self._get_or_lock = self.client.register_script(GET_OR_LOCK_SCRIPT)
 
     def k(self, key: str) -> str:
         return self.prefix + key
@@ -123,6 +141,18 @@ class RedisStore:
     async def lock_acquire(self, key: str, token: str, ttl_ms: int) -> bool:
         command = self.client.set(self.k(key), token, nx=True, px=ttl_ms)
         return bool(await self._command("SET NX", command))
+
+    async def cache_get_or_lock(
+        self, cache_key: str, lock_key: str, token: str, ttl_ms: int
+    ) -> Response | bool:
+        """The cached answer for ``cache_key``, else whether ``lock_key`` is now ours."""
+        command = self._get_or_lock(
+            keys=[self.k(cache_key), self.k(lock_key)], args=[token, ttl_ms]
+        )
+        found, value = await self._command("GET or SET NX", command)
+        if found:
+            return response_from_json(value)
+        return bool(value)
 
     async def lock_release(self, key: str, token: str | None) -> bool:
         if token is None:

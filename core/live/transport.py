@@ -8,6 +8,7 @@ from typing import Any
 
 from core.effects import (
     CacheGet,
+    CacheGetOrLock,
     CachePut,
     ClockRead,
     DbTransaction,
@@ -67,6 +68,9 @@ class LiveTransport:
             CacheGet: lambda e: self.redis.cache_get(e.key),
             CachePut: lambda e: self.redis.cache_put(e.key, e.response, e.ttl_ms),
             LockAcquire: lambda e: self.redis.lock_acquire(e.key, e.token, e.ttl_ms),
+            CacheGetOrLock: lambda e: self.redis.cache_get_or_lock(
+                e.cache_key, e.lock_key, e.token, e.ttl_ms
+            ),
             LockRelease: lambda e: self.redis.lock_release(e.key, e.token),
             PaymentFind: lambda e: self.postgres.find(e.merchant, e.idempotency_key),
             PaymentGet: lambda e: self.postgres.get(e.payment_id),

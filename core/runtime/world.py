@@ -14,6 +14,7 @@ from typing import Any
 from core.domain import Payment
 from core.effects import (
     CacheGet,
+    CacheGetOrLock,
     CachePut,
     ChargeResult,
     ClockRead,
@@ -75,6 +76,7 @@ class World:
             CacheGet: lambda e: self.redis.get(e.key),
             CachePut: lambda e: self.redis.set(e.key, e.response, px=e.ttl_ms) and None,
             LockAcquire: lambda e: self.redis.set(e.key, e.token, px=e.ttl_ms, nx=True),
+            CacheGetOrLock: self._get_or_lock,
             LockRelease: self._release,
             PaymentFind: lambda e: self.postgres.find(e.merchant, e.idempotency_key),
             PaymentGet: lambda e: self.postgres.get(e.payment_id),
@@ -102,6 +104,12 @@ class World:
 
     def _sleep(self, effect: Sleep) -> None:
         self.clock.advance(effect.ms)
+
+    def _get_or_lock(self, effect: CacheGetOrLock) -> Any:
+        cached = self.redis.get(effect.cache_key)
+        if cached is not None:
+            return cached
+        return self.redis.set(effect.lock_key, effect.token, px=effect.ttl_ms, nx=True)
 
     def _release(self, effect: LockRelease) -> bool:
         if effect.token is None:

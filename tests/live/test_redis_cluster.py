@@ -124,8 +124,13 @@ def test_lock_and_cache_share_a_slot_and_release_checks_the_token(cluster_url: s
             second = await store.lock_acquire(keys.lock, "token-b", 5000)
             wrong = await store.lock_release(keys.lock, "token-b")
             assert await store.lock_release(keys.lock, "token-a")
+            # The one-step check and lock runs as one script on the slot both keys share.
+            assert await store.cache_get_or_lock(keys.cache, keys.lock, "token-c", 5000) is True
+            assert await store.cache_get_or_lock(keys.cache, keys.lock, "token-d", 5000) is False
+            assert await store.lock_release(keys.lock, "token-c")
             await store.cache_put(keys.cache, answer, 5000)
             cached = await store.cache_get(keys.cache)
+            assert await store.cache_get_or_lock(keys.cache, keys.lock, "token-e", 5000) == answer
             deleted = await store.delete_prefix()
             return lock_slot, cache_slot, first, second, wrong, cached, deleted
         finally:

@@ -1,0 +1,114 @@
+"""Hardened checks the cache and takes the lock in one step (``CacheGetOrLock``); the seed
+keeps the diagram's two. Each flow here runs against the memory world, effect by effect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.domain import PaymentRequest, Response
+from core.effects import CacheGet, CacheGetOrLock, Effect, LockAcquire, Sleep, Unavailable
+from core.flows.payment import RedisKeys, payment_flow
+from core.runtime.driver import FlowDriver
+from core.runtime.world import World
+from core.variants import HARDENED, SEED, Variant
+
+REQUEST = PaymentRequest("m1", "o1", 1999, "usd", "tok_visa", "k1")
+
+
+def run(world: World, attempt: str, request: PaymentRequest = REQUEST) -> tuple[Any, list[str]]:
+    """Drive one flow to its end; the response and the names of the effects it asked for."""
+    driver: FlowDriver[Response] = FlowDriver(payment_flow(request, world.variant, attempt))
+    asked: list[str] = []
+    while not driver.done:
+        effect: Effect[Any] = driver.pending  # type: ignore[assignment]
+        asked.append(type(effect).__name__)
+        try:
+            value = world.perform(effect)
+        except Unavailable as fault:
+            driver.throw(fault)
+        else:
+            driver.send(value)
+    return driver.result, asked
+
+
+def redis_steps(asked: list[str]) -> list[str]:
+    redis = {"CacheGet", "CacheGetOrLock", "LockAcquire", "CachePut", "LockRelease"}
+    return [name for name in asked if name in redis]
+
+
+def test_a_new_hardened_payment_checks_the_cache_and_locks_in_one_step() -> None:
+    world = World(HARDENED)
+    response, asked = run(world, "a1")
+    assert response.status == 201 and not response.replayed
+    assert redis_steps(asked) == ["CacheGetOrLock", "CachePut", "LockRelease"]
+    assert asked.count("PaymentFind") == 0  # the insert is the lookup
+
+
+def test_the_seed_keeps_the_diagrams_two_steps() -> None:
+    world = World(SEED)
+    response, asked = run(world, "a1")
+    assert response.status == 201
+    assert redis_steps(asked) == ["CacheGet", "LockAcquire", "CachePut", "LockRelease"]
+
+
+def test_a_cached_key_is_answered_by_the_one_step_without_taking_the_lock() -> None:
+    world = World(HARDENED)
+    first, _ = run(world, "a1")
+    again, asked = run(world, "a2")
+    assert asked == ["CacheGetOrLock"]
+    assert again.replayed and again.payment_id == first.payment_id
+    keys = RedisKeys.for_request(HARDENED, REQUEST)
+    assert world.redis.get(keys.lock) is None, "a replay leaves no lock behind"
+
+
+def test_a_cached_answer_for_another_payload_is_refused_in_the_one_step() -> None:
+    world = World(HARDENED)
+    run(world, "a1")
+    other = PaymentRequest("m1", "o1", 2999, "usd", "tok_visa", "k1")
+    response, asked = run(world, "a2", other)
+    assert asked == ["CacheGetOrLock"] and response.status == 422
+
+
+def test_a_held_lock_is_retried_with_the_wait_then_answered_409() -> None:
+    world = World(HARDENED)
+    keys = RedisKeys.for_request(HARDENED, REQUEST)
+    assert world.redis.set(keys.lock, "someone-else", px=HARDENED.lock_ttl_ms, nx=True)
+    response, asked = run(world, "a1")
+    tries = HARDENED.lock_wait_attempts
+    assert tries is not None
+    assert asked == ["CacheGetOrLock", "Sleep"] * tries + ["CacheGetOrLock"]
+    assert response.status == 409 and response.retry_after_s is not None
+
+
+def test_an_answer_cached_while_waiting_is_replayed_on_the_next_try() -> None:
+    """The other holder finishes during our wait: the next one-step try finds its answer."""
+    world = World(HARDENED)
+    first, _ = run(world, "a0")
+    keys = RedisKeys.for_request(HARDENED, REQUEST)
+    cached = world.redis.get(keys.cache)
+    world.redis.delete(keys.cache)
+    world.redis.set(keys.lock, "someone-else", px=HARDENED.lock_ttl_ms, nx=True)
+    driver: FlowDriver[Response] = FlowDriver(payment_flow(REQUEST, HARDENED, "a1"))
+    assert isinstance(driver.pending, CacheGetOrLock)
+    driver.send(world.perform(driver.pending))  # the lock is held: False
+    assert isinstance(driver.pending, Sleep)
+    world.redis.set(keys.cache, cached, px=HARDENED.cache_ttl_ms)  # the holder answered
+    driver.send(None)
+    driver.send(world.perform(driver.pending))
+    assert driver.done and driver.result is not None
+    assert driver.result.replayed and driver.result.payment_id == first.payment_id
+
+
+def test_redis_down_proceeds_without_the_lock_in_hardened() -> None:
+    world = World(HARDENED)
+    world.redis.available = False
+    response, asked = run(world, "a1")
+    assert response.status == 201
+    assert asked[0] == "CacheGetOrLock" and "LockRelease" not in asked
+
+
+def test_a_variant_may_switch_the_one_step_off() -> None:
+    two_steps: Variant = HARDENED.with_changes("two-steps", "test", cache_check_takes_lock=False)
+    _, asked = run(World(two_steps), "a1")
+    assert redis_steps(asked)[:2] == ["CacheGet", "LockAcquire"]
+    assert CacheGet.__name__ in asked and LockAcquire.__name__ in asked
