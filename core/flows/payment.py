@@ -125,13 +125,7 @@ def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flo
     keys = RedisKeys.for_request(variant, request)
 
     try:
-        if variant.cache_check_takes_lock:
-            held, early = yield from _claim(variant, keys, attempt, fp)
-        else:
-            cached = yield from _cache_get(variant, keys)
-            if cached is not None:
-                return _replay(variant, cached, fp)
-            held, early = yield from _acquire(variant, keys, attempt, fp)
+        held, early = yield from _acquire(variant, keys, attempt, fp)
     except Unavailable as exc:
         return unavailable(exc)
     if early is not None:
@@ -176,40 +170,14 @@ def _cache_put(variant: Variant, keys: RedisKeys, response: Response) -> Flow[No
 def _acquire(
     variant: Variant, keys: RedisKeys, token: str, fp: str
 ) -> Flow[tuple[bool, Response | None]]:
-    """Take the lock, waiting ``lock_wait_ms`` between tries and re-checking the cache.
+    """Answer from the cache or take the lock, waiting ``lock_wait_ms`` between tries.
 
     Returns (held, early answer). Hardened carries on without a lock when Redis is down.
     """
     attempts = 0
     while True:
         try:
-            acquired = yield from perform(LockAcquire(keys.lock, token, variant.lock_ttl_ms))
-        except Unavailable:
-            if variant.proceed_without_redis:
-                return False, None
-            raise
-        if acquired:
-            return True, None
-        attempts += 1
-        if variant.lock_wait_attempts is not None and attempts > variant.lock_wait_attempts:
-            return False, in_flight()
-        yield from perform(Sleep(variant.lock_wait_ms))
-        cached = yield from _cache_get(variant, keys)
-        if cached is not None:
-            return False, _replay(variant, cached, fp)
-
-
-def _claim(
-    variant: Variant, keys: RedisKeys, token: str, fp: str
-) -> Flow[tuple[bool, Response | None]]:
-    """``_acquire`` with the cache check and the lock as one step (``CacheGetOrLock``): the
-    first try answers a cached key at once; later tries re-check the cache as they retry."""
-    attempts = 0
-    while True:
-        try:
-            got = yield from perform(
-                CacheGetOrLock(keys.cache, keys.lock, token, variant.lock_ttl_ms)
-            )
+            got = yield from _cached_or_locked(variant, keys, token)
         except Unavailable:
             if variant.proceed_without_redis:
                 return False, None
@@ -222,6 +190,19 @@ def _claim(
         if variant.lock_wait_attempts is not None and attempts > variant.lock_wait_attempts:
             return False, in_flight()
         yield from perform(Sleep(variant.lock_wait_ms))
+
+
+def _cached_or_locked(variant: Variant, keys: RedisKeys, token: str) -> Flow[Response | bool]:
+    """The key's cached answer, else whether the lock is now ours: one step
+    (``CacheGetOrLock``) or, as the seed draws it, a cache check and then ``SET NX``."""
+    if variant.cache_check_takes_lock:
+        return (
+            yield from perform(CacheGetOrLock(keys.cache, keys.lock, token, variant.lock_ttl_ms))
+        )
+    cached = yield from _cache_get(variant, keys)
+    if cached is not None:
+        return cached
+    return (yield from perform(LockAcquire(keys.lock, token, variant.lock_ttl_ms)))
 
 
 def _release(variant: Variant, keys: RedisKeys, token: str) -> Flow[None]:
