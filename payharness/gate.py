@@ -4,9 +4,10 @@
 world — clients making keys and sending requests (duplicates, retries, another payload, a
 fresh key for an order that may already be paid), one in-flight flow advancing by one effect,
 a server crashing, the provider's reply getting lost, a commit failing, the clock jumping past
-lock TTLs or the provider's 24 h key window, Redis losing its data, Redis or Postgres going
-down and coming back, the reconciler running. After every step the properties that must
-always hold (``core.checker.ALWAYS``) are judged by the one checker; at teardown the world is
+lock TTLs or the provider's 24 h key window, servers pausing while the reconciler runs,
+Redis losing its data, Redis or Postgres going down and coming back, the reconciler running.
+After every step the properties that must always hold (``core.checker.ALWAYS``) are judged
+by the one checker; at teardown the world is
 healed, drained and reconciled, a 'settle' phase is recorded, every key is retried as a
 client would, and the eventual properties are judged too.
 
