@@ -397,7 +397,7 @@ def machine_for(
             as the clock jumping and a reconciliation pass, in one step: the zombie case that
             fencing exists for, reached without waiting for those two steps to meet."""
             self.world.clock.advance(ms)
-            paused = ", ".join(sorted(self.stepper.flows))
+            paused = ", ".join(self.stepper.in_flight())
             note(f"{paused} pause {_duration(ms)} while the reconciler runs a whole pass")
             self._reconcile()
 
