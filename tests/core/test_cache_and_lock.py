@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from core.domain import PaymentRequest, Response
-from core.effects import CacheGet, CacheGetOrLock, Effect, LockAcquire, Sleep, Unavailable
+from core.effects import CacheGet, CacheGetOrLock, LockAcquire, Sleep
 from core.flows.payment import RedisKeys, payment_flow
 from core.runtime.driver import FlowDriver
+from core.runtime.sync import answer
 from core.runtime.world import World
 from core.variants import HARDENED, SEED, Variant
 
@@ -20,14 +21,8 @@ def run(world: World, attempt: str, request: PaymentRequest = REQUEST) -> tuple[
     driver: FlowDriver[Response] = FlowDriver(payment_flow(request, world.variant, attempt))
     asked: list[str] = []
     while not driver.done:
-        effect: Effect[Any] = driver.pending  # type: ignore[assignment]
-        asked.append(type(effect).__name__)
-        try:
-            value = world.perform(effect)
-        except Unavailable as fault:
-            driver.throw(fault)
-        else:
-            driver.send(value)
+        asked.append(type(driver.pending).__name__)
+        answer(world, driver, attempt, None)
     return driver.result, asked
 
 
