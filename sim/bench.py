@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -174,17 +173,12 @@ def steady_scenario(payments: int, rate: float = 2_000.0) -> Scenario:
     )
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MB (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def bench_long(payments: int, variant: str = "hardened", out: Path | None = None) -> dict[str, Any]:
     """The long steady-state run: simulated in a process of its own, its history turned into
     Parquet in another, then checked here from their files (``sim.isolated``). The processes
     run one after another (this one only waits meanwhile), so the run's peak RSS is the
     largest of their peaks; its CPU is theirs together."""
-    from sim.isolated import children_cpu_s
+    from sim.isolated import children_cpu_s, peak_rss_mb
     from sim.runner import run_scenario
 
     scenario = steady_scenario(payments)

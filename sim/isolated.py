@@ -99,6 +99,11 @@ def simulate_apart(
     return simulated
 
 
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def children_cpu_s() -> float:
     """CPU seconds of this process's children that have ended and been waited for."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -124,7 +129,7 @@ def _to_parquet(conn: Connection, events_path: str, history_path: str) -> None:
         sink = ParquetSink(history_path)
         sink.extend(read_rows(events_path))
         sink.close()
-        conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        conn.send(peak_rss_mb())
 
 
 def _spawn(
@@ -200,7 +205,7 @@ def _simulate(
         write_final_state(sim.world.take_final_state(), final_path)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
-        conn.send(("done", Simulated(sim.metrics, chunks.rows, wall, usage.ru_maxrss / 1024, cpu)))
+        conn.send(("done", Simulated(sim.metrics, chunks.rows, wall, peak_rss_mb(), cpu)))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
     finally:
