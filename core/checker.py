@@ -127,7 +127,7 @@ def check(
     keys: dict[MerchantKey, _KeyFacts] = {}
     attempt_payload: dict[str, tuple[MerchantKey, Payload]] = {}
     settle_at: int | None = None
-    settle_answers: dict[MerchantKey, str] = {}
+    settle_answers: dict[MerchantKey, tuple[str, Payload]] = {}
     counts: dict[str, int] = defaultdict(int)
     # Built first so that what the tables keep of an answer's charge id is the final state's
     # own string, not one more copy read back from disk per key. The rows are not read until
@@ -177,7 +177,7 @@ def check(
                 if ev.outcome in ("paid", "failed"):
                     settle_answers.pop(mk, None)
                 else:
-                    settle_answers[mk] = intern(ev.outcome)
+                    settle_answers[mk] = (intern(ev.outcome), payload)
             if ev.outcome not in ("paid", "failed"):
                 continue
             if ev.outcome == "failed":
@@ -353,7 +353,7 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
 
 def _eventual(
     final: FinalState,
-    settle_answers: dict[MerchantKey, str],
+    settle_answers: dict[MerchantKey, tuple[str, Payload]],
     charges: dict[str, ProviderCharge],
 ) -> list[Violation]:
     found: list[Violation] = []
@@ -436,7 +436,16 @@ def _eventual(
                  settle_answers}  # fmt: skip
     with_rows |= {mk for c in final.charges if c.merchant and (mk := (c.merchant, c.key)) in
                   settle_answers}  # fmt: skip
-    for mk, outcome in sorted(settle_answers.items()):
+    # A key the gateway bound to another payload than the retried one (its rows hold only
+    # others: the first request crashed before its insert, a reuse won the key) refuses
+    # that payload for good; the refusal is the final answer for it.
+    row_payloads: dict[MerchantKey, set[Payload]] = defaultdict(set)
+    for p in rows:
+        if (mk := (p.merchant, p.idempotency_key)) in settle_answers:
+            row_payloads[mk].add((p.order, p.amount, p.currency, p.source))
+    for mk, (outcome, payload) in sorted(settle_answers.items()):
+        if outcome == "rejected" and row_payloads[mk] and payload not in row_payloads[mk]:
+            continue
         if mk in with_rows and outcome not in ("paid", "failed"):
             found.append(
                 Violation(

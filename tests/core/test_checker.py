@@ -247,3 +247,21 @@ def test_only_the_last_settle_answer_of_a_key_counts() -> None:
     assert check([*CLEAN_EVENTS, settle, *busy, *paid], CLEAN_FINAL).ok
     verdict = check([*CLEAN_EVENTS, settle, *paid, *busy], CLEAN_FINAL)
     assert verdict.broken() == {"E5"}, verdict.render()
+
+
+def test_a_refusal_after_settling_is_final_for_a_payload_the_key_was_not_bound_to() -> None:
+    """The key's first request crashed before its insert and a reuse with another amount
+    bound the key (its row, never charged, ended FAILED; no answer or charge told anyone).
+    Retrying the first payload after settling is refused with 422, and that refusal is its
+    final answer (nightly gate, 2026-11-30). Had the row been the first payload's, the same
+    refusal would break E5."""
+    settle = Event(t=50, kind="phase", detail="settle")
+    sent = [request(0, "a1", "k1"), request(1, "a2", "k1", amount=2999)]
+    final = FinalState(
+        payments=(row("pay_a2", "k1", PaymentState.FAILED, amount=2999),), orders={}, charges=()
+    )
+    first_refused = [request(51, "a9", "k1"), response(52, "a9", "k1", 422, "rejected")]
+    assert check([*sent, settle, *first_refused], final).ok
+    bound_to_first = replace(final, payments=(row("pay_a1", "k1", PaymentState.FAILED),))
+    verdict = check([*sent, settle, *first_refused], bound_to_first)
+    assert verdict.broken() == {"E5"}, verdict.render()
