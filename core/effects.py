@@ -92,6 +92,21 @@ class LockRelease(Effect[bool]):
     token: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class CachePutAndRelease(Effect[bool]):
+    """``CachePut`` then ``LockRelease`` in one atomic step (a Lua script on real Redis): the
+    answer cached under ``cache_key``, then the lock released as ``LockRelease`` would (by
+    ``token``, or a plain ``DEL`` when it is None). One round trip instead of two; true when
+    the lock was released."""
+
+    backend: ClassVar[Backend] = "redis"
+    cache_key: str
+    response: Response
+    ttl_ms: int
+    lock_key: str
+    token: str | None
+
+
 # --- postgres: payments and orders --------------------------------------------------------
 
 

@@ -59,6 +59,10 @@ class Variant:
     """Check the cache and take the lock in one atomic step (``CacheGetOrLock``, a Lua script):
     one Redis round trip instead of two, and nothing can land between a miss and the lock."""
 
+    put_releases_lock: bool
+    """Cache the answer and release the lock in one atomic step (``CachePutAndRelease``, a Lua
+    script) when the flow holds the lock: one Redis round trip instead of two."""
+
     cas_transitions: bool
     """Transitions are compare-and-set on the expected state: a fence for zombies."""
 
@@ -117,6 +121,7 @@ SEED = Variant(
     cache_failures=True,
     lock_release_checks_token=False,
     cache_check_takes_lock=False,
+    put_releases_lock=False,
     cas_transitions=False,
     lock_ttl_ms=10_000,
     lock_wait_ms=100,
@@ -145,6 +150,7 @@ HARDENED = Variant(
     cache_failures=False,
     lock_release_checks_token=True,
     cache_check_takes_lock=True,
+    put_releases_lock=True,
     cas_transitions=True,
     lock_ttl_ms=45_000,
     lock_wait_ms=100,

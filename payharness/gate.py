@@ -90,6 +90,9 @@ FAULTS = (
 STOPS = ("done", "PaymentInsert", "ProviderCharge (reply)", "DbTransaction", "CachePut", "arrived")
 """Where a flow is paused: at its end, before the insert, while the provider executes the
 charge, before the save, before caching the answer, or just arrived (nothing run)."""
+STOP_EFFECTS = {"CachePut": frozenset({"CachePut", "CachePutAndRelease"})}
+"""The effects a stop pauses before, where they are more than the stop's own name: caching
+the answer is hardened's ``CachePutAndRelease`` (the cache put and the lock release)."""
 RUN_LIMIT = 500
 CHECKED_KINDS = frozenset({"request", "response", "charge", "phase"})
 """The only events ``check`` reads besides the final state; traces use the full history."""
@@ -350,7 +353,7 @@ def machine_for(
                         break
                     self._step(flow)
                     here = self.stepper.flows.get(flow)
-                    if here is not None and here.pending_name == until:
+                    if here is not None and here.pending_name in STOP_EFFECTS.get(until, (until,)):
                         note(f"{flow}: paused before {until}")
                         break
             return multiple(flow) if flow in self.stepper.flows else multiple()

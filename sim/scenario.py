@@ -194,6 +194,7 @@ FAULT: dict[str, Spec] = {
             "CacheGet",
             "CacheGetOrLock",
             "CachePut",
+            "CachePutAndRelease",
             "LockAcquire",
             "LockRelease",
             "PaymentFind",

@@ -23,6 +23,7 @@ from core.effects import (
     CacheGet,
     CacheGetOrLock,
     CachePut,
+    CachePutAndRelease,
     ChargeResult,
     ClockRead,
     Conflict,
@@ -66,6 +67,18 @@ class RedisKeys:
             cache=f"idempotency:{request.idempotency_key}",
             lock=f"lock:{request.idempotency_key}",
         )
+
+
+@dataclass(slots=True)
+class AnswerCache:
+    """Where a request caches its answer. While the flow holds the key's lock and the variant
+    joins the two steps (``put_releases_lock``), the answer waits here for the release and
+    both go as one ``CachePutAndRelease``: caching is always the last step before the
+    release, so nothing runs between them either way."""
+
+    keys: RedisKeys
+    with_release: bool
+    answer: Response | None = None
 
 
 def provider_key(variant: Variant, request: PaymentRequest) -> str:
@@ -131,15 +144,19 @@ def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flo
     if early is not None:
         return early
 
+    cache = AnswerCache(keys, with_release=held and variant.put_releases_lock)
     try:
-        response = yield from _under_lock(request, variant, attempt, fp, keys)
+        response = yield from _under_lock(request, variant, attempt, fp, cache)
     except (Unavailable, OutcomeUnknown) as exc:
         response = unavailable(exc)
     except Conflict:
         # a compare-and-set lost to another writer of this payment: nothing final to say yet
         response = in_flight()
     if held:
-        yield from _release(variant, keys, attempt)
+        try:
+            yield from _release(variant, cache, attempt)
+        except Unavailable as exc:  # the answer was not cached (as a failed CachePut says)
+            response = unavailable(exc)
     return response
 
 
@@ -159,9 +176,12 @@ def _cache_get(variant: Variant, keys: RedisKeys) -> Flow[Response | None]:
         raise
 
 
-def _cache_put(variant: Variant, keys: RedisKeys, response: Response) -> Flow[None]:
+def _cache_put(variant: Variant, cache: AnswerCache, response: Response) -> Flow[None]:
+    if cache.with_release:
+        cache.answer = response  # sent with the release (``_release``)
+        return
     try:
-        yield from perform(CachePut(keys.cache, response, variant.cache_ttl_ms))
+        yield from perform(CachePut(cache.keys.cache, response, variant.cache_ttl_ms))
     except Unavailable:
         if not variant.proceed_without_redis:
             raise
@@ -205,25 +225,34 @@ def _cached_or_locked(variant: Variant, keys: RedisKeys, token: str) -> Flow[Res
     return (yield from perform(LockAcquire(keys.lock, token, variant.lock_ttl_ms)))
 
 
-def _release(variant: Variant, keys: RedisKeys, token: str) -> Flow[None]:
-    try:
-        yield from perform(
-            LockRelease(keys.lock, token if variant.lock_release_checks_token else None)
+def _release(variant: Variant, cache: AnswerCache, token: str) -> Flow[None]:
+    """Release the lock, caching the answer in the same step when it waits for it. Raises
+    ``Unavailable`` only when that answer could not be cached and the variant needs Redis."""
+    keys, checked = cache.keys, token if variant.lock_release_checks_token else None
+    if cache.answer is None:
+        release: LockRelease | CachePutAndRelease = LockRelease(keys.lock, checked)
+    else:
+        release = CachePutAndRelease(
+            keys.cache, cache.answer, variant.cache_ttl_ms, keys.lock, checked
         )
+    try:
+        yield from perform(release)
     except Unavailable:
-        pass  # the lock expires on its own; the answer is already decided
+        # the lock expires on its own; the answer is already decided
+        if cache.answer is not None and not variant.proceed_without_redis:
+            raise
 
 
 def _under_lock(
-    request: PaymentRequest, variant: Variant, attempt: str, fp: str, keys: RedisKeys
+    request: PaymentRequest, variant: Variant, attempt: str, fp: str, cache: AnswerCache
 ) -> Flow[Response]:
     merchant = request.merchant if variant.db_lookup_scoped else None
     if not variant.pending_before_charge:
         existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
         if existing is not None:
-            return (yield from _answer_existing(variant, existing, fp, keys))
+            return (yield from _answer_existing(variant, existing, fp, cache))
         payment = yield from _new_payment(request, variant, attempt, fp)
-        return (yield from _charge_then_save(variant, payment, keys))
+        return (yield from _charge_then_save(variant, payment, cache))
 
     # The PENDING insert is the lookup: its unique indexes say whether the key (or the order)
     # already has a row, so a new key costs one round trip instead of a find and an insert.
@@ -236,7 +265,7 @@ def _under_lock(
         # the order paid under another one).
         existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
         if existing is not None:
-            return (yield from _answer_existing(variant, existing, fp, keys))
+            return (yield from _answer_existing(variant, existing, fp, cache))
         if "live_order" in exc.reason:
             return error(
                 409,
@@ -245,7 +274,7 @@ def _under_lock(
                 f"order {request.order} already has a live or completed payment",
             )
         return in_flight()
-    return (yield from charge_and_settle(variant, payment, keys))
+    return (yield from charge_and_settle(variant, payment, cache))
 
 
 def _new_payment(request: PaymentRequest, variant: Variant, attempt: str, fp: str) -> Flow[Payment]:
@@ -266,7 +295,7 @@ def _new_payment(request: PaymentRequest, variant: Variant, attempt: str, fp: st
 
 
 def _answer_existing(
-    variant: Variant, existing: Payment, fp: str, keys: RedisKeys
+    variant: Variant, existing: Payment, fp: str, cache: AnswerCache
 ) -> Flow[Response]:
     """A row for this key exists: replay it when final, resume it when hardened can."""
     if variant.check_fingerprint and existing.fingerprint != fp:
@@ -274,14 +303,14 @@ def _answer_existing(
     if existing.state in FINAL_STATES:
         response = payment_response(existing, 201, replayed=True)
         if variant.pending_before_charge:
-            yield from _cache_put(variant, keys, response)
+            yield from _cache_put(variant, cache, response)
         return response
     if not variant.pending_before_charge:
         return payment_response(existing, 200, replayed=True)
     now = yield from perform(ClockRead())
     if not within_key_window(variant, existing, now):
         return payment_response(existing, 202, replayed=True)
-    return (yield from charge_and_settle(variant, existing, keys))
+    return (yield from charge_and_settle(variant, existing, cache))
 
 
 def within_key_window(variant: Variant, payment: Payment, now: int) -> bool:
@@ -291,13 +320,15 @@ def within_key_window(variant: Variant, payment: Payment, now: int) -> bool:
     return now - payment.created_ms < PROVIDER_KEY_WINDOW_MS - variant.reconcile_margin_ms
 
 
-def charge_and_settle(variant: Variant, payment: Payment, keys: RedisKeys | None) -> Flow[Response]:
+def charge_and_settle(
+    variant: Variant, payment: Payment, cache: AnswerCache | None
+) -> Flow[Response]:
     """Charge with the payment's own key and move its row by the answer (hardened path)."""
     try:
         result = yield from perform(charge_effect(variant, payment))
     except OutcomeUnknown as exc:
         if not variant.unknown_is_pending:
-            return (yield from _cached_failure(variant, keys, 502, "provider_error", str(exc)))
+            return (yield from _cached_failure(variant, cache, 502, "provider_error", str(exc)))
         yield from _mark_reconcile(variant, payment, None)
         return payment_response(payment, 202)
     except Conflict:
@@ -307,11 +338,11 @@ def charge_and_settle(variant: Variant, payment: Payment, keys: RedisKeys | None
     except IdempotencyMismatch as exc:
         yield from perform(_transition(variant, payment, PaymentState.FAILED, error=str(exc)))
         return error(500, Outcome.FAILED, "provider_idempotency_error", str(exc))
-    return (yield from settle(variant, payment, result, keys))
+    return (yield from settle(variant, payment, result, cache))
 
 
 def settle(
-    variant: Variant, payment: Payment, result: ChargeResult, keys: RedisKeys | None
+    variant: Variant, payment: Payment, result: ChargeResult, cache: AnswerCache | None
 ) -> Flow[Response]:
     """Record what the provider said: COMPLETED and order paid in one transaction, or FAILED.
 
@@ -349,8 +380,8 @@ def settle(
         None if result.succeeded else result.decline_code,
     )
     response = payment_response(row, status)
-    if keys is not None:
-        yield from _cache_put(variant, keys, response)
+    if cache is not None:
+        yield from _cache_put(variant, cache, response)
     return response
 
 
@@ -401,24 +432,24 @@ def _mark_reconcile(variant: Variant, payment: Payment, charge_id: str | None) -
 
 
 def _cached_failure(
-    variant: Variant, keys: RedisKeys | None, status: int, code: str, message: str
+    variant: Variant, cache: AnswerCache | None, status: int, code: str, message: str
 ) -> Flow[Response]:
     """The seed's 'Failed? → Cache error, return': the error becomes the key's answer."""
     response = error(status, Outcome.FAILED, code, message)
-    if variant.cache_failures and keys is not None:
-        yield from _cache_put(variant, keys, response)
+    if variant.cache_failures and cache is not None:
+        yield from _cache_put(variant, cache, response)
     return response
 
 
-def _charge_then_save(variant: Variant, payment: Payment, keys: RedisKeys) -> Flow[Response]:
+def _charge_then_save(variant: Variant, payment: Payment, cache: AnswerCache) -> Flow[Response]:
     """The seed's order: charge first, then save payment and order in one transaction."""
     try:
         result = yield from perform(charge_effect(variant, payment))
     except (OutcomeUnknown, Unavailable, Conflict, IdempotencyMismatch) as exc:
-        return (yield from _cached_failure(variant, keys, 502, "provider_error", str(exc)))
+        return (yield from _cached_failure(variant, cache, 502, "provider_error", str(exc)))
     if not result.succeeded:
         code = result.decline_code or "card_declined"
-        return (yield from _cached_failure(variant, keys, 402, code, "the card was declined"))
+        return (yield from _cached_failure(variant, cache, 402, code, "the card was declined"))
     saved = payment.evolve(PaymentState.COMPLETED, result.charge_id, payment.error)
     try:
         yield from perform(
@@ -434,6 +465,5 @@ def _charge_then_save(variant: Variant, payment: Payment, keys: RedisKeys) -> Fl
             pass
         return error(500, Outcome.ERROR, "save_failed", "charged, but the save failed")
     response = payment_response(saved, 201)
-    if keys is not None:
-        yield from _cache_put(variant, keys, response)
+    yield from _cache_put(variant, cache, response)
     return response

@@ -28,6 +28,7 @@ from typing import Any
 from core.effects import (
     CacheGetOrLock,
     CachePut,
+    CachePutAndRelease,
     DbTransaction,
     Effect,
     LockAcquire,
@@ -44,6 +45,7 @@ POINTS: Mapping[tuple[type[Any], str], str] = {
     (PaymentInsert, "before"): "before_insert",
     (PaymentInsert, "after"): "after_insert",
     (CachePut, "before"): "before_cache_put",
+    (CachePutAndRelease, "before"): "before_cache_put",
     (LockAcquire, "after"): "after_lock",
     (CacheGetOrLock, "after"): "after_lock",
     (LockRelease, "before"): "before_release",

@@ -5,6 +5,8 @@
 - A cached response is the ``Response`` serialised as JSON with a ``PX`` TTL.
 - ``CacheGetOrLock`` (hardened) is one Lua script: the cached response if there is one, else
   ``SET lock token NX PX ttl``; the seed's two steps stay a ``GET`` and a ``SET NX``.
+- ``CachePutAndRelease`` (hardened) is one Lua script too: ``SET cache … PX ttl``, then the
+  release; the seed's two steps stay a ``SET`` and a ``DEL``.
 - Keys come from the core (``core.flows.payment.RedisKeys``); hardened keys carry a hash tag
   ``{merchant:key}`` so a key's lock and cache share one Redis Cluster slot. The adapter only
   prepends a per-deployment prefix without braces, which leaves that hash tag in charge.
@@ -53,6 +55,21 @@ return {0, 0}
 """``CacheGetOrLock``: the cached answer, or whether the lock was taken, in one round trip.
 KEYS[1] is the cache key, KEYS[2] the lock; hardened's keys share a hash tag, so a cluster
 runs the script on the one shard that holds both."""
+
+
+PUT_AND_RELEASE_SCRIPT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] == '1' then
+  return redis.call('DEL', KEYS[2])
+end
+if redis.call('GET', KEYS[2]) == ARGV[4] then
+  return redis.call('DEL', KEYS[2])
+end
+return 0
+"""
+"""``CachePutAndRelease``: ``SET cache answer PX ttl``, then the release (a plain ``DEL`` when
+ARGV[3] is '1', else compare-and-delete by the token in ARGV[4]) in one round trip. KEYS[1]
+is the cache key, KEYS[2] the lock, on one slot as for ``GET_OR_LOCK_SCRIPT``."""
 
 
 _RESPONSE_FIELDS = tuple(f.name for f in fields(Response))
@@ -104,6 +121,7 @@ class RedisStore:
         self.timeout_s = timeout_s
         self._release = self.client.register_script(RELEASE_SCRIPT)
         self._get_or_lock = self.client.register_script(GET_OR_LOCK_SCRIPT)
+        self._put_and_release = self.client.register_script(PUT_AND_RELEASE_SCRIPT)
 
     def k(self, key: str) -> str:
         return self.prefix + key
@@ -160,6 +178,16 @@ class RedisStore:
         else:
             command = self._release(keys=[self.k(key)], args=[token])
         return bool(await self._command("release", command))
+
+    async def cache_put_and_release(
+        self, cache_key: str, response: Response, ttl_ms: int, lock_key: str, token: str | None
+    ) -> bool:
+        """Cache ``response``, then release ``lock_key`` as ``lock_release`` would."""
+        command = self._put_and_release(
+            keys=[self.k(cache_key), self.k(lock_key)],
+            args=[response_to_json(response), ttl_ms, "1" if token is None else "0", token or ""],
+        )
+        return bool(await self._command("SET and release", command))
 
     async def delete_prefix(self, *, batch: int = 500, max_keys: int = 10_000_000) -> int:
         """Delete every key under this store's prefix (and nothing else): SCAN + UNLINK.

@@ -10,6 +10,7 @@ from core.effects import (
     CacheGet,
     CacheGetOrLock,
     CachePut,
+    CachePutAndRelease,
     ClockRead,
     DbTransaction,
     Effect,
@@ -72,6 +73,9 @@ class LiveTransport:
                 e.cache_key, e.lock_key, e.token, e.ttl_ms
             ),
             LockRelease: lambda e: self.redis.lock_release(e.key, e.token),
+            CachePutAndRelease: lambda e: self.redis.cache_put_and_release(
+                e.cache_key, e.response, e.ttl_ms, e.lock_key, e.token
+            ),
             PaymentFind: lambda e: self.postgres.find(e.merchant, e.idempotency_key),
             PaymentGet: lambda e: self.postgres.get(e.payment_id),
             PaymentInsert: self._single,

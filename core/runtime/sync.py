@@ -13,6 +13,7 @@ from typing import Any
 from core.domain import Payment, PaymentRequest, Response
 from core.effects import (
     CachePut,
+    CachePutAndRelease,
     DbTransaction,
     Effect,
     Fault,
@@ -55,6 +56,8 @@ def describe(effect: Effect[Any]) -> str:
         return f"{name}[{'; '.join(short(w) for w in effect.writes)}]"
     if isinstance(effect, CachePut):
         return f"{name}({effect.key!r}, {short(effect.response)})"
+    if isinstance(effect, CachePutAndRelease):
+        return f"{name}({effect.cache_key!r}, {short(effect.response)}, {effect.lock_key!r})"
     if isinstance(effect, PaymentInsert | PaymentTransition):
         return f"{name}({short(effect)})"
     return repr(effect).replace("\n", " ")[:240]

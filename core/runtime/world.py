@@ -16,6 +16,7 @@ from core.effects import (
     CacheGet,
     CacheGetOrLock,
     CachePut,
+    CachePutAndRelease,
     ChargeResult,
     ClockRead,
     DbTransaction,
@@ -78,6 +79,7 @@ class World:
             LockAcquire: lambda e: self.redis.set(e.key, e.token, px=e.ttl_ms, nx=True),
             CacheGetOrLock: self._get_or_lock,
             LockRelease: self._release,
+            CachePutAndRelease: self._put_and_release,
             PaymentFind: lambda e: self.postgres.find(e.merchant, e.idempotency_key),
             PaymentGet: lambda e: self.postgres.get(e.payment_id),
             PaymentInsert: lambda e: self.postgres.execute([e]) and None,
@@ -111,10 +113,15 @@ class World:
             return cached
         return self.redis.set(effect.lock_key, effect.token, px=effect.ttl_ms, nx=True)
 
-    def _release(self, effect: LockRelease) -> bool:
+    def _release(self, effect: LockRelease | CachePutAndRelease) -> bool:
+        key = effect.key if isinstance(effect, LockRelease) else effect.lock_key
         if effect.token is None:
-            return self.redis.delete(effect.key)
-        return self.redis.compare_and_delete(effect.key, effect.token)
+            return self.redis.delete(key)
+        return self.redis.compare_and_delete(key, effect.token)
+
+    def _put_and_release(self, effect: CachePutAndRelease) -> bool:
+        self.redis.set(effect.cache_key, effect.response, px=effect.ttl_ms)
+        return self._release(effect)
 
     def _charge(self, effect: ProviderCharge) -> ChargeResult:
         return self.stripe.charge(

@@ -1,12 +1,15 @@
-"""Hardened checks the cache and takes the lock in one step (``CacheGetOrLock``); the seed
-keeps the diagram's two. Each flow here runs against the memory world, effect by effect."""
+"""Hardened checks the cache and takes the lock in one step (``CacheGetOrLock``), and caches
+its answer and releases the lock in one more (``CachePutAndRelease``); the seed keeps the
+diagram's two steps for each. Each flow here runs against the memory world, effect by effect."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from core.domain import PaymentRequest, Response
-from core.effects import CacheGet, CacheGetOrLock, LockAcquire, Sleep
+from core.effects import CacheGet, CacheGetOrLock, CachePutAndRelease, LockAcquire, Sleep
 from core.flows.payment import RedisKeys, payment_flow
 from core.runtime.driver import FlowDriver
 from core.runtime.sync import answer
@@ -27,16 +30,27 @@ def run(world: World, attempt: str, request: PaymentRequest = REQUEST) -> tuple[
 
 
 def redis_steps(asked: list[str]) -> list[str]:
-    redis = {"CacheGet", "CacheGetOrLock", "LockAcquire", "CachePut", "LockRelease"}
+    redis = {
+        "CacheGet",
+        "CacheGetOrLock",
+        "LockAcquire",
+        "CachePut",
+        "LockRelease",
+        "CachePutAndRelease",
+    }
     return [name for name in asked if name in redis]
 
 
-def test_a_new_hardened_payment_checks_the_cache_and_locks_in_one_step() -> None:
+def test_a_new_hardened_payment_takes_two_redis_steps() -> None:
     world = World(HARDENED)
     response, asked = run(world, "a1")
     assert response.status == 201 and not response.replayed
-    assert redis_steps(asked) == ["CacheGetOrLock", "CachePut", "LockRelease"]
+    assert redis_steps(asked) == ["CacheGetOrLock", "CachePutAndRelease"]
     assert asked.count("PaymentFind") == 0  # the insert is the lookup
+    keys = RedisKeys.for_request(HARDENED, REQUEST)
+    assert world.redis.get(keys.lock) is None, "the joined step released the lock"
+    cached = world.redis.get(keys.cache)
+    assert cached is not None and cached.payment_id == response.payment_id
 
 
 def test_the_seed_keeps_the_diagrams_two_steps() -> None:
@@ -99,7 +113,86 @@ def test_redis_down_proceeds_without_the_lock_in_hardened() -> None:
     world.redis.available = False
     response, asked = run(world, "a1")
     assert response.status == 201
-    assert asked[0] == "CacheGetOrLock" and "LockRelease" not in asked
+    assert asked[0] == "CacheGetOrLock"
+    assert "LockRelease" not in asked and "CachePutAndRelease" not in asked
+
+
+def until_pending(world: World, variant: Variant, attempt: str, name: str) -> FlowDriver[Response]:
+    """A hardened-like flow run up to (not into) its effect named ``name``."""
+    driver: FlowDriver[Response] = FlowDriver(payment_flow(REQUEST, variant, attempt))
+    while type(driver.pending).__name__ != name:
+        assert not driver.done, f"the flow ended before {name}"
+        answer(world, driver, attempt, None)
+    return driver
+
+
+def test_the_joined_release_checks_the_token() -> None:
+    """A zombie whose lock expired and was taken over caches its answer but leaves the new
+    holder's lock alone, as the token-checked ``LockRelease`` does."""
+    world = World(HARDENED)
+    driver = until_pending(world, HARDENED, "a1", "CachePutAndRelease")
+    keys = RedisKeys.for_request(HARDENED, REQUEST)
+    world.redis.delete(keys.lock)
+    world.redis.set(keys.lock, "new-holder", px=HARDENED.lock_ttl_ms)
+    effect = driver.pending
+    assert isinstance(effect, CachePutAndRelease) and effect.token == "a1"
+    assert world.perform(effect) is False
+    assert world.redis.get(keys.lock) == "new-holder"
+    assert world.redis.get(keys.cache) == effect.response
+
+
+def test_without_the_token_check_the_joined_release_deletes_any_lock() -> None:
+    blind = HARDENED.with_changes("blind", "test", lock_release_checks_token=False)
+    world = World(blind)
+    driver = until_pending(world, blind, "a1", "CachePutAndRelease")
+    keys = RedisKeys.for_request(blind, REQUEST)
+    world.redis.delete(keys.lock)
+    world.redis.set(keys.lock, "new-holder", px=blind.lock_ttl_ms)
+    effect = driver.pending
+    assert isinstance(effect, CachePutAndRelease) and effect.token is None
+    assert world.perform(effect) is True
+    assert world.redis.get(keys.lock) is None
+
+
+@pytest.mark.parametrize("needs_redis", [False, True])
+def test_redis_failing_at_the_cache_step_answers_as_the_two_steps_do(needs_redis: bool) -> None:
+    """Joined or not, Redis going down as the answer is cached gives the client the same
+    answer: hardened still says 201 (the row is final); a variant that needs Redis says 503."""
+    answers = []
+    for joined in (True, False):
+        variant = HARDENED.with_changes(
+            "v", "test", put_releases_lock=joined, proceed_without_redis=not needs_redis
+        )
+        world = World(variant)
+        step = "CachePutAndRelease" if joined else "CachePut"
+        driver = until_pending(world, variant, "a1", step)
+        world.redis.available = False
+        while not driver.done:
+            answer(world, driver, "a1", None)
+        assert driver.result is not None
+        answers.append(driver.result.status)
+    assert answers == ([503, 503] if needs_redis else [201, 201])
+
+
+def test_redis_down_caches_apart_from_a_release_it_does_not_need() -> None:
+    """Without the lock (Redis was down at the start) the answer is cached on its own."""
+    world = World(HARDENED)
+    world.redis.available = False
+    driver: FlowDriver[Response] = FlowDriver(payment_flow(REQUEST, HARDENED, "a1"))
+    asked = []
+    while not driver.done:
+        asked.append(type(driver.pending).__name__)
+        if asked[-1] == "PaymentInsert":
+            world.redis.available = True  # back before the answer is cached
+        answer(world, driver, "a1", None)
+    assert redis_steps(asked) == ["CacheGetOrLock", "CachePut"]
+    assert world.redis.get(RedisKeys.for_request(HARDENED, REQUEST).cache) is not None
+
+
+def test_a_variant_may_switch_the_joined_release_off() -> None:
+    apart: Variant = HARDENED.with_changes("apart", "test", put_releases_lock=False)
+    _, asked = run(World(apart), "a1")
+    assert redis_steps(asked) == ["CacheGetOrLock", "CachePut", "LockRelease"]
 
 
 def test_a_variant_may_switch_the_one_step_off() -> None:

@@ -255,8 +255,8 @@ def test_get_payment_health_and_readiness(live: LiveRun, three_servers: list[str
 
 
 def test_stats_count_one_round_trip_per_effect(live: LiveRun, three_servers: list[str]) -> None:
-    """A new payment in hardened: the get-or-lock script, SET, the release script (3 Redis
-    round trips);
+    """A new payment in hardened: the get-or-lock script and the put-and-release script
+    (2 Redis round trips);
     Postgres PENDING insert (no find first: the insert's unique indexes are the lookup) and
     the completion transaction of three writes sent as one ``ph_apply()`` call (2 round trips;
     no BEGIN or COMMIT exchange, no second statement per transition)."""
@@ -271,7 +271,7 @@ def test_stats_count_one_round_trip_per_effect(live: LiveRun, three_servers: lis
 
     before, made, after = asyncio.run(scenario())
     assert made.status == 201 and not made.replayed
-    assert after["redis_round_trips"] - before["redis_round_trips"] == 3
+    assert after["redis_round_trips"] - before["redis_round_trips"] == 2
     assert after["postgres_round_trips"] - before["postgres_round_trips"] == 2
     assert after["postgres_pool"]["pool_max"] == live.config.pool_max
 

@@ -131,6 +131,12 @@ def test_lock_and_cache_share_a_slot_and_release_checks_the_token(cluster_url: s
             await store.cache_put(keys.cache, answer, 5000)
             cached = await store.cache_get(keys.cache)
             assert await store.cache_get_or_lock(keys.cache, keys.lock, "token-e", 5000) == answer
+            # So does the put-and-release: the answer cached, the lock released by its token.
+            assert await store.lock_acquire(keys.lock, "token-f", 5000)
+            put = store.cache_put_and_release
+            assert not await put(keys.cache, answer, 5000, keys.lock, "token-g")  # not ours
+            assert await put(keys.cache, answer, 5000, keys.lock, "token-f")
+            assert await store.client.exists(store.k(keys.lock)) == 0
             deleted = await store.delete_prefix()
             return lock_slot, cache_slot, first, second, wrong, cached, deleted
         finally:

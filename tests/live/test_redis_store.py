@@ -1,12 +1,13 @@
-"""The Redis adapter's one-step cache check and lock (``CacheGetOrLock``) on real Redis,
-against what the memory world answers for the same keys."""
+"""The Redis adapter's joined steps on real Redis, the cache check and lock
+(``CacheGetOrLock``) and the cache put and release (``CachePutAndRelease``), against what the
+memory world answers for the same keys."""
 
 from __future__ import annotations
 
 import asyncio
 
 from core.domain import Outcome, PaymentRequest, Response
-from core.effects import CacheGetOrLock
+from core.effects import CacheGetOrLock, CachePutAndRelease
 from core.flows.payment import RedisKeys
 from core.live.redis_store import RedisStore
 from core.runtime.world import World
@@ -52,3 +53,55 @@ def test_get_or_lock_answers_the_cache_else_takes_the_lock_like_the_model(
 
     seen = asyncio.run(scenario())
     assert seen == [(True, True), (False, False), (True, True), (ANSWER, ANSWER), (0, 0)]
+
+
+def test_put_and_release_caches_then_releases_like_the_model(live_base: LiveRun) -> None:
+    """By token: only the holder's lock goes, the answer is cached either way; without a
+    token (the mutant's plain ``DEL``) any holder's lock goes."""
+    request = PaymentRequest(unique("m-pr-"), "o1", 1999, "usd", "tok_visa", unique("k-"))
+    keys = RedisKeys.for_request(HARDENED, request)
+    world = World(HARDENED)
+
+    def model(token: str | None) -> object:
+        return world.perform(CachePutAndRelease(keys.cache, ANSWER, 5000, keys.lock, token))
+
+    async def scenario() -> list[tuple[object, object]]:
+        store = RedisStore(live_base.config.redis_url, live_base.config.redis_prefix)
+        seen: list[tuple[object, object]] = []
+
+        async def hold(token: str) -> None:
+            await store.client.set(store.k(keys.lock), token, px=5000)
+            world.redis.set(keys.lock, token, px=5000)
+
+        async def both(token: str | None) -> None:
+            live = await store.cache_put_and_release(keys.cache, ANSWER, 5000, keys.lock, token)
+            seen.append((live, model(token)))
+            held = await store.client.get(store.k(keys.lock))
+            seen.append((None if held is None else held.decode(), world.redis.get(keys.lock)))
+            seen.append((await store.cache_get(keys.cache), world.redis.get(keys.cache)))
+
+        try:
+            await hold("a")
+            await both("a")  # ours: released, cached
+            await hold("b")
+            await both("a")  # another holder's: kept, cached
+            await both(None)  # no token: deleted whoever holds it
+            ttl = await store.client.pttl(store.k(keys.cache))
+            seen.append((0 < ttl <= 5000, True))
+            return seen
+        finally:
+            await store.close()
+
+    seen = asyncio.run(scenario())
+    assert seen == [
+        (True, True),
+        (None, None),
+        (ANSWER, ANSWER),
+        (False, False),
+        ("b", "b"),
+        (ANSWER, ANSWER),
+        (True, True),
+        (None, None),
+        (ANSWER, ANSWER),
+        (True, True),
+    ]
