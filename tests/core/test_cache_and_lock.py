@@ -126,32 +126,23 @@ def until_pending(world: World, variant: Variant, attempt: str, name: str) -> Fl
     return driver
 
 
-def test_the_joined_release_checks_the_token() -> None:
-    """A zombie whose lock expired and was taken over caches its answer but leaves the new
-    holder's lock alone, as the token-checked ``LockRelease`` does."""
-    world = World(HARDENED)
-    driver = until_pending(world, HARDENED, "a1", "CachePutAndRelease")
-    keys = RedisKeys.for_request(HARDENED, REQUEST)
+@pytest.mark.parametrize("checks_token", [True, False])
+def test_the_joined_release_releases_as_lock_release_would(checks_token: bool) -> None:
+    """A zombie whose lock expired and was taken over caches its answer; by token it leaves
+    the new holder's lock alone, as the token-checked ``LockRelease`` does, and without the
+    token check (a plain ``DEL``) it deletes it."""
+    variant = HARDENED.with_changes("v", "test", lock_release_checks_token=checks_token)
+    world = World(variant)
+    driver = until_pending(world, variant, "a1", "CachePutAndRelease")
+    keys = RedisKeys.for_request(variant, REQUEST)
     world.redis.delete(keys.lock)
-    world.redis.set(keys.lock, "new-holder", px=HARDENED.lock_ttl_ms)
+    world.redis.set(keys.lock, "new-holder", px=variant.lock_ttl_ms)
     effect = driver.pending
-    assert isinstance(effect, CachePutAndRelease) and effect.token == "a1"
-    assert world.perform(effect) is False
-    assert world.redis.get(keys.lock) == "new-holder"
+    assert isinstance(effect, CachePutAndRelease)
+    assert effect.token == ("a1" if checks_token else None)
+    assert world.perform(effect) is not checks_token
+    assert world.redis.get(keys.lock) == ("new-holder" if checks_token else None)
     assert world.redis.get(keys.cache) == effect.response
-
-
-def test_without_the_token_check_the_joined_release_deletes_any_lock() -> None:
-    blind = HARDENED.with_changes("blind", "test", lock_release_checks_token=False)
-    world = World(blind)
-    driver = until_pending(world, blind, "a1", "CachePutAndRelease")
-    keys = RedisKeys.for_request(blind, REQUEST)
-    world.redis.delete(keys.lock)
-    world.redis.set(keys.lock, "new-holder", px=blind.lock_ttl_ms)
-    effect = driver.pending
-    assert isinstance(effect, CachePutAndRelease) and effect.token is None
-    assert world.perform(effect) is True
-    assert world.redis.get(keys.lock) is None
 
 
 @pytest.mark.parametrize("needs_redis", [False, True])
