@@ -431,20 +431,20 @@ def _eventual(
                 )
             )
     # settle_answers holds only keys whose last settle answer was not final: few, so only
-    # their rows and charges are looked for.
-    with_rows = {mk for p in rows if (mk := (p.merchant, p.idempotency_key)) in
-                 settle_answers}  # fmt: skip
-    with_rows |= {mk for c in final.charges if c.merchant and (mk := (c.merchant, c.key)) in
-                  settle_answers}  # fmt: skip
-    # A key the gateway bound to another payload than the retried one (its rows hold only
-    # others: the first request crashed before its insert, a reuse won the key) refuses
-    # that payload for good; the refusal is the final answer for it.
+    # their rows (with the payloads they hold) and charges are looked for.
     row_payloads: dict[MerchantKey, set[Payload]] = defaultdict(set)
     for p in rows:
         if (mk := (p.merchant, p.idempotency_key)) in settle_answers:
             row_payloads[mk].add((p.order, p.amount, p.currency, p.source))
+    with_rows = set(row_payloads)
+    with_rows |= {mk for c in final.charges if c.merchant and (mk := (c.merchant, c.key)) in
+                  settle_answers}  # fmt: skip
     for mk, (outcome, payload) in sorted(settle_answers.items()):
-        if outcome == "rejected" and row_payloads[mk] and payload not in row_payloads[mk]:
+        # A key the gateway bound to another payload than the retried one (its rows hold only
+        # others: the first request crashed before its insert, a reuse won the key) refuses
+        # that payload for good; the refusal is the final answer for it.
+        held = row_payloads.get(mk)
+        if outcome == "rejected" and held and payload not in held:
             continue
         if mk in with_rows and outcome not in ("paid", "failed"):
             found.append(
