@@ -113,15 +113,18 @@ class World:
             return cached
         return self.redis.set(effect.lock_key, effect.token, px=effect.ttl_ms, nx=True)
 
-    def _release(self, effect: LockRelease | CachePutAndRelease) -> bool:
-        key = effect.key if isinstance(effect, LockRelease) else effect.lock_key
-        if effect.token is None:
-            return self.redis.delete(key)
-        return self.redis.compare_and_delete(key, effect.token)
+    def _release(self, effect: LockRelease) -> bool:
+        return self._unlock(effect.key, effect.token)
 
     def _put_and_release(self, effect: CachePutAndRelease) -> bool:
         self.redis.set(effect.cache_key, effect.response, px=effect.ttl_ms)
-        return self._release(effect)
+        return self._unlock(effect.lock_key, effect.token)
+
+    def _unlock(self, key: str, token: str | None) -> bool:
+        """Compare-and-delete by ``token``; a plain delete when it is None."""
+        if token is None:
+            return self.redis.delete(key)
+        return self.redis.compare_and_delete(key, token)
 
     def _charge(self, effect: ProviderCharge) -> ChargeResult:
         return self.stripe.charge(
