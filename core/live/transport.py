@@ -98,6 +98,7 @@ class LiveTransport:
     async def close(self) -> None:
         await self.postgres.close()
         await self.redis.close()
+        await self.stripe.close()
 
     async def perform(self, effect: Effect[Any]) -> Any:
         return await self._handlers[type(effect)](effect)

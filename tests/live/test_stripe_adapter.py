@@ -58,3 +58,55 @@ def test_payment_lookup_index_is_complete_and_incremental(live: LiveRun) -> None
             assert result is not None and result.amount == 1999, i
 
     asyncio.run(scenario())
+
+
+def _connections_to(port: int) -> set[int]:
+    """Local ports of this process's established TCP connections to ``port`` on loopback
+    (its socket inodes in /proc/self/fd, looked up in /proc/net/tcp)."""
+    import os
+
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    with open("/proc/net/tcp") as table:
+        for line in list(table)[1:]:
+            cols = line.split()
+            local, remote, state, inode = cols[1], cols[2], cols[3], cols[9]
+            if state == "01" and inode in inodes and int(remote.split(":")[1], 16) == port:
+                ports.add(int(local.split(":")[1], 16))
+    return ports
+
+
+def test_a_burst_of_charges_keeps_its_connections_open(live: LiveRun) -> None:
+    """More concurrent charges than httpx keeps alive by default (20): every connection the
+    burst opened stays open for the next burst, instead of a handshake per extra charge."""
+    ns = uuid.uuid4().hex[:10]
+    base, key = live.config.stripe_api_base, live.config.stripe_api_key
+    port = int(base.rsplit(":", 1)[1].split("/")[0])
+    burst = 48
+
+    async def scenario() -> tuple[set[int], set[int]]:
+        provider = StripeProvider(base, key)
+
+        async def charge(i: int) -> None:
+            result = await provider.charge(
+                ProviderCharge(f"{ns}-{i}", 1999, "usd", "tok_visa", (("ns", ns),))
+            )
+            assert result.succeeded
+
+        await asyncio.gather(*(charge(i) for i in range(burst)))
+        first = _connections_to(port)
+        await asyncio.gather(*(charge(i) for i in range(burst, 2 * burst)))
+        second = _connections_to(port)
+        await provider.close()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert len(first) > 20, f"{len(first)} connections kept after {burst} concurrent charges"
+    assert first <= second, f"{len(first - second)} connections of the first burst were closed"
