@@ -5,12 +5,14 @@ new (plus a small margin), not every charge again."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import pytest
 
 from core.effects import ProviderCharge
 from core.live.stripe_provider import StripeProvider
+from loadtests.faults import socket_ports_of
 from tests.live.conftest import LiveRun
 
 pytestmark = [
@@ -60,29 +62,6 @@ def test_payment_lookup_index_is_complete_and_incremental(live: LiveRun) -> None
     asyncio.run(scenario())
 
 
-def _connections_to(port: int) -> set[int]:
-    """Local ports of this process's established TCP connections to ``port`` on loopback
-    (its socket inodes in /proc/self/fd, looked up in /proc/net/tcp)."""
-    import os
-
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    ports = set()
-    with open("/proc/net/tcp") as table:
-        for line in list(table)[1:]:
-            cols = line.split()
-            local, remote, state, inode = cols[1], cols[2], cols[3], cols[9]
-            if state == "01" and inode in inodes and int(remote.split(":")[1], 16) == port:
-                ports.add(int(local.split(":")[1], 16))
-    return ports
-
-
 def test_a_burst_of_charges_keeps_its_connections_open(live: LiveRun) -> None:
     """More concurrent charges than httpx keeps alive by default (20): every connection the
     burst opened stays open for the next burst, instead of a handshake per extra charge."""
@@ -101,9 +80,9 @@ def test_a_burst_of_charges_keeps_its_connections_open(live: LiveRun) -> None:
             assert result.succeeded
 
         await asyncio.gather(*(charge(i) for i in range(burst)))
-        first = _connections_to(port)
+        first = socket_ports_of(os.getpid(), port)
         await asyncio.gather(*(charge(i) for i in range(burst, 2 * burst)))
-        second = _connections_to(port)
+        second = socket_ports_of(os.getpid(), port)
         await provider.close()
         return first, second
 
