@@ -7,7 +7,6 @@ rows, provider charges, applied transitions) is recorded beside it for the check
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
@@ -204,28 +203,6 @@ class History:
 
     def __len__(self) -> int:
         return len(self.events)
-
-
-class JsonLinesHistory:
-    """Events appended to a JSON-lines file as they happen; re-read for traces."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def writer(self) -> Callable[[Event], None]:
-        handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by caller
-
-        def write(event: Event) -> None:
-            handle.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
-            handle.flush()
-
-        return write
-
-    def __iter__(self) -> Iterator[Event]:
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    yield Event.from_dict(json.loads(line))
 
 
 def events_about(

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.checker import PROPERTIES, TITLES, Verdict, check
-from core.history import Event, FinalState, JsonLinesHistory
+from core.history import Event, FinalState
+from live.history_file import JsonLinesHistory
 
 AUDIT_JSON = "audit.json"
 AUDIT_TEXT = "audit.txt"

@@ -1,5 +1,5 @@
 """The bare endpoint for ``payharness bench live``: ``POST /payments`` that only charges
-through the live Stripe adapter (``core.live.stripe_provider.StripeProvider``), with the
+through the live Stripe adapter (``live.stripe_provider.StripeProvider``), with the
 client's key passed through. No Redis, no Postgres, no idempotency machinery: the ceiling the
 gateway's flows are measured against. Its charges carry no ``merchant`` metadata, so the
 audit never counts them.
@@ -19,8 +19,8 @@ from core.effects import ProviderCharge
 
 
 def make_app() -> FastAPI:
-    from core.live.config import LiveConfig
-    from core.live.stripe_provider import StripeProvider
+    from live.config import LiveConfig
+    from live.stripe_provider import StripeProvider
 
     cfg = LiveConfig.from_env()
     provider = StripeProvider(cfg.stripe_api_base, cfg.stripe_api_key, timeout_s=10.0)

@@ -311,11 +311,11 @@ async def components(env: dict[str, str], args: argparse.Namespace) -> dict[str,
     from core.domain import Payment, PaymentState
     from core.effects import DbTransaction, PaymentInsert, ProviderCharge
     from core.flows.payment import completion_writes
-    from core.live.config import LiveConfig
-    from core.live.migrate import migrate
-    from core.live.postgres_store import PostgresStore
-    from core.live.stripe_provider import StripeProvider
     from core.variants import variant_named
+    from live.config import LiveConfig
+    from live.migrate import migrate
+    from live.postgres_store import PostgresStore
+    from live.stripe_provider import StripeProvider
 
     cfg = LiveConfig.from_env(env)
     secs, conc = args.component_seconds, args.concurrency
@@ -613,7 +613,7 @@ def _run(
 ) -> int:
     import psycopg
 
-    from core.live.config import LiveConfig
+    from live.config import LiveConfig
 
     base_cfg = LiveConfig.from_env()
     dbname = "lt_bench_" + bench_id.replace("-", "_")
@@ -698,7 +698,7 @@ def _run(
             for url in groups["bare"]:
                 if not wait_ready(url, 30):
                     raise BenchError(f"bare endpoint {url} did not start")
-        from core.live.config import LiveConfig as _Cfg
+        from live.config import LiveConfig as _Cfg
 
         live_cfg = _Cfg.from_env(stack_env)
         state_file = out_dir / "stack" / "state.json"

@@ -83,7 +83,7 @@ class LiveStack:
 
     @property
     def config(self) -> Any:
-        from core.live.config import LiveConfig
+        from live.config import LiveConfig
 
         return LiveConfig.from_env(unmasked(self.state["env"], self.env or os.environ))
 
@@ -205,7 +205,7 @@ class LiveStack:
     # --- after the load -------------------------------------------------------------------
 
     def final_state(self) -> FinalState:
-        from core.live.audit_source import live_final_state
+        from live.audit_source import live_final_state
 
         return asyncio.run(live_final_state(self.config, variant=None))
 
@@ -218,8 +218,8 @@ class LiveStack:
         )
 
     def reconcile(self, timeout_s: float = 60.0) -> str:
-        from core.live.reconciler import reconcile_once
-        from core.live.transport import LiveTransport
+        from live.reconciler import reconcile_once
+        from live.transport import LiveTransport
 
         async def once() -> str:
             out = []
@@ -314,7 +314,7 @@ class StackError(RuntimeError):
 def unmasked(recorded: dict[str, str], own: Any) -> dict[str, str]:
     """The stack's recorded environment with masked secrets (URL passwords, API key) taken
     from ``own`` under the same name, as ``LiveConfig.from_stack_state`` does."""
-    from core.live.config import REDACTED
+    from live.config import REDACTED
 
     out = dict(recorded)
     for name, value in recorded.items():
@@ -327,8 +327,8 @@ def unmasked(recorded: dict[str, str], own: Any) -> dict[str, str]:
 
 def _drop_schema(env: dict[str, str]) -> None:
     """Drop the run's own schema (``lt_…``, created for this run); never any other."""
-    from core.live.config import LiveConfig
-    from core.live.migrate import drop_schema
+    from live.config import LiveConfig
+    from live.migrate import drop_schema
 
     cfg = LiveConfig.from_env(env)
     if not cfg.db_schema.startswith("lt_"):

@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def migrate(args: argparse.Namespace) -> int:
     import psycopg
 
-    from core.live.config import ConfigError, LiveConfig
-    from core.live.migrate import migrate as apply
+    from live.config import ConfigError, LiveConfig
+    from live.migrate import migrate as apply
 
     try:
         config = LiveConfig.from_env()

@@ -28,9 +28,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.effects import Unavailable
-    from core.live.config import ConfigError, LiveConfig
-    from core.live.reconciler import reconcile_every, reconcile_once
-    from core.live.transport import LiveTransport
+    from live.config import ConfigError, LiveConfig
+    from live.reconciler import reconcile_every, reconcile_once
+    from live.transport import LiveTransport
 
     try:
         config = LiveConfig.from_env()

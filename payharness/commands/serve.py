@@ -22,9 +22,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from core.live.config import ConfigError, LiveConfig
-        from core.live.faultpoints import FaultSpecError
-        from core.live.service import create_app
+        from live.config import ConfigError, LiveConfig
+        from live.faultpoints import FaultSpecError
+        from live.service import create_app
     except ImportError as exc:
         print(f"serve: live extras missing ({exc}); pip install -e '.[live]'", file=sys.stderr)
         return 2

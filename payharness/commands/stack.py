@@ -250,9 +250,9 @@ def preflight(config: Any, need_node: bool) -> str | None:
 def cmd_up(args: argparse.Namespace) -> int:
     import asyncio
 
-    from core.live.config import ConfigError, LiveConfig
-    from core.live.migrate import migrate
     from core.variants import variant_named
+    from live.config import ConfigError, LiveConfig
+    from live.migrate import migrate
 
     existing = load_state()
     if existing and any(is_ours(e) for e in existing.get("processes", [])):

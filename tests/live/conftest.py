@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from core.live.config import LiveConfig
+from live.config import LiveConfig
 from tests.live.stack import REPO, Proc, ServerPool, start_mock
 
 
@@ -69,8 +69,8 @@ def _node_problem() -> str | None:
 @pytest.fixture(scope="session")
 def live_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
     """Redis + Postgres reachable, a fresh schema migrated, a fresh key prefix."""
-    from core.live.migrate import drop_schema, migrate
-    from core.live.redis_store import RedisStore
+    from live.migrate import drop_schema, migrate
+    from live.redis_store import RedisStore
 
     base = LiveConfig.from_env()
     for problem in (_redis_problem(base.redis_url), _postgres_problem(base.database_url)):

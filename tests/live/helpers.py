@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 
 from core.domain import Payment
-from core.live.config import LiveConfig
-from core.live.postgres_store import PostgresStore
-from core.live.stripe_provider import StripeProvider
 from core.variants import variant_named
+from live.config import LiveConfig
+from live.postgres_store import PostgresStore
+from live.stripe_provider import StripeProvider
 
 MAX_409_RETRIES = 40
 

@@ -17,9 +17,9 @@ import pytest
 from core.checker import check
 from core.domain import PaymentRequest, PaymentState, Response
 from core.history import Event, FinalState, request_event, response_event
-from core.live.audit_source import live_final_state
-from core.live.config import LiveConfig
-from core.live.redis_store import response_from_json
+from live.audit_source import live_final_state
+from live.config import LiveConfig
+from live.redis_store import response_from_json
 from tests.live.conftest import LiveRun
 from tests.live.helpers import Answer, body_for, mock_charges, post, rows_for, unique
 from tests.live.stack import REPO, ServerPool, free_port

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from core.effects import DbTransaction, ProviderCharge
-from core.live.config import ConfigError, LiveConfig, apply_overrides
-from core.live.faultpoints import Action, FaultPoints, FaultSpecError, parse
 from core.variants import HARDENED
+from live.config import ConfigError, LiveConfig, apply_overrides
+from live.faultpoints import Action, FaultPoints, FaultSpecError, parse
 
 CHARGE = ProviderCharge("k", 1999, "usd", "tok_visa", ())
 

@@ -12,9 +12,9 @@ import pytest
 
 from core.domain import PaymentRequest, PaymentState
 from core.flows.payment import RedisKeys
-from core.live.reconciler import reconcile_once
-from core.live.redis_store import RedisStore
-from core.live.transport import LiveTransport
+from live.reconciler import reconcile_once
+from live.redis_store import RedisStore
+from live.transport import LiveTransport
 from tests.live.conftest import SLOW_KEYS, LiveRun
 from tests.live.helpers import (
     body_for,

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 
 from core.domain import Payment, PaymentState
 from core.effects import Conflict, OrderMarkPaid, PaymentInsert, PaymentTransition, Write
-from core.live.postgres_store import PostgresStore
 from core.models.postgres_model import PostgresModel
 from core.runtime.world import schema_for
 from core.variants import variant_named
+from live.postgres_store import PostgresStore
 from tests.live.conftest import LiveRun
 
 pytestmark = pytest.mark.live

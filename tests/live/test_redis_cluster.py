@@ -16,8 +16,8 @@ import pytest
 
 from core.domain import Outcome, PaymentRequest, Response
 from core.flows.payment import RedisKeys
-from core.live.redis_store import RedisStore
 from core.variants import HARDENED
+from live.redis_store import RedisStore
 from tests.live.conftest import LiveRun
 from tests.live.helpers import body_for, mock_charges, post_until_settled, unique
 from tests.live.stack import ServerPool

@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 import pytest
 
 from core.domain import Outcome, Response
-from core.live.redis_store import response_from_json, response_to_json
+from live.redis_store import response_from_json, response_to_json
 
 
 @pytest.mark.parametrize("outcome", list(Outcome))

@@ -9,9 +9,9 @@ import asyncio
 from core.domain import Outcome, PaymentRequest, Response
 from core.effects import CacheGetOrLock, CachePutAndRelease
 from core.flows.payment import RedisKeys
-from core.live.redis_store import RedisStore
 from core.runtime.world import World
 from core.variants import HARDENED
+from live.redis_store import RedisStore
 from tests.live.conftest import LiveRun
 from tests.live.helpers import unique
 

@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from core.live.stripe_provider import StripeProvider
+from live.stripe_provider import StripeProvider
 from tests.live.conftest import LiveRun
 
 pytestmark = [

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from core.effects import ProviderCharge
-from core.live.stripe_provider import StripeProvider
+from live.stripe_provider import StripeProvider
 from loadtests.faults import socket_ports_of
 from tests.live.conftest import LiveRun
 

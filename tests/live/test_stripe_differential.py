@@ -31,8 +31,8 @@ from core.effects import (
     ProviderCharge,
     Unavailable,
 )
-from core.live.stripe_provider import StripeProvider
 from core.models.stripe_model import StripeModel
+from live.stripe_provider import StripeProvider
 from tests.live.conftest import LiveRun
 
 pytestmark = [

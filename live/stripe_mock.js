@@ -3,7 +3,7 @@
 //
 // The package's own start script listens on every interface; the live stack must not, so
 // this launcher builds the app and binds it to 127.0.0.1 (or PAYHARNESS_STRIPE_MOCK_HOST).
-// Usage: node core/live/stripe_mock.js [port]   (default: $PAYHARNESS_STRIPE_MOCK_PORT or 12111)
+// Usage: node live/stripe_mock.js [port]   (default: $PAYHARNESS_STRIPE_MOCK_PORT or 12111)
 "use strict";
 
 const path = require("path");

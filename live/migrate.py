@@ -1,4 +1,4 @@
-"""Versioned SQL migrations (``core/live/migrations/NNNN_name.sql``), applied once each.
+"""Versioned SQL migrations (``live/migrations/NNNN_name.sql``), applied once each.
 
 ``migrate`` is safe to run twice and concurrently: it holds a Postgres advisory lock keyed by
 the schema name, creates the schema and ``schema_migrations`` if needed, and applies only the

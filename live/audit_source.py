@@ -17,10 +17,10 @@ from typing import Any
 from core.domain import Payment
 from core.history import AppliedTransition, FinalState
 from core.history import ProviderCharge as ListedCharge
-from core.live.config import LiveConfig
-from core.live.postgres_store import PostgresStore
-from core.live.stripe_provider import StripeProvider, listed
 from core.variants import variant_named
+from live.config import LiveConfig
+from live.postgres_store import PostgresStore
+from live.stripe_provider import StripeProvider, listed
 
 
 async def live_final_state(

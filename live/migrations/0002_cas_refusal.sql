@@ -1,6 +1,6 @@
 -- payharness live schema, version 2: a compare-and-set refusal raised by the server.
 --
--- The adapter sends a transaction's writes as one query (core/live/postgres_store.py), which
+-- The adapter sends a transaction's writes as one query (live/postgres_store.py), which
 -- Postgres runs as one implicit transaction. A transition whose compare-and-set finds the row
 -- missing or in another state must then stop the transaction on the server, as the in-memory
 -- model stops at the first refused write: the transition statement calls this function,

@@ -40,11 +40,11 @@ from core.domain import (
 )
 from core.effects import Fault
 from core.flows.payment import payment_flow
-from core.live.config import LiveConfig
-from core.live.faultpoints import FaultPoints
-from core.live.transport import LiveTransport
 from core.runtime.async_runner import run_async
 from core.variants import Variant
+from live.config import LiveConfig
+from live.faultpoints import FaultPoints
+from live.transport import LiveTransport
 
 MAX_FIELD_LENGTH = 255
 MAX_METADATA_ITEMS = 50

@@ -188,7 +188,7 @@ class PostgresStore:
     async def check_schema(self) -> None:
         """Unavailable with a hint when the schema has not been migrated (to the last version:
         the writes rely on ``cas_refused()`` and ``ph_transition()``, migrations 0002-0003)."""
-        from core.live.migrate import migrations
+        from live.migrate import migrations
 
         hint = "run `payharness db migrate` (with the same PAYHARNESS_DB_SCHEMA)"
         try:

@@ -26,11 +26,11 @@ from core.effects import (
     ProviderLookup,
     Sleep,
 )
-from core.live.config import LiveConfig
-from core.live.postgres_store import PostgresStore, now_ms
-from core.live.redis_store import RedisStore
-from core.live.stripe_provider import StripeProvider
 from core.variants import Variant
+from live.config import LiveConfig
+from live.postgres_store import PostgresStore, now_ms
+from live.redis_store import RedisStore
+from live.stripe_provider import StripeProvider
 
 
 class LiveTransport:

@@ -12,9 +12,9 @@ import sys
 from dataclasses import dataclass, field
 
 from core.flows.reconcile import ReconcileReport, reconcile_flow
-from core.live.transport import LiveTransport
 from core.runtime.async_runner import run_async
 from core.variants import Variant
+from live.transport import LiveTransport
 
 
 @dataclass(slots=True)
