@@ -45,7 +45,7 @@ from core.runtime.driver import FlowDriver
 from core.runtime.sync import describe
 from core.runtime.world import World
 from core.variants import PROVIDER_KEY_WINDOW_MS, Variant, variant_named
-from sim.dist import Latency
+from sim.latency import Latency
 from sim.scenario import FaultSpec, Scenario
 from sim.spill import SpilledRequests
 

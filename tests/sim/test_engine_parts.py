@@ -11,7 +11,7 @@ from core.domain import Outcome, PaymentRequest, Response, fingerprint
 from core.history import request_event, response_event
 from core.variants import HARDENED
 from sim.bench import steady_scenario
-from sim.dist import Latency
+from sim.latency import Latency
 from sim.engine import TIMED_OUT, Pool, SimWorld
 from tests.sim.conftest import scenario
 
