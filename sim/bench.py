@@ -26,7 +26,9 @@ from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
 from core.runtime.sync import answer
 from core.variants import variant_named
-from sim.engine import Metrics, SimWorld, fewer_gc_passes, sim_world
+from sim.backends import sim_world
+from sim.engine import SimWorld, fewer_gc_passes
+from sim.metrics import Metrics
 from sim.scenario import Scenario, find
 
 RATIO_TARGET = 0.25

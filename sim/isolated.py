@@ -25,8 +25,9 @@ from typing import Any
 
 from core.history import Event, History
 from sim.chunks import ChunkWriter, read_rows
-from sim.engine import Metrics, simulate
+from sim.engine import simulate
 from sim.final_state_io import write_final_state
+from sim.metrics import Metrics
 from sim.scenario import Scenario
 
 EVENTS_PER_CHUNK = 16_384

@@ -20,9 +20,10 @@ from core.history import FinalState, History
 from core.models.clock import ModelClock
 from core.runtime.world import World
 from core.variants import Variant, variant_named
-from sim.engine import Metrics, simulate
+from sim.engine import simulate
 from sim.final_state_io import read_final_state
 from sim.isolated import EVENTS_FILE, EventsOnDisk, simulate_apart
+from sim.metrics import Metrics
 from sim.scenario import Scenario
 
 

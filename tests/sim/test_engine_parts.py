@@ -1,4 +1,5 @@
-"""Small parts of the world: history records, latency distributions, pools, backoff."""
+"""Small parts of the world: history records, latency distributions, pools, backoff, the
+client timer."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import simpy
 from core.domain import Outcome, PaymentRequest, Response, fingerprint
 from core.history import request_event, response_event
 from core.variants import HARDENED
+from sim.backends import Pool
 from sim.bench import steady_scenario
+from sim.clients import TIMED_OUT, ClientTimer, backoff_us
+from sim.engine import SimWorld
 from sim.latency import Latency
-from sim.engine import TIMED_OUT, Pool, SimWorld
 from tests.sim.conftest import scenario
 
 REQUEST = PaymentRequest("m1", "o1", 1999, "usd", "tok_visa", "key-1")
@@ -65,22 +68,22 @@ def test_pool_serves_in_arrival_order_when_full() -> None:
 
 
 def test_backoff_follows_the_stripe_sdk_schedule() -> None:
-    world = SimWorld(scenario("steady_state"), HARDENED)
+    policy, rng = scenario("steady_state").client, random.Random(3)
     for retries, low, high in ((1, 500, 500), (2, 500, 1000), (3, 1000, 2000), (5, 2500, 5000)):
         for _ in range(50):
-            delay_ms = world._backoff_us(retries, None) / 1000
+            delay_ms = backoff_us(policy, retries, None, rng) / 1000
             assert low <= delay_ms <= high, (retries, delay_ms)
-    assert world._backoff_us(1, 3) == 3_000_000  # Retry-After wins when longer
+    assert backoff_us(policy, 1, 3, rng) == 3_000_000  # Retry-After wins when longer
 
 
 def test_a_client_times_out_at_its_deadline_unless_answered_first() -> None:
-    sim = SimWorld(scenario("steady_state"), HARDENED)
-    env = sim.env
+    env = simpy.Environment()
+    timer = ClientTimer(env)
     answered, silent, late = env.event(), env.event(), env.event()
     seen: dict[str, tuple[float, object]] = {}
 
     def client(name: str, wake: simpy.Event, deadline: int) -> object:
-        sim._expire_at(deadline, wake)
+        timer.expire_at(deadline, wake)
         value = yield wake
         seen[name] = (env.now, value)
 

@@ -12,7 +12,7 @@ from core.checker import check
 from core.history import FinalState
 from core.variants import variant_named
 from sim import final_state_io
-from sim.engine import Metrics, SimWorld
+from sim.engine import SimWorld
 from sim.final_state_io import (
     OrdersOnDisk,
     RowsOnDisk,
@@ -20,6 +20,7 @@ from sim.final_state_io import (
     write_final_state,
 )
 from sim.isolated import simulate_apart
+from sim.metrics import Metrics
 from tests.sim.conftest import scenario
 
 
