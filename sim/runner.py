@@ -221,7 +221,7 @@ def _judged(
     windows = []
     for spec in scenario.faults:
         start, end = spec.window(scenario.load.duration_s)
-        label = spec.kind
+        label = str(spec.kind)
         if spec.probability is not None:
             label += f" p={spec.probability:g}"
             if spec.duration_s is None and start == 0:

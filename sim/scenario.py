@@ -1,8 +1,9 @@
 """Scenario files: TOML in ``scenarios/``, loaded into frozen dataclasses and validated.
 
-Every section and key is declared once below with its type, range and default; a bad file
-gets a ``ScenarioError`` naming the file, the key and what is allowed. Every default figure
-says where it comes from: *docs* (a provider's documentation), *SDK* (a client library's
+Every section and key is declared once below, as a dataclass field made by ``key`` (its type
+from the annotation, with range, unit and default); validation reads that declaration, so a
+bad file gets a ``ScenarioError`` naming the file, the key and what is allowed. Every default
+figure says where it comes from: *docs* (a provider's documentation), *SDK* (a client library's
 source), or *assumption* (stated, to be replaced by a live measurement from
 ``payharness bench live`` when one exists).
 """
@@ -12,11 +13,28 @@ from __future__ import annotations
 import copy
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum, StrEnum
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args, get_type_hints
 
 from core.checker import PROPERTIES
+from core.effects import (
+    CacheGet,
+    CacheGetOrLock,
+    CachePut,
+    CachePutAndRelease,
+    DbTransaction,
+    Effect,
+    LockAcquire,
+    LockRelease,
+    PaymentFind,
+    PaymentGet,
+    PaymentInsert,
+    PaymentTransition,
+    ProviderCharge,
+)
 from core.variants import VARIANTS, Variant
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -33,26 +51,40 @@ class ScenarioError(ValueError):
         self.problem = problem
 
 
-# --- the declared schema -------------------------------------------------------------------
+# --- how a key is declared ----------------------------------------------------------------
+
+SPEC = "payharness.spec"
+"""The ``dataclasses.field`` metadata entry that holds a key's ``Spec``."""
 
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """One allowed key: its type, default, bounds or choices, and the source of the default."""
+    """One allowed key: its type, default, bounds or choices, unit, and the source of the
+    default. The type comes from the field's annotation unless given."""
 
-    kind: type | tuple[type, ...]
+    kind: type | tuple[type, ...] | None
     default: Any
     lo: float | None = None
     hi: float | None = None
     choices: tuple[str, ...] | None = None
     source: str = ""
+    unit: str = ""
+    toml: str | None = None
+    """The key's name in the file when it is not the field's (``break`` is a keyword)."""
+    enum: type[Enum] | None = None
+    """Values are names of this enum's members; the loaded value is the member."""
+
+    @property
+    def kinds(self) -> tuple[type, ...]:
+        """The accepted types (``schema`` fills them in from the annotation)."""
+        assert self.kind is not None, "a declared key's type comes from schema()"
+        return self.kind if isinstance(self.kind, tuple) else (self.kind,)
 
     def describe(self) -> str:
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         name = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
-        text = " or ".join(name.get(k, k.__name__) for k in kinds)
+        text = " or ".join(name.get(k, k.__name__) for k in self.kinds)
         if self.lo is not None and self.hi is not None:
             text += f" from {self.lo:g} to {self.hi:g}"
         elif self.lo is not None:
@@ -62,256 +94,243 @@ class Spec:
 
 NUM = (int, float)
 
-LOAD: dict[str, Spec] = {
-    "arrivals": Spec(str, "poisson", choices=("poisson", "burst", "ramp")),
-    "rate": Spec(NUM, 20.0, 0.001, 100_000, source="assumption: 20 new payments/s"),
-    "rate_end": Spec(NUM, None, 0.001, 100_000, source="ramp only: rate at the end"),
-    "duration_s": Spec(NUM, 30.0, 0.001, 10_000_000),
-    "max_payments": Spec(int, None, 1, 100_000_000, source="stop arrivals after this many"),
-}
-BURST: dict[str, Spec] = {
-    "at_s": Spec(NUM, 0.0, 0),
-    "duration_s": Spec(NUM, 1.0, 0.001),
-    "rate": Spec(NUM, 100.0, 0.001, 1_000_000),
-}
-WORKLOAD: dict[str, Spec] = {
-    "merchants": Spec(int, 3, 1, 10_000, source="assumption"),
-    "decline_rate": Spec(
-        NUM, 0.03, 0, 1, source="assumption: a few % of card payments are declined"
-    ),
-    "amount_min": Spec(int, 500, 1, 99_999_999),
-    "amount_max": Spec(int, 20_000, 1, 99_999_999),
-    "currency": Spec(str, "usd"),
-    "key_collision_rate": Spec(
-        NUM,
+
+def key(
+    default: Any = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    choices: tuple[str, ...] | type[StrEnum] | None = None,
+    source: str = "",
+    unit: str = "",
+    kind: type | tuple[type, ...] | None = None,
+    toml: str | None = None,
+    required: bool = False,
+) -> Any:
+    """Declare a field as a scenario key: ``default`` is what a file that omits it gets (and
+    the field's default unless ``required``: the loader always fills it in)."""
+    enum = choices if isinstance(choices, type) else None
+    names = tuple(m.value for m in choices) if isinstance(choices, type) else choices
+    spec = Spec(kind, default, lo, hi, names, source, unit, toml, enum)
+    if required:
+        return field(metadata={SPEC: spec})
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={SPEC: spec})
+    return field(default=default, metadata={SPEC: spec})
+
+
+def _kind_of(hint: Any) -> type | tuple[type, ...]:
+    """The TOML types a field's annotation accepts: a float takes integers too."""
+    kinds = [a for a in get_args(hint) if a is not type(None)] if get_args(hint) else [hint]
+    (one,) = kinds
+    if one is float:
+        return NUM
+    if isinstance(one, type) and issubclass(one, Enum):
+        return str
+    return cast(type, one)
+
+
+@cache
+def schema(shape: type) -> dict[str, tuple[str, Spec]]:
+    """The keys a section may hold, in declaration order: file name -> (field, spec)."""
+    hints = get_type_hints(shape)
+    out: dict[str, tuple[str, Spec]] = {}
+    for f in fields(shape):
+        spec = f.metadata.get(SPEC)
+        if spec is None:
+            continue
+        if spec.kind is None:
+            spec = replace(spec, kind=_kind_of(hints[f.name]))
+        out[spec.toml or f.name] = (f.name, spec)
+    return out
+
+
+# --- the declared keys, loaded into these shapes ------------------------------------------
+
+
+class FaultKind(StrEnum):
+    SERVER_CRASH = "server_crash"
+    SERVER_STALL = "server_stall"
+    REDIS_UNAVAILABLE = "redis_unavailable"
+    REDIS_FAILOVER = "redis_failover"
+    POSTGRES_UNAVAILABLE = "postgres_unavailable"
+    POSTGRES_COMMIT_FAILURE = "postgres_commit_failure"
+    STRIPE_LATENCY_SPIKE = "stripe_latency_spike"
+    STRIPE_5XX = "stripe_5xx"
+    STRIPE_LOST_REPLY = "stripe_lost_reply"
+    STRIPE_429 = "stripe_429"
+    PROVIDER_KEY_WINDOW = "provider_key_window"
+
+
+SERVER_EFFECTS: tuple[type[Effect[Any]], ...] = (
+    CacheGet,
+    CacheGetOrLock,
+    CachePut,
+    CachePutAndRelease,
+    LockAcquire,
+    LockRelease,
+    PaymentFind,
+    PaymentGet,
+    PaymentInsert,
+    PaymentTransition,
+    DbTransaction,
+    ProviderCharge,
+)
+"""The effects a payment flow asks a server for (a fault may name one of them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    at_s: float = key(0.0, 0, unit="s")
+    duration_s: float = key(1.0, 0.001, unit="s")
+    rate: float = key(100.0, 0.001, 1_000_000, unit="payments/s")
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    arrivals: str = key("poisson", choices=("poisson", "burst", "ramp"))
+    rate: float = key(20.0, 0.001, 100_000, unit="payments/s",
+                      source="assumption: 20 new payments/s")  # fmt: skip
+    rate_end: float | None = key(None, 0.001, 100_000, unit="payments/s",
+                                 source="ramp only: rate at the end")  # fmt: skip
+    duration_s: float = key(30.0, 0.001, 10_000_000, unit="s")
+    max_payments: int | None = key(None, 1, 100_000_000, source="stop arrivals after this many")
+    bursts: tuple[Burst, ...] = ()
+    """The ``[[load.bursts]]`` tables, each declared by ``Burst``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    merchants: int = key(3, 1, 10_000, source="assumption")
+    decline_rate: float = key(
+        0.03, 0, 1, source="assumption: a few % of card payments are declined"
+    )
+    amount_min: int = key(500, 1, 99_999_999, unit="cents")
+    amount_max: int = key(20_000, 1, 99_999_999, unit="cents")
+    currency: str = key("usd")
+    key_collision_rate: float = key(
         0.0,
         0,
         1,
         source="share of payments whose client key equals another merchant's "
         "(a client library using order numbers as keys)",
-    ),
-    "key_reuse_rate": Spec(
-        NUM, 0.0, 0, 1, source="share of payments whose key is reused for another amount"
-    ),
-}
-CLIENT: dict[str, Spec] = {
-    "timeout_ms": Spec(
-        int, 10_000, 1, 10_000_000, source="OkHttp's default read timeout, 10 s (SDK)"
-    ),
-    "max_attempts": Spec(
-        int,
-        3,
-        1,
-        1000,
-        source="stripe-python: max_network_retries = 2 by default, i.e. 3 attempts (SDK)",
-    ),
-    "backoff": Spec(str, "stripe", choices=("stripe", "fixed", "none")),
-    "initial_delay_ms": Spec(
-        int, 500, 0, 10_000_000, source="stripe-python HTTPClient.INITIAL_DELAY = 0.5 s (SDK)"
-    ),
-    "max_delay_ms": Spec(
-        int, 5_000, 0, 10_000_000, source="stripe-python HTTPClient.MAX_DELAY = 5 s (SDK)"
-    ),
-    "retry_pending": Spec(
-        bool, True, source="a 202 'pending' answer is polled again with the same key"
-    ),
-    "double_submit_rate": Spec(
-        NUM, 0.0, 0, 1, source="share of payments sent twice at once (double tap)"
-    ),
-    "pay_again_rate": Spec(
-        NUM, 0.0, 0, 1, source="share of users who, shown a failure, pay again with a new key"
-    ),
-}
-TOPOLOGY: dict[str, Spec] = {
-    "servers": Spec(int, 3, 1, 1000, source="the diagrams draw three servers"),
-    "workers": Spec(
-        int, 16, 1, 100_000, source="assumption: concurrent requests per server process"
-    ),
-    "balancer": Spec(str, "round_robin", choices=("round_robin", "random")),
-    "pg_pool": Spec(
-        int,
-        10,
-        1,
-        100_000,
-        source="assumption: psycopg_pool max_size per server (psycopg's min_size default is 4)",
-    ),
-    "stripe_rate_limit": Spec(
-        NUM,
-        100.0,
-        0.001,
-        1_000_000,
-        source="Stripe docs, 'Rate limits': 100 operations/s in live mode (25 in test mode)",
-    ),
-    "redis_median_ms": Spec(
-        NUM, 0.3, 0.001, source="assumption: same-zone round trip; replace by live measurement"
-    ),
-    "redis_p99_ms": Spec(NUM, 1.5, 0.001, source="assumption"),
-    "postgres_median_ms": Spec(
-        NUM, 1.5, 0.001, source="assumption: indexed lookup or short commit on SSD"
-    ),
-    "postgres_p99_ms": Spec(NUM, 8.0, 0.001, source="assumption"),
-    "stripe_median_ms": Spec(
-        NUM,
-        400.0,
-        0.001,
-        source="assumption: public reports of Stripe charge latency of a few hundred ms",
-    ),
-    "stripe_p99_ms": Spec(NUM, 1_500.0, 0.001, source="assumption"),
-    "tail_probability": Spec(
-        NUM, 0.001, 0, 1, source="assumption: 1 in 1000 calls hits a heavy tail"
-    ),
-    "tail_factor": Spec(NUM, 10.0, 1, 10_000, source="assumption: the tail is 10x slower"),
-    "reconcile_interval_s": Spec(
-        NUM, 60.0, 0.01, source="assumption: the reconciliation job runs each minute (cron)"
-    ),
-}
-FAULT: dict[str, Spec] = {
-    "kind": Spec(
-        str,
-        None,
-        choices=(
-            "server_crash",
-            "server_stall",
-            "redis_unavailable",
-            "redis_failover",
-            "postgres_unavailable",
-            "postgres_commit_failure",
-            "stripe_latency_spike",
-            "stripe_5xx",
-            "stripe_lost_reply",
-            "stripe_429",
-            "provider_key_window",
-        ),
-    ),
-    "at_s": Spec(NUM, 0.0, 0),
-    "duration_s": Spec(NUM, None, 0, source="default: to the end of the load phase"),
-    "probability": Spec(NUM, None, 0, 1, source="per matching effect, inside the window"),
-    "server": Spec(int, None, 0, 999, source="server index; default: any"),
-    "effect": Spec(
-        str,
-        None,
-        choices=(
-            "CacheGet",
-            "CacheGetOrLock",
-            "CachePut",
-            "CachePutAndRelease",
-            "LockAcquire",
-            "LockRelease",
-            "PaymentFind",
-            "PaymentGet",
-            "PaymentInsert",
-            "PaymentTransition",
-            "DbTransaction",
-            "ProviderCharge",
-        ),
-        source="server_crash: crash when a flow reaches this effect",
-    ),
-    "count": Spec(int, None, 1, source="fire at most this many times"),
-    "restart_s": Spec(NUM, 5.0, 0, source="assumption: a supervisor restarts a server in 5 s"),
-    "stall_s": Spec(NUM, 60.0, 0, source="server_stall: pause length (GC, VM migration)"),
-    "extra_ms": Spec(NUM, 0.0, 0, source="stripe_latency_spike: added latency"),
-    "factor": Spec(NUM, 1.0, 1, source="stripe_latency_spike: latency multiplier"),
-    "charged": Spec(bool, False, source="stripe_5xx: the charge was made before the 500"),
-}
-EXPECT: dict[str, Spec] = {
-    "hold": Spec((list, str), []),
-    "break": Spec((list, str), []),
-}
-TOP: dict[str, Spec] = {
-    "name": Spec(str, None),
-    "description": Spec(str, None),
-    "seed": Spec(int, 1, 0),
-    "settle_s": Spec(NUM, None, 0, source="default: past the lock TTL and stale-row age"),
-}
-SECTIONS = ("load", "workload", "client", "topology", "variant", "faults", "expect")
-VARIANT_KEYS = tuple(
-    f.name for f in fields(Variant) if f.name not in ("name", "summary") and f.type != "str"
-)
-
-
-# --- the loaded shape ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Burst:
-    at_s: float
-    duration_s: float
-    rate: float
-
-
-@dataclass(frozen=True, slots=True)
-class Load:
-    arrivals: str
-    rate: float
-    rate_end: float | None
-    duration_s: float
-    max_payments: int | None
-    bursts: tuple[Burst, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Workload:
-    merchants: int
-    decline_rate: float
-    amount_min: int
-    amount_max: int
-    currency: str
-    key_collision_rate: float
-    key_reuse_rate: float
+    )
+    key_reuse_rate: float = key(
+        0.0, 0, 1, source="share of payments whose key is reused for another amount"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ClientPolicy:
-    timeout_ms: int
-    max_attempts: int
-    backoff: str
-    initial_delay_ms: int
-    max_delay_ms: int
-    retry_pending: bool
-    double_submit_rate: float
-    pay_again_rate: float
+    timeout_ms: int = key(
+        10_000, 1, 10_000_000, unit="ms", source="OkHttp's default read timeout, 10 s (SDK)"
+    )
+    max_attempts: int = key(
+        3,
+        1,
+        1000,
+        source="stripe-python: max_network_retries = 2 by default, i.e. 3 attempts (SDK)",
+    )
+    backoff: str = key("stripe", choices=("stripe", "fixed", "none"))
+    initial_delay_ms: int = key(
+        500, 0, 10_000_000, unit="ms",
+        source="stripe-python HTTPClient.INITIAL_DELAY = 0.5 s (SDK)",
+    )  # fmt: skip
+    max_delay_ms: int = key(
+        5_000, 0, 10_000_000, unit="ms", source="stripe-python HTTPClient.MAX_DELAY = 5 s (SDK)"
+    )
+    retry_pending: bool = key(
+        True, source="a 202 'pending' answer is polled again with the same key"
+    )
+    double_submit_rate: float = key(
+        0.0, 0, 1, source="share of payments sent twice at once (double tap)"
+    )
+    pay_again_rate: float = key(
+        0.0, 0, 1, source="share of users who, shown a failure, pay again with a new key"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    servers: int
-    workers: int
-    balancer: str
-    pg_pool: int
-    stripe_rate_limit: float
-    redis_median_ms: float
-    redis_p99_ms: float
-    postgres_median_ms: float
-    postgres_p99_ms: float
-    stripe_median_ms: float
-    stripe_p99_ms: float
-    tail_probability: float
-    tail_factor: float
-    reconcile_interval_s: float
+    servers: int = key(3, 1, 1000, source="the diagrams draw three servers")
+    workers: int = key(
+        16, 1, 100_000, source="assumption: concurrent requests per server process"
+    )
+    balancer: str = key("round_robin", choices=("round_robin", "random"))
+    pg_pool: int = key(
+        10,
+        1,
+        100_000,
+        source="assumption: psycopg_pool max_size per server (psycopg's min_size default is 4)",
+    )
+    stripe_rate_limit: float = key(
+        100.0,
+        0.001,
+        1_000_000,
+        unit="operations/s",
+        source="Stripe docs, 'Rate limits': 100 operations/s in live mode (25 in test mode)",
+    )
+    redis_median_ms: float = key(
+        0.3, 0.001, unit="ms",
+        source="assumption: same-zone round trip; replace by live measurement",
+    )  # fmt: skip
+    redis_p99_ms: float = key(1.5, 0.001, unit="ms", source="assumption")
+    postgres_median_ms: float = key(
+        1.5, 0.001, unit="ms", source="assumption: indexed lookup or short commit on SSD"
+    )
+    postgres_p99_ms: float = key(8.0, 0.001, unit="ms", source="assumption")
+    stripe_median_ms: float = key(
+        400.0,
+        0.001,
+        unit="ms",
+        source="assumption: public reports of Stripe charge latency of a few hundred ms",
+    )
+    stripe_p99_ms: float = key(1_500.0, 0.001, unit="ms", source="assumption")
+    tail_probability: float = key(
+        0.001, 0, 1, source="assumption: 1 in 1000 calls hits a heavy tail"
+    )
+    tail_factor: float = key(10.0, 1, 10_000, source="assumption: the tail is 10x slower")
+    reconcile_interval_s: float = key(
+        60.0, 0.01, unit="s", source="assumption: the reconciliation job runs each minute (cron)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    kind: str
-    at_s: float
-    duration_s: float | None
-    probability: float | None
-    server: int | None
-    effect: str | None
-    count: int | None
-    restart_s: float
-    stall_s: float
-    extra_ms: float
-    factor: float
-    charged: bool
+    kind: FaultKind = key(None, choices=FaultKind)
+    at_s: float = key(0.0, 0, unit="s")
+    duration_s: float | None = key(
+        None, 0, unit="s", source="default: to the end of the load phase"
+    )
+    probability: float | None = key(None, 0, 1, source="per matching effect, inside the window")
+    server: int | None = key(None, 0, 999, source="server index; default: any")
+    effect: str | None = key(
+        None,
+        choices=tuple(e.__name__ for e in SERVER_EFFECTS),
+        source="server_crash: crash when a flow reaches this effect",
+    )
+    count: int | None = key(None, 1, source="fire at most this many times")
+    restart_s: float = key(5.0, 0, unit="s",
+                           source="assumption: a supervisor restarts a server in 5 s")  # fmt: skip
+    stall_s: float = key(60.0, 0, unit="s",
+                         source="server_stall: pause length (GC, VM migration)")  # fmt: skip
+    extra_ms: float = key(0.0, 0, unit="ms", source="stripe_latency_spike: added latency")
+    factor: float = key(1.0, 1, source="stripe_latency_spike: latency multiplier")
+    charged: bool = key(False, source="stripe_5xx: the charge was made before the 500")
 
     def window(self, load_end_s: float) -> tuple[float, float]:
         """Start and end of the fault in seconds (a point fault has a zero-length window)."""
-        if self.kind in ("redis_failover", "provider_key_window") and self.duration_s is None:
+        if self.kind in (FaultKind.REDIS_FAILOVER, FaultKind.PROVIDER_KEY_WINDOW) and (
+            self.duration_s is None
+        ):
             return self.at_s, self.at_s
-        if self.kind == "server_stall" and self.probability is None:
+        if self.kind == FaultKind.SERVER_STALL and self.probability is None:
             return self.at_s, self.at_s + self.stall_s
-        if self.kind == "server_crash" and self.probability is None and self.effect is None:
+        if (
+            self.kind == FaultKind.SERVER_CRASH
+            and self.probability is None
+            and self.effect is None
+        ):
             return self.at_s, self.at_s + self.restart_s
         end = self.at_s + self.duration_s if self.duration_s is not None else load_end_s
         return self.at_s, max(self.at_s, end)
@@ -319,8 +338,8 @@ class FaultSpec:
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
-    hold: tuple[str, ...]
-    broken: tuple[str, ...]
+    hold: tuple[str, ...] = key([], kind=(list, str))
+    broken: tuple[str, ...] = key([], kind=(list, str), toml="break")
 
     def met(self, holds: Mapping[str, bool | None]) -> bool:
         return all(holds.get(p) is True for p in self.hold) and all(
@@ -328,13 +347,15 @@ class Expectation:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Scenario:
-    name: str
+    name: str = key(None, required=True)
     file: str
-    description: str
-    seed: int
-    settle_s: float | None
+    description: str = key(None, required=True)
+    seed: int = key(1, 0, required=True)
+    settle_s: float | None = key(
+        None, 0, unit="s", source="default: past the lock TTL and stale-row age", required=True
+    )
     load: Load
     workload: Workload
     client: ClientPolicy
@@ -351,32 +372,32 @@ class Scenario:
         return base.with_changes(base.name, base.summary, **self.variant_overrides)
 
     def with_seed(self, seed: int) -> Scenario:
-        return _replace(self, seed=seed)
+        return replace(self, seed=seed)
 
     def with_params(self, params: Mapping[str, Any]) -> Scenario:
         """A copy with dotted keys changed (``topology.servers``, ``variant.lock_ttl_ms``),
         re-validated so a sweep cell gets the same checks as a file."""
         raw = copy.deepcopy(dict(self.raw))
         for dotted, value in params.items():
-            section, _, key = dotted.partition(".")
-            if not key:
+            section, _, name = dotted.partition(".")
+            if not name:
                 raw[section] = value
                 continue
-            raw.setdefault(section, {})[key] = value
+            raw.setdefault(section, {})[name] = value
         return parse(raw, self.file)
 
 
-def _replace(s: Scenario, **changes: Any) -> Scenario:
-    from dataclasses import replace
-
-    return replace(s, **changes)
+SECTIONS = ("load", "workload", "client", "topology", "variant", "faults", "expect")
+VARIANT_KEYS = tuple(
+    f.name for f in fields(Variant) if f.name not in ("name", "summary") and f.type != "str"
+)
 
 
 # --- loading and validation ---------------------------------------------------------------
 
 
 def _value(file: str, where: str, spec: Spec, value: Any) -> Any:
-    kinds = spec.kind if isinstance(spec.kind, tuple) else (spec.kind,)
+    kinds = spec.kinds
     ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if not ok:
         raise ScenarioError(file, where, f"got {value!r}; allowed: {spec.describe()}")
@@ -387,27 +408,31 @@ def _value(file: str, where: str, spec: Spec, value: Any) -> Any:
             raise ScenarioError(file, where, f"got {value!r}; allowed: {spec.describe()}")
         if spec.hi is not None and value > spec.hi:
             raise ScenarioError(file, where, f"got {value!r}; allowed: {spec.describe()}")
+    if spec.enum is not None:
+        return spec.enum(value)
     return (
         float(value) if float in kinds and int in kinds and not isinstance(value, bool) else value
     )
 
 
-def _section(file: str, name: str, table: Any, schema: dict[str, Spec]) -> dict[str, Any]:
+def _section(file: str, name: str, table: Any, shape: type) -> dict[str, Any]:
+    """The keys ``shape`` declares, validated from ``table`` or defaulted, by field name."""
     if not isinstance(table, dict):
         raise ScenarioError(file, name, f"must be a table ([{name}]); got {table!r}")
-    unknown = sorted(set(table) - set(schema))
+    keys = schema(shape)
+    unknown = sorted(set(table) - set(keys))
     if unknown:
         raise ScenarioError(
             file,
             f"{name}.{unknown[0]}",
-            "unknown key; allowed keys: " + ", ".join(schema),
+            "unknown key; allowed keys: " + ", ".join(keys),
         )
     out: dict[str, Any] = {}
-    for key, spec in schema.items():
-        if key in table:
-            out[key] = _value(file, f"{name}.{key}", spec, table[key])
+    for toml_key, (field_name, spec) in keys.items():
+        if toml_key in table:
+            out[field_name] = _value(file, f"{name}.{toml_key}", spec, table[toml_key])
         else:
-            out[key] = spec.default
+            out[field_name] = spec.default
     return out
 
 
@@ -425,14 +450,17 @@ def _props(file: str, where: str, value: Any) -> tuple[str, ...]:
 
 def parse(data: Mapping[str, Any], file: str) -> Scenario:
     """Validate a parsed TOML document; raise ``ScenarioError`` at the first problem."""
-    unknown = sorted(set(data) - set(TOP) - set(SECTIONS) - {"bursts"})
+    top_keys = schema(Scenario)
+    unknown = sorted(set(data) - set(top_keys) - set(SECTIONS) - {"bursts"})
     if unknown:
         raise ScenarioError(
             file,
             unknown[0],
-            "unknown top-level key; allowed: " + ", ".join([*TOP, *SECTIONS]),
+            "unknown top-level key; allowed: " + ", ".join([*top_keys, *SECTIONS]),
         )
-    top = _section(file, "(top level)", {k: v for k, v in data.items() if k in TOP}, TOP)
+    top = _section(
+        file, "(top level)", {k: v for k, v in data.items() if k in top_keys}, Scenario
+    )
     if top["description"] is None or not top["description"].strip():
         raise ScenarioError(file, "description", "is required: say what situation this is")
     name = top["name"] or Path(file).stem
@@ -440,21 +468,21 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
     if load_raw is None:
         raise ScenarioError(file, "load", "must be a table ([load])")
     bursts_raw = load_raw.pop("bursts", [])
-    load = _section(file, "load", load_raw, LOAD)
+    load = _section(file, "load", load_raw, Load)
     if not isinstance(bursts_raw, list):
         raise ScenarioError(file, "load.bursts", "must be a list of {at_s, duration_s, rate}")
     bursts = tuple(
-        Burst(**_section(file, f"load.bursts[{i}]", b, BURST)) for i, b in enumerate(bursts_raw)
+        Burst(**_section(file, f"load.bursts[{i}]", b, Burst)) for i, b in enumerate(bursts_raw)
     )
     if load["arrivals"] == "burst" and not bursts:
         raise ScenarioError(file, "load.bursts", "arrivals = 'burst' needs at least one burst")
     if load["arrivals"] == "ramp" and load["rate_end"] is None:
         raise ScenarioError(file, "load.rate_end", "arrivals = 'ramp' needs rate_end")
-    workload = _section(file, "workload", data.get("workload", {}), WORKLOAD)
+    workload = _section(file, "workload", data.get("workload", {}), Workload)
     if workload["amount_max"] < workload["amount_min"]:
         raise ScenarioError(file, "workload.amount_max", "must be >= workload.amount_min")
-    client = _section(file, "client", data.get("client", {}), CLIENT)
-    topology = _section(file, "topology", data.get("topology", {}), TOPOLOGY)
+    client = _section(file, "client", data.get("client", {}), ClientPolicy)
+    topology = _section(file, "topology", data.get("topology", {}), Topology)
     for backend in ("redis", "postgres", "stripe"):
         if topology[f"{backend}_p99_ms"] < topology[f"{backend}_median_ms"]:
             raise ScenarioError(
@@ -486,9 +514,9 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
             raise ScenarioError(
                 file, f"expect.{variant_name}", "unknown variant; allowed: " + ", ".join(VARIANTS)
             )
-        section = _section(file, f"expect.{variant_name}", table, EXPECT)
+        section = _section(file, f"expect.{variant_name}", table, Expectation)
         hold = _props(file, f"expect.{variant_name}.hold", section["hold"])
-        broken = _props(file, f"expect.{variant_name}.break", section["break"])
+        broken = _props(file, f"expect.{variant_name}.break", section["broken"])
         both = sorted(set(hold) & set(broken))
         if both:
             raise ScenarioError(
@@ -520,14 +548,15 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
 def _fault(file: str, i: int, table: Any, servers: int) -> FaultSpec:
     where = f"faults[{i}]"
     if isinstance(table, dict) and "kind" not in table:
-        raise ScenarioError(file, f"{where}.kind", "is required; " + FAULT["kind"].describe())
-    spec = FaultSpec(**_section(file, where, table, FAULT))
+        kind = schema(FaultSpec)["kind"][1]
+        raise ScenarioError(file, f"{where}.kind", "is required; " + kind.describe())
+    spec = FaultSpec(**_section(file, where, table, FaultSpec))
     if spec.server is not None and spec.server >= servers:
         raise ScenarioError(
             file, f"{where}.server", f"got {spec.server}; allowed: 0 to {servers - 1}"
         )
     needs: dict[str, Callable[[FaultSpec], bool]] = {
-        "stripe_latency_spike": lambda f: f.extra_ms > 0 or f.factor > 1,
+        FaultKind.STRIPE_LATENCY_SPIKE: lambda f: f.extra_ms > 0 or f.factor > 1,
     }
     check = needs.get(spec.kind)
     if check is not None and not check(spec):
