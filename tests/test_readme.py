@@ -19,5 +19,9 @@ def test_quickstart_is_two_commands_and_ci_runs_the_second() -> None:
     block = README.split("## Quickstart", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     commands = [line for line in block.strip().splitlines() if line.strip()]
     assert len(commands) == 2
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
-    assert commands[1] in ci
+    root = Path(__file__).resolve().parents[1]
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python3 -m nox" in ci
+    noxfile = (root / "noxfile.py").read_text(encoding="utf-8")  # what `nox` runs in CI
+    assert f'README_TEST_COMMAND = "{commands[1]}"' in noxfile
+    assert 'nox.options.sessions = ["tests"' in noxfile
