@@ -542,8 +542,8 @@ def restart_mock(state_file: Path, api_base: str, api_key: str) -> str:
     they pile up), and record the new pid so ``stack down`` still stops it."""
     import signal
 
+    from live.processes import proc_start_time
     from loadtests.faults import ProcessImage, alive
-    from payharness.commands.stack import proc_start_time
 
     state = json.loads(state_file.read_text())
     entry = next((e for e in state["processes"] if e["name"] == "stripe-mock"), None)
@@ -590,7 +590,7 @@ def main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
         )
         add_arguments(parser)
         args = parser.parse_args(list(argv) if argv is not None else None)
-    from payharness.paths import output_root
+    from live.paths import output_root
 
     bench_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:4]
     out_dir: Path = args.out or output_root() / "bench" / bench_id
