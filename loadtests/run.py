@@ -1,5 +1,6 @@
 """One load run end to end: stack, Locust (headless, distributed or with its UI), live
-faults, healing, reconciliation, the settle round, the audit and the report.
+faults, healing, reconciliation, the settle round and the audit; the run folder it leaves is
+what ``reports.load.build_report`` renders (the CLI calls it after the run).
 
 Everything is bounded: Locust is stopped by its shape at ``duration`` and killed if it
 overruns; faults stop before the end; reconciliation and the settle round have deadlines.
@@ -25,6 +26,7 @@ import httpx
 
 from core.domain import PaymentRequest
 from core.history import Event
+from live.paths import output_root
 from loadtests.audit import AuditResult, audit
 from loadtests.faults import SERVER_SIDE, FaultInjector, FaultLog
 from loadtests.history import ProcessHistory, merge_histories
@@ -84,7 +86,6 @@ class LoadOptions:
 class LoadResult:
     run_dir: Path
     audit: AuditResult | None
-    report: Path | None
     exit_code: int
     notes: list[str] = field(default_factory=list)
 
@@ -365,8 +366,6 @@ def reconcile_until_settled(
 
 
 def run_load(opts: LoadOptions, echo: Callable[[str], None] = print) -> LoadResult:
-    from payharness.paths import output_root
-
     if opts.shape not in SHAPES:
         raise ValueError(f"unknown shape {opts.shape!r}; known: {', '.join(SHAPES)}")
     run_id = opts.run_id or new_run_id()
@@ -456,11 +455,7 @@ def run_load(opts: LoadOptions, echo: Callable[[str], None] = print) -> LoadResu
         final = stack.final_state()
         result = audit(history, final, prefix, extra={"notes": notes, "stack": stack.name})
         echo(result.render())
-        from reports.load import build_report
-
-        report = build_report(run_dir)
-        echo(f"report: {report}")
-        return LoadResult(run_dir, result, report, 0 if result.verdict.ok else 1, notes)
+        return LoadResult(run_dir, result, 0 if result.verdict.ok else 1, notes)
     finally:
         if not opts.keep_stack:
             stack.close()

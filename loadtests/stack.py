@@ -23,6 +23,9 @@ from typing import Any, Protocol
 import httpx
 
 from core.history import FinalState
+from live.processes import is_ours, proc_start_time
+from live.stack import StackOptions, StackUpError, bring_up, take_down
+from live.stack_state import load_state, save_state
 from loadtests.faults import FaultTargets, PrivateRedis, alive, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +72,7 @@ def ports_free(ports: list[int]) -> bool:
 
 @dataclass(slots=True)
 class LiveStack:
-    """A stack started by ``payharness stack up`` (state in ``out/stack/state.json``)."""
+    """A stack started by ``live.stack.bring_up`` (state in ``out/stack/state.json``)."""
 
     state: dict[str, Any]
     started_here: bool
@@ -103,8 +106,6 @@ class LiveStack:
 
     @classmethod
     def current(cls) -> LiveStack | None:
-        from payharness.commands.stack import is_ours, load_state
-
         state = load_state()
         if state and state.get("processes") and all(is_ours(e) for e in state["processes"]):
             return cls(state, started_here=False)
@@ -140,35 +141,23 @@ class LiveStack:
         if private_redis:
             redis_proc = PrivateRedis(free_port(), log_dir).start()
             env["PAYHARNESS_REDIS_URL"] = redis_proc.url
-        cmd = [
-            sys.executable,
-            "-m",
-            "payharness",
-            "stack",
-            "up",
-            "--servers",
-            str(servers),
-            "--base-port",
-            str(base_port),
-            "--mock-port",
-            str(mock_port),
-            "--variant",
-            variant,
-        ]
-        echo("bringing the stack up: " + " ".join(cmd[3:]))
-        done = subprocess.run(
-            cmd, env=env, cwd=os.getcwd(), capture_output=True, text=True, timeout=240
+        options = StackOptions(
+            servers=servers, base_port=base_port, mock_port=mock_port, variant=variant
         )
-        if done.returncode != 0:
+        echo(
+            f"bringing the stack up: --servers {servers} --base-port {base_port} "
+            f"--mock-port {mock_port} --variant {variant}"
+        )
+        try:
+            bring_up(options, env, echo=echo)
+        except StackUpError as exc:
             if redis_proc is not None:
                 redis_proc.stop()
             _drop_schema(env)
-            raise StackError(
-                "payharness stack up failed:\n" + (done.stdout + done.stderr).strip()[-3000:]
-            )
+            raise StackError(f"stack up failed:\n{exc}") from None
         stack = cls.current()
         if stack is None:
-            raise StackError("payharness stack up returned 0 but no live stack is recorded")
+            raise StackError("stack up returned but no live stack is recorded")
         stack.started_here = True
         stack.private_redis = redis_proc
         stack.env = env
@@ -178,13 +167,7 @@ class LiveStack:
         """Take down what this run brought up (stack and its private Redis, schema dropped)."""
         if not self.started_here:
             return
-        subprocess.run(
-            [sys.executable, "-m", "payharness", "stack", "down"],
-            env=self.env or None,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
+        take_down(self.env or os.environ)
         _drop_schema(self.state["env"])
         self._delete_own_keys()
         if self.private_redis is not None:
@@ -211,8 +194,6 @@ class LiveStack:
 
     def has_reconciler(self) -> bool:
         """The stack runs its own reconciler (``payharness reconcile --every``)."""
-        from payharness.commands.stack import is_ours
-
         return any(
             e["name"].startswith("reconciler-") and is_ours(e) for e in self.state["processes"]
         )
@@ -277,8 +258,6 @@ class LiveStack:
         the new processes, not the dead pids."""
         if not restarted:
             return
-        from payharness.commands.stack import load_state, proc_start_time, save_state
-
         state = load_state() or self.state
         for entry in state["processes"]:
             url = f"http://127.0.0.1:{entry.get('port')}"

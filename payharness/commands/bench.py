@@ -1,11 +1,10 @@
 """``payharness bench``: ``sim`` measures the simulator (requests/s, events/s, ratio to a
-bare SimPy loop, optionally the long steady-state run); ``live`` hands over to
-``loadtests.bench`` when that module exists."""
+bare SimPy loop, optionally the long steady-state run); ``live`` parses the
+options of ``loadtests.bench``, runs it and renders its figures with ``reports.bench``."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import json
 import sys
@@ -119,5 +118,20 @@ def bench_live_main(args: argparse.Namespace) -> int:
     ):
         print("payharness bench live: not available (loadtests.bench is not installed here)")
         return 2
-    module = importlib.import_module("loadtests.bench")
-    return int(module.main(list(args.rest)) or 0)
+    import loadtests.bench as bench
+    from reports.bench import write_bench_report
+
+    parser = argparse.ArgumentParser(
+        prog="payharness bench live",
+        description=bench.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_arguments(parser)
+    options = parser.parse_args(list(args.rest))
+    try:
+        outcome = bench.run_bench(options, echo=lambda s: print(s, flush=True))
+    except bench.BenchError as exc:
+        print(f"bench live: {exc}", file=sys.stderr)
+        return 3
+    print(write_bench_report(outcome.out_dir, outcome.summary), flush=True)
+    return 0

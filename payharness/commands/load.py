@@ -124,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
     except StackError as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 3
+    from reports.load import build_report
+
+    print(f"report: {build_report(result.run_dir)}", flush=True)
     for note in result.notes:
         print(f"note: {note}")
     return result.exit_code

@@ -18,7 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core.variants import VARIANTS
-from payharness.paths import output_root
+from live.paths import output_root
 from sim.runner import RunResult, run_task
 from sim.scenario import Scenario, ScenarioError, find, load_all
 

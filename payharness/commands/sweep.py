@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.variants import VARIANTS
-from payharness.paths import output_root
+from live.paths import output_root
 from sim.scenario import ScenarioError, find
 from sim.sweep import ALIASES, SweepError, parse_param, run_sweep
 

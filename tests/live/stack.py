@@ -18,8 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from live.processes import MOCK_LAUNCHER
+
 REPO = Path(__file__).resolve().parents[2]
-MOCK_LAUNCHER = REPO / "core" / "live" / "stripe_mock.js"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 

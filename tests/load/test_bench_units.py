@@ -7,16 +7,13 @@ import asyncio
 
 import pytest
 
-from loadtests.bench import (
-    Level,
-    _rate,
-    add_arguments,
-    cpu_used_s,
-    modelled_effects,
-    next_rate,
-    sustained,
-)
+from loadtests.bench.components import rate_of
+from loadtests.bench.meters import Meter, cpu_used_s
+from loadtests.bench.options import add_arguments
+from loadtests.bench.ramp import Level, describe, next_rate, sustained
+from loadtests.bench.results import modelled_effects, summarise
 from loadtests.rawhttp import HTTPError
+from reports.bench import render_bench
 
 
 def test_the_rate_probe_counts_every_operation_of_concurrent_workers() -> None:
@@ -28,7 +25,7 @@ def test_the_rate_probe_counts_every_operation_of_concurrent_workers() -> None:
         await asyncio.sleep(0)
         return 1
 
-    rate = asyncio.run(_rate(0.2, 16, op))
+    rate = asyncio.run(rate_of(0.2, 16, op))
     assert calls > 100
     assert abs(rate * 0.2 - calls) / calls < 0.15  # the rate is calls over the window
 
@@ -107,9 +104,9 @@ def test_a_level_that_fails_once_and_then_holds_does_not_end_the_ramp() -> None:
 def test_an_endpoint_that_falls_behind_sheds_requests_instead_of_queueing_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import loadtests.bench as bench
+    import loadtests.bench.ramp as ramp
 
-    monkeypatch.setattr(bench, "MAX_IN_FLIGHT", 3)
+    monkeypatch.setattr(ramp, "MAX_IN_FLIGHT", 3)
     sent = 0
 
     class Stuck:
@@ -119,7 +116,58 @@ def test_an_endpoint_that_falls_behind_sheds_requests_instead_of_queueing_them(
             await asyncio.sleep(0.5)  # never answers within the level
             raise HTTPError("stuck")
 
-    level = asyncio.run(bench.offer(Stuck(), ["http://x"], 100, 0.1, "m", 250))  # type: ignore[arg-type]
+    level = asyncio.run(ramp.offer(Stuck(), ["http://x"], 100, 0.1, "m", 250))  # type: ignore[arg-type]
     assert sent == 3  # the rest were never sent
     assert level.sent == 10 and level.ok == 0 and not level.held
     assert level.p99_ms == float("inf")
+
+
+def _metered(name: str) -> Meter:
+    meter = Meter(name, ["http://127.0.0.1:1", "http://127.0.0.1:2"])
+    meter.levels = [_level(10, True), _level(20, False)]
+    meter.paid = 100
+    before = {"servers": {1: 1.0}, "postgres": {}}
+    after = {"servers": {1: 1.5}, "postgres": {7: 0.2}}
+    flow = name != "bare"
+    meter.add(
+        before,
+        after,
+        redis_cmds=300,
+        pg_tx=40,
+        rt0={"redis": 0.0, "postgres": 0.0} if flow else None,
+        rt1={"redis": 200.0, "postgres": 150.0} if flow else None,
+    )
+    return meter
+
+
+def test_a_meter_charges_what_its_endpoint_used_per_payment() -> None:
+    res = _metered("hardened").result()
+    assert res.sustained_per_s == 10 and res.servers == 2
+    assert res.redis_commands_per_payment == 3.0 and res.postgres_tx_per_payment == 0.4
+    assert res.round_trips_per_payment == {"redis": 2.0, "postgres": 1.5}
+    assert res.cpu_ms_per_payment == {"servers": 5.0, "postgres": 2.0}
+    assert res.modelled == modelled_effects("hardened")
+    bare = _metered("bare").result()
+    assert bare.modelled == {"redis": 0, "postgres": 0, "stripe": 1}
+    assert bare.round_trips_per_payment == {"redis": 0.0, "postgres": 0.0}
+
+
+def test_the_bench_report_renders_the_summary_as_tables() -> None:
+    results = [_metered("bare").result(), _metered("hardened").result()]
+    summary = summarise(results, {"redis_ops_per_s": 1234.56}, _args())
+    assert summary["ratio_hardened_to_bare"] == 1.0
+    assert summary["endpoints"]["hardened"]["levels"][1]["held"] is False
+    lines = render_bench(summary).splitlines()
+    assert lines[0].startswith("# payharness bench live (")
+    assert "2 server processes per endpoint, p99 SLO 250 ms)" in lines[0]
+    assert "| hardened | 10 | 3.0 | 0.4 | 2.0 / 1.5 | 2 / " in "\n".join(lines)
+    assert "| hardened | 5.0 | None | None | 2.0 | None |" in lines
+    assert "hardened / bare = 1.0 (target >= 0.6)" in lines
+    assert lines[-1] == "| redis_ops_per_s | 1234.6 |"
+
+
+def test_a_level_is_described_on_one_line_and_marked_when_over() -> None:
+    assert describe(_level(100, True)) == (
+        "  100.0/s offered:   100.0/s ok, p50    5.0 ms, p99    50.0 ms, errors 0"
+    )
+    assert describe(_level(100, False)).endswith("errors 0  <- over")

@@ -12,6 +12,7 @@ import pytest
 from loadtests.run import LoadOptions, run_load
 from loadtests.settings import USER_KINDS
 from loadtests.stack import StackError, free_port, ports_free
+from reports.load import build_report
 
 
 def _responses(run_dir: Path) -> list[dict[str, object]]:
@@ -36,7 +37,8 @@ def test_a_short_run_on_the_stub_is_audited_and_reported(
     kinds = {str(r["client"]).rsplit("-", 1)[0] for r in _responses(run_dir)}
     assert set(USER_KINDS) | {"settle"} <= kinds
     assert any(r["status"] == 422 for r in _responses(run_dir)), "the key reuser was refused"
-    assert (run_dir / "locust_stats.csv").exists() and (run_dir / "report.html").exists()
+    assert (run_dir / "locust_stats.csv").exists()
+    assert build_report(run_dir).name == "report.html" and (run_dir / "report.html").exists()
     assert json.loads((run_dir / "audit.json").read_text())["counts"]["phases"] == 1
 
 
