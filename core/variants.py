@@ -2,8 +2,8 @@
 
 ``seed`` is the diagrams taken literally. ``hardened`` departs from it only where a scenario
 shows ``seed`` breaking; each departure names the failure it prevents. Users pick a variant by
-name from ``VARIANTS``; deliberately broken variants (mutants) live in ``core.mutants`` and are
-reached only through the test harness.
+name from ``VARIANTS``; deliberately broken variants (mutants) live in ``verify.mutants`` and
+are reached only through the test harness.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from payharness.situations import run_situations
+from verify.situations import run_situations
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,7 +4,7 @@ Each mutant is ``HARDENED`` with one policy decision undone (a few need two flag
 one bug, e.g. "a short lock TTL *without* fencing"). Every entry says what the bug is and
 which real failure it mirrors. None of them is in ``core.variants.VARIANTS``: a user-facing
 ``--variant`` can never select a mutant. They are reached only through ``MUTANTS`` here, from
-the property gate (``payharness.gate``, ``payharness verify --mutants``, ``tests/property``).
+the property gate (``verify.runner``, ``payharness verify --mutants``, ``tests/verify``).
 
 ``EQUIVALENT`` lists bugs that are real in a lock-reliant design but cannot change any
 outcome in ``hardened`` (the database's unique constraints and compare-and-set decide, the

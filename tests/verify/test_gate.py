@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.mutants import EQUIVALENT, MUTANTS, mutant_named
 from core.variants import HARDENED, SEED, VARIANTS, variant_named
-from payharness.gate import (
-    GateFailure,
-    GateResult,
-    machine_for,
-    replay,
-    replayable_program,
-    run_gate,
-    run_gate_isolated,
-)
+from verify.machine import GateFailure, machine_for
+from verify.mutants import EQUIVALENT, MUTANTS, mutant_named
+from verify.runner import GateResult, replay, replayable_program, run_gate, run_gate_isolated
+from verify.sabotage import sabotaged_machine_for
 
 
 def _caught(result: GateResult) -> str:
@@ -87,7 +81,7 @@ def test_a_broken_history_yields_a_readable_minimal_example() -> None:
     assert "forge_charges" in program
     assert any("behind the gateway's back" in line for line in result.program)
     with pytest.raises(GateFailure, match="E1"):
-        machine = machine_for(HARDENED, sabotage=True)
+        machine = sabotaged_machine_for(HARDENED)
         namespace = {machine.__name__: machine}
         exec(compile(program, "<minimal example>", "exec"), namespace)
 

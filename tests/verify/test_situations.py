@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.variants import HARDENED, SEED
-from payharness.situations import SITUATIONS, run_one, run_situations
+from verify.situations import SITUATIONS, run_one, run_situations
 
 
 @pytest.mark.parametrize("situation", SITUATIONS, ids=[s.name for s in SITUATIONS])

@@ -2,22 +2,22 @@
 
 Each situation drives a ``Stepper`` through one story (double submit, lost provider reply,
 crash after the charge, key reused with another payload, pay again with a new key), then
-heals, reconciles, retries every key once ('settle') and hands the history to the checker.
-Each states which properties it expects each variant to break; anything else is a failure.
+settles (``core.runtime.settle``: heals, reconciles, retries every key once) and hands the
+history to the checker. Each states which properties it expects each variant to break;
+anything else is a failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.checker import PROPERTIES, Verdict, check
 from core.domain import PaymentRequest
+from core.runtime.settle import settle
 from core.runtime.stepper import Stepper
 from core.runtime.world import World
 from core.variants import VARIANTS, Variant, variant_named
-
-MINUTE_MS = 60_000
 
 
 def request(key: str, *, order: str = "o-1", amount: int = 1999, merchant: str = "m-1",
@@ -35,20 +35,6 @@ def step_until(stepper: Stepper, attempt: str, effect_name: str, limit: int = 10
             return
         stepper.step(attempt)
     raise RuntimeError(f"{attempt} did not reach {effect_name} in {limit} steps")
-
-
-def settle(stepper: Stepper, retries: Iterable[PaymentRequest]) -> None:
-    """Heal, drain, wait past the stale horizon, reconcile, then retry each key once."""
-    world = stepper.world
-    world.redis.available = True
-    world.postgres.available = True
-    world.stripe.available = True
-    stepper.drain()
-    world.clock.advance(2 * MINUTE_MS)
-    stepper.reconcile()
-    world.note("phase", "settle")
-    for r in retries:
-        stepper.run_to_end(stepper.submit(r, client="settle"))
 
 
 # --- the stories --------------------------------------------------------------------------

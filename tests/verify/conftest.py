@@ -6,6 +6,6 @@ from the repository root runs the gate with its fixed, derandomized budget.
 
 from __future__ import annotations
 
-from payharness.gate import load_profile
+from verify.profiles import load_profile
 
 PROFILE = load_profile()

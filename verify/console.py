@@ -1,0 +1,106 @@
+"""What ``payharness verify`` prints: each design's verdict, the mutation table, the bench.
+
+Hardened must hold; seed and every mutant must be caught. The exit status says whether every
+design behaved as the gate expects."""
+
+from __future__ import annotations
+
+import time
+
+from core.variants import VARIANTS, Variant
+from verify.mutants import EQUIVALENT, MUTANTS
+from verify.runner import GateResult, replayable_program, run_gate
+
+EXPECTED_TO_PASS = frozenset({"hardened"})
+
+
+def verify(
+    profile: str,
+    variant_names: list[str] | None = None,
+    *,
+    mutants: bool = False,
+    equivalent: bool = False,
+    bench: bool = False,
+    quiet: bool = False,
+) -> int:
+    """Run the gate on the named designs (default: seed and hardened), optionally every
+    mutant and the bench; 0 when each behaved as expected."""
+    ok = True
+    started = time.perf_counter()
+    if bench:
+        print_bench(profile)
+        if not variant_names and not mutants:
+            return 0
+    names = variant_names or ["seed", "hardened"]
+    print(f"property gate, profile {profile}")
+    for name in names:
+        ok &= design_verdict(VARIANTS[name], profile, quiet=quiet)
+    if mutants:
+        ok &= mutation_table(profile, equivalent=equivalent)
+    print(f"\ngate {'OK' if ok else 'FAILED'} in {time.perf_counter() - started:.1f} s")
+    return 0 if ok else 1
+
+
+def design_verdict(variant: Variant, profile: str, *, quiet: bool) -> bool:
+    """Run one design, print whether it held or was caught; True when as expected."""
+    result = run_gate(variant, profile=profile)
+    expect_pass = variant.name in EXPECTED_TO_PASS
+    met = result.failed != expect_pass
+    if result.failed:
+        verdict = "caught (as expected)" if met else "BROKEN"
+        print(
+            f"\n{variant.name}: {verdict} after {result.stats.first_failure_at} examples; "
+            f"shrunk to {result.program_steps} steps in {result.seconds:.1f} s"
+        )
+        if not quiet:
+            print(result.message)
+            print("\nreplayable program (verify.runner.replay):")
+            print(replayable_program(result))
+    else:
+        verdict = "holds" if met else "NOT CAUGHT"
+        print(
+            f"\n{variant.name}: {verdict}: {result.stats.examples} examples, "
+            f"{result.stats.steps} steps, {result.seconds:.1f} s "
+            f"({result.steps_per_second:.0f} steps/s)"
+        )
+    return met
+
+
+def mutation_table(profile: str, *, equivalent: bool = False) -> bool:
+    """Run every mutant; print one row each. True when every counted mutant was killed."""
+    rows: list[tuple[str, GateResult, bool]] = []
+    print("\nmutants of hardened (verify.mutants):")
+    header = f"{'mutant':40} {'killed':>7} {'examples':>9} {'seconds':>8} {'shrunk':>7}  broke"
+    print(header)
+    print("-" * len(header))
+    chosen = [(m, True) for m in MUTANTS.values()]
+    if equivalent:
+        chosen += [(m, False) for m in EQUIVALENT.values()]
+    for mutant, counted in chosen:
+        result = run_gate(mutant.variant, profile=profile)
+        rows.append((mutant.name, result, counted))
+        examples = result.stats.first_failure_at if result.failed else result.stats.examples
+        broke = result.broken or "-"
+        name = mutant.name + ("" if counted else " (equivalent)")
+        print(
+            f"{name:40} {'yes' if result.failed else 'NO':>7} {examples!s:>9} "
+            f"{result.seconds:8.1f} {result.program_steps if result.failed else '-'!s:>7}  "
+            f"{broke}",
+            flush=True,
+        )
+    killed = sum(1 for _, r, counted in rows if counted and r.failed)
+    total = sum(1 for _, _, counted in rows if counted)
+    print(f"mutation score: {killed}/{total} killed within the {profile} profile")
+    return killed == total
+
+
+def print_bench(profile: str) -> None:
+    """Steps per second of the state machine on hardened (a passing run: no shrinking)."""
+    result = run_gate(VARIANTS["hardened"], profile=profile)
+    stats = result.stats
+    print(
+        f"bench ({profile}, hardened): {stats.examples} examples, {stats.steps} steps, "
+        f"{stats.effects} effects, {stats.checks} checker calls in {result.seconds:.2f} s: "
+        f"{result.steps_per_second:.0f} steps/s, {stats.effects / result.seconds:.0f} effects/s, "
+        f"{stats.examples / result.seconds:.1f} examples/s"
+    )

@@ -1,0 +1,444 @@
+"""The property gate's state machine: the world's actions as rules, the claims as invariants.
+
+``PaymentWorld`` is a ``RuleBasedStateMachine`` whose rules are the actions of the world —
+clients making keys and sending requests (duplicates, retries, another payload, a fresh key
+for an order that may already be paid), one in-flight flow advancing by one effect, a server
+crashing, the provider's reply getting lost, a commit failing, the clock jumping past lock
+TTLs or the provider's 24 h key window, servers pausing while the reconciler runs, Redis
+losing its data, Redis or Postgres going down and coming back, the reconciler running.
+After every step the properties that must always hold (``core.checker.ALWAYS``) are judged
+by the one checker; at teardown the world settles (``core.runtime.settle``: healed, drained,
+reconciled, every key retried as a client would) and the eventual properties are judged too.
+
+The design under test is the class attribute ``variant``; ``machine_for`` makes the subclass
+for one design, named after it (``HardenedWorld``) so a printed program replays as it reads.
+
+Rules must keep their names and strategies: Hypothesis orders rules by name, and the ``ci``
+profile's derandomized search depends on that order.
+
+Timing assumption: a clock jump of an hour or more abandons every in-flight flow (a server's
+request deadline has long passed). Shorter jumps (past lock TTLs, past the 60 s stale
+threshold) leave flows alive as zombies, which is where fencing is tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
+
+from core.checker import check
+from core.domain import PaymentRequest
+from core.effects import Fault
+from core.history import Event
+from core.runtime.settle import settle
+from core.runtime.stepper import Stepper
+from core.runtime.world import World
+from core.variants import HARDENED, HOUR_MS, Variant
+from verify.story import duration, note
+
+MERCHANTS = ("m1", "m2")
+ORDERS = ("o1", "o2")
+AMOUNT = 1000
+REQUEST_DEADLINE_MS = HOUR_MS
+"""The gate's one timing assumption: no server keeps working on a request for an hour. Without
+it, a server paused for a day between inserting PENDING and charging would charge after the
+reconciler, past the key window, had looked the charge up, found none and failed the row:
+no design can fence a charge request that is sent a day late (see the report in issue 4)."""
+MAX_KEYS = 3
+"""Few keys, many actions on each: the bugs live in what happens to one key or one order."""
+SOURCES = ("tok_visa", "tok_chargeDeclined")
+CLOCK_JUMPS = (
+    150,  # past a short lock TTL, inside everything else
+    1_000,
+    46_000,  # past hardened's 45 s lock TTL
+    61_000,  # past the 60 s 'stale' threshold: the reconciler takes PENDING rows
+    23 * HOUR_MS,  # inside the provider's 24 h key window, past hardened's 22 h margin
+    25 * HOUR_MS,  # past the provider's 24 h key window: keys are forgotten
+)
+STALLS = (
+    46_000,  # past hardened's 45 s lock TTL: another server may take the key
+    61_000,  # past the 60 s 'stale' threshold: the reconciler takes the paused rows
+)
+"""How long a paused server sleeps (a GC pause, a VM migration): short of the request
+deadline, so the flows it runs wake up as zombies."""
+FAULTS = (
+    "redis down",
+    "redis up",
+    "postgres down",
+    "postgres up",
+    "redis loses its data",
+    "the next commit fails",
+)
+STOPS = ("done", "PaymentInsert", "ProviderCharge (reply)", "DbTransaction", "CachePut", "arrived")
+"""Where a flow is paused: at its end, before the insert, while the provider executes the
+charge, before the save, before caching the answer, or just arrived (nothing run)."""
+STOP_EFFECTS = {"CachePut": frozenset({"CachePut", "CachePutAndRelease"})}
+"""The effects a stop pauses before, where they are more than the stop's own name: caching
+the answer is hardened's ``CachePutAndRelease`` (the cache put and the lock release)."""
+RUN_LIMIT = 500
+CHECKED_KINDS = frozenset({"request", "response", "charge", "phase"})
+"""The only events ``check`` reads besides the final state; traces use the full history."""
+
+MerchantKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class GateStats:
+    """Counters shared by every example of one gate run."""
+
+    examples: int = 0
+    steps: int = 0
+    effects: int = 0
+    checks: int = 0
+    first_failure_at: int | None = None
+
+    def failed(self) -> None:
+        if self.first_failure_at is None:
+            self.first_failure_at = self.examples
+
+
+class GateFailure(AssertionError):
+    """A property broke; the message is the checker's verdict with its minimal traces,
+    rendered only when asked for (shrinking raises thousands of these and reads none)."""
+
+    def __init__(self, headline: str, render: Callable[[], str]) -> None:
+        super().__init__(headline)
+        self.headline = headline
+        self._render = render
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = f"{self.headline}\n{self._render()}"
+        return self._text
+
+
+class PaymentWorld(RuleBasedStateMachine):
+    """One world of servers, clients, Redis, Postgres and the provider for ``variant``."""
+
+    variant: ClassVar[Variant] = HARDENED
+    stats: ClassVar[GateStats] = GateStats()
+    """Set per run by ``machine_for``; the defaults only make the base class runnable."""
+
+    keys = Bundle("keys")
+    flows = Bundle("flows")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats.examples += 1
+        self.world = World(self.variant)
+        self.stepper = Stepper(self.world)
+        self.requests: dict[MerchantKey, PaymentRequest] = {}
+        self.sent: dict[MerchantKey, list[PaymentRequest]] = {}
+        self.accepted: dict[MerchantKey, PaymentRequest] = {}
+        self.by_attempt: dict[str, PaymentRequest] = {}
+        self.checked: list[Event] = []
+        self.world.history.listeners.append(self._keep)
+        self.made = 0
+        self.seen: tuple[int, int, int] = (0, 0, 0)
+        self.broken = False
+
+    def _keep(self, event: Event) -> None:
+        """Keep what the checker reads, and which payload of each key the gateway accepted
+        (answered for, or charged): the payload its client retries when the world settles."""
+        if event.kind not in CHECKED_KINDS:
+            return
+        self.checked.append(event)
+        mk = (event.merchant, event.key)
+        if mk in self.accepted or mk not in self.sent:
+            return
+        if event.kind == "response" and event.outcome in ("paid", "failed", "pending"):
+            self.accepted[mk] = self.by_attempt[event.attempt]
+        elif event.kind == "charge":
+            payload = (event.order, event.amount, event.currency, event.source)
+            for request in self.sent[mk]:
+                if (request.order, request.amount, request.currency, request.source) == payload:
+                    self.accepted[mk] = request
+                    break
+
+    # --- clients --------------------------------------------------------------------------
+
+    def _register(self, request: PaymentRequest, story: str) -> MerchantKey:
+        mk = (request.merchant, request.idempotency_key)
+        self.requests.setdefault(mk, request)
+        note(
+            f"{story}: {mk[0]}/{mk[1]} for order {request.order}, "
+            f"{request.amount} {request.currency}, {request.source}"
+        )
+        return mk
+
+    def _submit(self, request: PaymentRequest) -> str:
+        mk = (request.merchant, request.idempotency_key)
+        self.sent.setdefault(mk, []).append(request)
+        attempt = self.stepper.submit(request, client=f"client-{mk[0]}-{mk[1]}")
+        self.by_attempt[attempt] = request
+        return attempt
+
+    def _fresh_key(self) -> str:
+        self.made += 1
+        return f"k{self.made}"
+
+    @precondition(lambda self: len(self.requests) < MAX_KEYS)
+    @rule(
+        target=keys,
+        merchant=st.sampled_from(MERCHANTS),
+        order=st.sampled_from(ORDERS),
+        source=st.sampled_from(SOURCES),
+    )
+    def new_key(self, merchant: str, order: str, source: str) -> Any:
+        """A client generates an idempotency key for a payment (nothing sent yet)."""
+        request = PaymentRequest(merchant, order, AMOUNT, "usd", source, self._fresh_key())
+        return self._register(request, "a client makes a new key")
+
+    @precondition(lambda self: len(self.requests) < MAX_KEYS)
+    @rule(target=keys, like=keys)
+    def new_key_same_order(self, like: MerchantKey) -> Any:
+        """A client lost its key and pays the same order again under a fresh one."""
+        first = self.requests[like]
+        request = replace(first, idempotency_key=self._fresh_key())
+        return self._register(request, f"a client re-pays {first.order} under a new key")
+
+    @precondition(lambda self: len(self.requests) < MAX_KEYS)
+    @rule(target=keys, like=keys)
+    def same_key_other_merchant(self, like: MerchantKey) -> Any:
+        """Another merchant's client happens to pick the same key string."""
+        first = self.requests[like]
+        other = MERCHANTS[(MERCHANTS.index(first.merchant) + 1) % len(MERCHANTS)]
+        if (other, first.idempotency_key) in self.requests:
+            return multiple()
+        request = replace(first, merchant=other)
+        return self._register(request, "another merchant's client picks the same key")
+
+    @rule(target=flows, key=keys, until=st.sampled_from(STOPS))
+    def send(self, key: MerchantKey, until: str) -> Any:
+        """Send (or resend: a duplicate in flight, or a retry) the key's request; its
+        server runs it until ``until``."""
+        request = self.requests[key]
+        running = [
+            f.attempt
+            for f in self.stepper.flows.values()
+            if f.request is not None and (f.request.merchant, f.request.idempotency_key) == key
+        ]
+        attempt = self._submit(request)
+        what = f"duplicate while {', '.join(running)} in flight" if running else "send"
+        note(f"{attempt}: {what} {key[0]}/{key[1]}")
+        return self._run_until(attempt, until)
+
+    @rule(
+        target=flows,
+        key=keys,
+        change=st.sampled_from(("amount", "order", "source")),
+        until=st.sampled_from(STOPS),
+    )
+    def send_other_payload(self, key: MerchantKey, change: str, until: str) -> Any:
+        """A client bug: the key is reused with a different payload."""
+        first = self.requests[key]
+        if change == "amount":
+            request = replace(first, amount=first.amount + 500)
+        elif change == "order":
+            request = replace(first, order=first.order + "-other")
+        else:
+            request = replace(first, source="tok_mastercard")
+        attempt = self._submit(request)
+        note(f"{attempt}: reuse {key[0]}/{key[1]} with another {change}")
+        return self._run_until(attempt, until)
+
+    # --- servers --------------------------------------------------------------------------
+
+    def _step(self, attempt: str) -> None:
+        flow = self.stepper.flows[attempt]
+        before = flow.pending_name
+        self.stats.effects += 1
+        try:
+            self.stepper.step(attempt)
+        except Fault as exc:  # escaped the flow: the server answers 500 and forgets it
+            self.stepper.flows.pop(attempt, None)
+            self.world.note("crash", f"unhandled {exc!r} at {before}", attempt)
+            note(f"{attempt}: unhandled {exc!r} at {before}")
+            return
+        after = self.stepper.finished.get(attempt)
+        if after is not None:
+            note(f"{attempt}: {before} → answers {after.status} {after.outcome}")
+
+    @rule(target=flows, flow=consumes(flows), effects=st.integers(1, 4))
+    def advance(self, flow: str, effects: int) -> Any:
+        """Advance one in-flight flow by 1-3 effects (a charge: send, then reply)."""
+        for _ in range(effects):
+            if flow not in self.stepper.flows:
+                break
+            self._step(flow)
+        return multiple(flow) if flow in self.stepper.flows else multiple()
+
+    @rule(target=flows, flow=consumes(flows), until=st.sampled_from(STOPS))
+    def resume(self, flow: str, until: str) -> Any:
+        """Run one flow on its own until it is about to do ``until`` (or has finished)."""
+        return self._run_until(flow, until)
+
+    def _run_until(self, flow: str, until: str) -> Any:
+        if until != "arrived":
+            for _ in range(RUN_LIMIT):
+                if flow not in self.stepper.flows:
+                    break
+                self._step(flow)
+                here = self.stepper.flows.get(flow)
+                if here is not None and here.pending_name in STOP_EFFECTS.get(until, (until,)):
+                    note(f"{flow}: paused before {until}")
+                    break
+        return multiple(flow) if flow in self.stepper.flows else multiple()
+
+    @rule(flow=consumes(flows))
+    def crash(self, flow: str) -> None:
+        """The server running this flow dies where it stands."""
+        if flow in self.stepper.flows:
+            where = self.stepper.flows[flow].pending_name
+            self.stepper.crash(flow)
+            note(f"{flow}: server crashes at {where}")
+
+    @precondition(lambda self: any(f.ticket for f in self.stepper.flows.values()))
+    @rule()
+    def lose_provider_reply(self) -> None:
+        """The provider charged, but the server hears only a timeout."""
+        attempt = next(a for a, f in sorted(self.stepper.flows.items()) if f.ticket)
+        self.stepper.lose_provider_reply(attempt)
+        note(f"{attempt}: the provider's reply is lost after it charged")
+
+    @rule(target=flows)
+    def start_reconciler(self) -> Any:
+        """A reconciliation pass starts; it interleaves with the requests."""
+        attempt = self.stepper.start_reconciler()
+        note(f"{attempt}: the reconciler starts a pass")
+        return attempt
+
+    @rule()
+    def reconcile(self) -> None:
+        """A whole reconciliation pass runs at once."""
+        note("the reconciler runs a whole pass")
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        attempt = self.stepper.start_reconciler()
+        while attempt in self.stepper.flows:
+            self._step(attempt)
+
+    @precondition(lambda self: bool(self.stepper.flows))
+    @rule(ms=st.sampled_from(STALLS))
+    def servers_pause_while_reconciling(self, ms: int) -> None:
+        """The servers in flight pause (a GC pause, a VM migration) while the reconciler
+        runs a pass over their rows; afterwards their flows carry on as zombies. The same
+        as the clock jumping and a reconciliation pass, in one step: the zombie case that
+        fencing exists for, reached without waiting for those two steps to meet."""
+        self.world.clock.advance(ms)
+        paused = ", ".join(self.stepper.in_flight())
+        note(f"{paused} pause {duration(ms)} while the reconciler runs a whole pass")
+        self._reconcile()
+
+    # --- faults ---------------------------------------------------------------------------
+
+    @rule(fault=st.sampled_from(FAULTS))
+    def backend_fault(self, fault: str) -> None:
+        """Redis or Postgres goes down or comes back, Redis loses its data, a commit fails."""
+        world = self.world
+        if fault == "redis down":
+            world.redis.available = False
+        elif fault == "redis up":
+            world.redis.available = True
+        elif fault == "postgres down":
+            world.postgres.available = False
+        elif fault == "postgres up":
+            world.postgres.available = True
+        elif fault == "redis loses its data":
+            fault += f" ({world.redis.lose_data()} keys)"
+        else:
+            world.postgres.fail_next_commits(1)
+        world.note("fault", fault)
+        note(fault)
+
+    @rule(ms=st.sampled_from(CLOCK_JUMPS))
+    def advance_clock(self, ms: int) -> None:
+        """Time passes. Past ``REQUEST_DEADLINE_MS`` no server is still working on a
+        request it started before: each in-flight flow is abandoned (see the module doc)."""
+        self.world.clock.advance(ms)
+        note(f"the clock moves {duration(ms)} to t={duration(self.world.clock.now)}")
+        if ms >= REQUEST_DEADLINE_MS:
+            for attempt in self.stepper.in_flight():
+                where = self.stepper.flows[attempt].pending_name
+                self.stepper.crash(attempt)
+                note(f"{attempt}: past its deadline, its server gave up at {where}")
+
+    # --- the claimed properties -----------------------------------------------------------
+
+    def _judge(self, *, eventual: bool) -> None:
+        self.stats.checks += 1
+        final = self.world.final_state()
+        verdict = check(self.checked, final, eventual=eventual)
+        if verdict.ok:
+            return
+        self.broken = True
+        self.stats.failed()
+        events = list(self.world.history.events)
+        when = "after settling" if eventual else "during the run"
+        broken = ", ".join(sorted(verdict.broken()))
+        raise GateFailure(
+            f"{self.variant.name}: exactly-once broken {when} ({broken})",
+            lambda: check(events, final, eventual=eventual).render(),
+        )
+
+    @invariant()
+    def always(self) -> None:
+        """E1, E2, E4, E6, T after every step, re-judged only when something they read
+        changed: a response, a provider charge or an applied transition."""
+        self.stats.steps += 1
+        seen = (
+            len(self.stepper.finished),
+            len(self.world.stripe.charges),
+            len(self.world.postgres.transitions),
+        )
+        if seen == self.seen:
+            return
+        self.seen = seen
+        self._judge(eventual=False)
+
+    def teardown(self) -> None:
+        """The world settles — healed, drained, reconciled, then every key sent retries the
+        payload the gateway accepted (else its first), as its client would: E3 and E5 must
+        hold too."""
+        if self.broken:
+            return
+        retries = (self.accepted.get(mk, sent[0]) for mk, sent in sorted(self.sent.items()))
+        settle(self.stepper, retries, step=self._step, submit=self._submit)
+        self._judge(eventual=True)
+
+
+def machine_for(
+    variant: Variant,
+    *,
+    stats: GateStats | None = None,
+    base: type[PaymentWorld] = PaymentWorld,
+) -> type[PaymentWorld]:
+    """``base`` (the world, or a sabotaged one) for one design, counting into ``stats``."""
+    name = _class_name(variant.name)
+    attributes = {
+        "variant": variant,
+        "stats": stats if stats is not None else GateStats(),
+        "__qualname__": name,
+    }
+    machine = type(name, (base,), attributes)
+    assert issubclass(machine, PaymentWorld)
+    return machine
+
+
+def _class_name(variant_name: str) -> str:
+    words = variant_name.replace("mutant:", "mutant-").replace("_", "-").split("-")
+    return "".join(w.capitalize() for w in words if w) + "World"

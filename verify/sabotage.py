@@ -1,0 +1,31 @@
+"""Sabotage: a world where charges are forged behind the gateway's back, to show what the
+gate prints for a broken history (a readable, minimal, replayable program). Not a world
+action, so it lives apart from ``PaymentWorld``'s rules."""
+
+from __future__ import annotations
+
+from hypothesis.stateful import rule
+
+from core.variants import Variant
+from verify.machine import GateStats, MerchantKey, PaymentWorld, machine_for
+from verify.story import note
+
+
+class ForgingWorld(PaymentWorld):
+    """``PaymentWorld`` plus one rule that charges a key twice without the gateway."""
+
+    @rule(key=PaymentWorld.keys)
+    def forge_charges(self, key: MerchantKey) -> None:
+        """Not a world action: charge the key twice behind the gateway's back."""
+        request = self.requests[key]
+        metadata = {"merchant": key[0], "order": request.order, "idempotency_key": key[1]}
+        for n in (1, 2):
+            self.world.stripe.charge(f"forged-{n}", request.amount, "usd", "tok_visa", metadata)
+        note(f"sabotage: {key[0]}/{key[1]} charged twice behind the gateway's back")
+
+
+def sabotaged_machine_for(
+    variant: Variant, *, stats: GateStats | None = None
+) -> type[PaymentWorld]:
+    """The machine for ``variant`` with the forging rule added."""
+    return machine_for(variant, stats=stats, base=ForgingWorld)
