@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import pytest
 
 import core.effects
-from core.effects import Backend, CacheGet, Effect, LockAcquire
+from core.domain import Payment, PaymentState
+from core.effects import Backend, CacheGet, ChargeResult, Effect, LockAcquire
+from core.flows import reconcile
 from core.runtime.backends import Backends
+from core.runtime.driver import FlowDriver
 from core.runtime.effect_table import HANDLERS
 from core.runtime.world import World
 from core.variants import variant_named
@@ -89,3 +92,29 @@ def test_a_replaced_model_is_the_one_the_world_answers_from() -> None:
     assert world.perform(LockAcquire("k", "token", 1_000)) is True
     assert world.redis.get("k") == "token"
     assert old.get("k") is None
+
+
+def charge_of(world: World, row: Payment) -> ChargeResult | None:
+    driver: FlowDriver[ChargeResult | None] = FlowDriver(reconcile._charge_of(row))
+    while not driver.done:
+        assert driver.pending is not None
+        driver.send(world.perform(driver.pending))
+    return driver.result
+
+
+def test_the_reconcile_flow_not_the_provider_decides_which_charge_counts() -> None:
+    """By charge id when the row has one; else the oldest succeeded charge made for the
+    payment, over an older decline; else the oldest; none when there is none."""
+    world = World(variant_named("hardened"))
+    row = Payment(
+        "p1", "m", "o", "k", 1_000, "usd", "tok_visa", "f", "pk", PaymentState.PROCESSING, 0
+    )
+    assert charge_of(world, row) is None
+    meta = {"payment_id": "p1"}
+    declined = world.stripe.charge("a", 1_000, "usd", "tok_chargeDeclined", meta)
+    assert charge_of(world, row) == replace(declined, decline_code="card_declined")
+    first = world.stripe.charge("b", 1_000, "usd", "tok_visa", meta)
+    world.stripe.charge("c", 1_000, "usd", "tok_visa", meta)
+    assert charge_of(world, row) == first
+    by_id = charge_of(world, replace(row, charge_id=declined.charge_id))
+    assert by_id is not None and by_id.charge_id == declined.charge_id
