@@ -26,7 +26,7 @@ from typing import Any
 from payharness.paths import output_root
 
 REPO = Path(__file__).resolve().parents[2]
-MOCK_LAUNCHER = REPO / "core" / "live" / "stripe_mock.js"
+MOCK_LAUNCHER = REPO / "live" / "stripe_mock.js"
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
