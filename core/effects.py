@@ -203,12 +203,20 @@ class ProviderCharge(Effect[ChargeResult]):
 
 
 @dataclass(frozen=True, slots=True)
-class ProviderLookup(Effect[ChargeResult | None]):
-    """Find the charge made for a payment, by charge id or by its ``payment_id`` metadata."""
+class ProviderRetrieve(Effect[ChargeResult | None]):
+    """The charge with this id (``GET /v1/charges/:id``); None when the provider has none."""
 
     backend: ClassVar[Backend] = "stripe"
-    charge_id: str | None = None
-    payment_id: str | None = None
+    charge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderChargesForPayment(Effect[tuple[ChargeResult, ...]]):
+    """Every charge whose ``payment_id`` metadata names this payment, oldest first. Which one
+    counts is the reconcile flow's decision, not the provider's."""
+
+    backend: ClassVar[Backend] = "stripe"
+    payment_id: str
 
 
 # --- faults thrown into flows -------------------------------------------------------------

@@ -286,6 +286,14 @@ class PostgresStore:
             raise Unavailable(f"postgres: no connection: {exc}") from exc
         return touched
 
+    async def commit(self, writes: Sequence[Write]) -> None:
+        """``execute`` for writes whose touched rows nobody needs (the payment store's commit)."""
+        await self.execute(writes)
+
+    async def transition(self, change: PaymentTransition) -> Payment:
+        """One transition on its own; the row as it now is."""
+        return (await self.execute((change,)))[0]
+
     def _apply_ops(self, writes: Sequence[Write]) -> str:
         """The ``ph_apply()`` argument: the writes in order as one JSON array. Consecutive
         transitions of one payment, each after the first comparing against the state the one

@@ -351,19 +351,16 @@ class StripeProvider:
     async def list_charges(self) -> list[ListedCharge]:
         return [listed(c) for c in await self.list_raw()]
 
-    async def find_by_payment(self, payment_id: str) -> ChargeResult | None:
-        """The charge whose metadata names ``payment_id``: the oldest succeeded one first.
+    async def charges_for_payment(self, payment_id: str) -> tuple[ChargeResult, ...]:
+        """The charges whose metadata names ``payment_id``, oldest first (which one counts is
+        the reconcile flow's decision).
 
         Neither Stripe's list nor the mock's filters on metadata, so the adapter keeps an
         index of every charge it has listed and refreshes it incrementally before each lookup
         (see ``refresh_index``): one lookup costs the pages of charges made since the last.
         """
         await self.refresh_index()
-        matches = [self._seen[i] for i in self._by_payment.get(payment_id, [])]
-        if not matches:
-            return None
-        succeeded = [c for c in matches if c.succeeded]
-        return (succeeded or matches)[0]
+        return tuple(self._seen[i] for i in self._by_payment.get(payment_id, ()))
 
     async def refresh_index(self, *, max_pages: int = MAX_LIST_PAGES) -> int:
         """Add charges made since the last refresh; returns how many were new.

@@ -286,22 +286,17 @@ class Fleet:
     def _charge(
         self, effect: ProviderCharge, attempt: str
     ) -> Generator[Any, Any, tuple[Any, Fault | None]]:
-        """The provider call in two halves, with rate limit, 429/5xx/lost reply and spikes."""
+        """The provider call in the world's two halves (``MemoryProvider.send``, then ``hear``
+        after the simulated latency), with rate limit, 429/5xx/lost reply and spikes."""
         env, faults = self.env, self.faults
-        stripe = self.world.stripe
+        provider = self.world.provider
         if faults.hit("stripe_429", env.now) is not None or not self.bucket.take(int(env.now)):
             yield env.timeout(FAST_ERROR_US)
             self.note("fault", "stripe: 429 rate_limit", attempt)
             return None, Unavailable("stripe: 429 rate_limit (not saved; safe to retry)")
         self._tick()
         try:
-            started = stripe.begin(
-                effect.idempotency_key,
-                effect.amount,
-                effect.currency,
-                effect.source,
-                effect.metadata_dict(),
-            )
+            started = provider.send(effect)
         except Fault as fault:
             yield env.timeout(FAST_ERROR_US)
             return None, fault
@@ -324,15 +319,12 @@ class Fleet:
         yield env.timeout(latency)
         self._tick()
         if server_error is not None:
-            try:
-                stripe.finish(ticket, applied=server_error.charged)
-            except Fault:
-                pass
+            provider.finish_unheard(ticket, applied=server_error.charged)
             made = "after" if server_error.charged else "without"
             self.note("fault", f"stripe: 500 {made} making the charge", attempt)
             return None, OutcomeUnknown(f"stripe: 500 api_error ({made} the charge)")
         try:
-            result = stripe.finish(ticket)
+            result = provider.hear(ticket)
         except Fault as fault:
             return None, fault
         if lost is not None:
@@ -343,7 +335,4 @@ class Fleet:
     def _finish_later(self, ticket: Any, latency: int) -> Generator[Any, Any, None]:
         yield self.env.timeout(latency - self.variant.provider_timeout_ms * US_PER_MS)
         self._tick()
-        try:
-            self.world.stripe.finish(ticket)
-        except Fault:
-            pass
+        self.world.provider.finish_unheard(ticket)

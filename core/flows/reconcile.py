@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from core.domain import Payment, PaymentState
 from core.effects import (
+    ChargeResult,
     ClockRead,
     Conflict,
     DbTransaction,
@@ -23,7 +24,8 @@ from core.effects import (
     PaymentsToReconcile,
     PaymentTransition,
     ProviderCharge,
-    ProviderLookup,
+    ProviderChargesForPayment,
+    ProviderRetrieve,
     Unavailable,
     perform,
 )
@@ -93,7 +95,7 @@ def _reconcile_charge(variant: Variant, row: Payment, now: int) -> ProviderCharg
 
 def _resolve_by_lookup(variant: Variant, row: Payment) -> Flow[PaymentState | None]:
     """Outside the key window: find the charge by metadata; none means never charged."""
-    found = yield from perform(ProviderLookup(charge_id=row.charge_id, payment_id=row.id))
+    found = yield from _charge_of(row)
     if found is None:
         if row.state is PaymentState.PROCESSING:
             return None  # charged for sure (PROCESSING), so keep looking; never fail it
@@ -109,11 +111,25 @@ def _resolve_by_charge_id(variant: Variant, row: Payment) -> Flow[PaymentState |
     """The seed's job: RECONCILE rows carry their charge id; look it up, mark COMPLETED."""
     if row.charge_id is None:
         return None
-    found = yield from perform(ProviderLookup(charge_id=row.charge_id))
+    found = yield from perform(ProviderRetrieve(row.charge_id))
     if found is None or not found.succeeded:
         return None
     yield from perform(DbTransaction(completion_writes(variant, row, found.charge_id)))
     return PaymentState.COMPLETED
+
+
+def _charge_of(row: Payment) -> Flow[ChargeResult | None]:
+    """The charge that counts for ``row``: the one its charge id names, else, among the charges
+    whose metadata names the payment, the oldest that succeeded (money moved: the payment is
+    paid even after a declined attempt), else the oldest. The provider only lists; this decides."""
+    if row.charge_id is not None:
+        found = yield from perform(ProviderRetrieve(row.charge_id))
+        if found is not None:
+            return found
+    matches = yield from perform(ProviderChargesForPayment(row.id))
+    succeeded = [c for c in matches if c.succeeded]
+    chosen = succeeded or matches
+    return chosen[0] if chosen else None
 
 
 def _state_of(outcome: str) -> PaymentState | None:

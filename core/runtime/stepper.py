@@ -1,9 +1,10 @@
 """The stepper: many flows in flight, advanced one effect at a time in an order chosen from
 outside (a test enumerating every interleaving, or Hypothesis picking one).
 
-A provider charge takes two steps, *send* and *reply*, so a second request with the same
-key can arrive while the first is executing (Stripe's 409), and a crash or a lost reply can
-fall between the provider doing the work and the server hearing of it.
+A provider charge takes two steps, *send* and *reply* (``MemoryProvider``'s two halves, shared
+with the simulator), so a second request with the same key can arrive while the first is
+executing (Stripe's 409), and a crash or a lost reply can fall between the provider doing the
+work and the server hearing of it.
 """
 
 from __future__ import annotations
@@ -91,16 +92,10 @@ class Stepper:
         self._finish_if_done(attempt)
 
     def _step_charge(self, flow: InFlight, effect: ProviderCharge) -> None:
-        world = self.world
+        world, provider = self.world, self.world.provider
         if flow.ticket is None:
             try:
-                started = world.stripe.begin(
-                    effect.idempotency_key,
-                    effect.amount,
-                    effect.currency,
-                    effect.source,
-                    effect.metadata_dict(),
-                )
+                started = provider.send(effect)
             except Fault as fault:
                 world.note("effect", f"{describe(effect)} → {fault!r}", flow.attempt)
                 flow.driver.throw(fault)
@@ -114,7 +109,7 @@ class Stepper:
             return
         ticket, flow.ticket = flow.ticket, None
         try:
-            result = world.stripe.finish(ticket)
+            result = provider.hear(ticket)
         except Fault as fault:
             world.note("effect", f"charge reply → {fault!r}", flow.attempt)
             flow.driver.throw(fault)
@@ -128,10 +123,7 @@ class Stepper:
         if flow is None or flow.ticket is None:
             return False
         ticket, flow.ticket = flow.ticket, None
-        try:
-            self.world.stripe.finish(ticket)
-        except Fault:
-            pass
+        self.world.provider.finish_unheard(ticket)
         self.world.note("fault", "provider reply lost after the charge executed", attempt)
         self.steps += 1
         flow.driver.throw(OutcomeUnknown("stripe: read timeout (the charge may have happened)"))
@@ -143,10 +135,7 @@ class Stepper:
         already sent still executes at the provider; nobody hears the reply."""
         flow = self.flows.pop(attempt)
         if flow.ticket is not None:
-            try:
-                self.world.stripe.finish(flow.ticket)
-            except Fault:
-                pass
+            self.world.provider.finish_unheard(flow.ticket)
         self.world.note("crash", f"server crashed at {flow.pending_name}", attempt)
 
     def run_to_end(self, attempt: str, max_steps: int = 10_000) -> None:

@@ -2,37 +2,17 @@
 
 ``World.perform`` is the memory transport (in the httpx sense): every runtime that works off
 real servers (sync, stepper, simulator) answers effects through it, adding only timing and
-faults of its own.
+faults of its own. It answers through ``core.runtime.effect_table``, the table the live
+transport uses too, over the in-memory backends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.domain import Payment
-from core.effects import (
-    CacheGet,
-    CacheGetOrLock,
-    CachePut,
-    CachePutAndRelease,
-    ChargeResult,
-    ClockRead,
-    DbTransaction,
-    Effect,
-    LockAcquire,
-    LockRelease,
-    OrderMarkPaid,
-    PaymentFind,
-    PaymentGet,
-    PaymentInsert,
-    PaymentsToReconcile,
-    PaymentTransition,
-    ProviderCharge,
-    ProviderLookup,
-    Sleep,
-)
+from core.effects import Effect
 from core.history import (
     AppliedTransition,
     Event,
@@ -46,7 +26,10 @@ from core.history import (
 from core.models.clock import ModelClock
 from core.models.postgres_model import KeyScope, PostgresModel
 from core.models.redis_model import RedisModel
-from core.models.stripe_model import Charge, StripeModel, charge_result
+from core.models.stripe_model import Charge, StripeModel
+from core.runtime.backends import Backends
+from core.runtime.effect_table import HANDLERS
+from core.runtime.memory_backends import MemoryCache, MemoryClock, MemoryPayments, MemoryProvider
 from core.variants import Variant
 
 
@@ -58,94 +41,76 @@ def schema_for(variant: Variant) -> tuple[KeyScope, bool]:
 
 @dataclass(slots=True)
 class World:
-    """Everything a memory run touches, built for one variant's schema."""
+    """Everything a memory run touches, built for one variant's schema.
+
+    ``redis``, ``postgres`` and ``stripe`` are the models; ``backends`` are the in-memory
+    backends over them, rebuilt whenever a model is replaced, so they never answer from an
+    old one."""
 
     variant: Variant
     clock: ModelClock = field(default_factory=ModelClock)
     history: History = field(default_factory=History)
     record_effects: bool = True
-    redis: RedisModel = field(init=False)
-    postgres: PostgresModel = field(init=False)
-    stripe: StripeModel = field(init=False)
-    _handlers: dict[type[Any], Callable[[Any], Any]] = field(init=False)
+    _redis: RedisModel = field(init=False, repr=False)
+    _postgres: PostgresModel = field(init=False, repr=False)
+    _stripe: StripeModel = field(init=False, repr=False)
+    backends: Backends = field(init=False, repr=False)
+    provider: MemoryProvider = field(init=False, repr=False)
+    """The provider backend with its two halves (``send``, ``hear``) for stepping runtimes."""
 
     def __post_init__(self) -> None:
         self._empty_models()
-        self._handlers = {
-            ClockRead: lambda e: self.clock.now,
-            Sleep: self._sleep,
-            CacheGet: lambda e: self.redis.get(e.key),
-            CachePut: lambda e: self.redis.set(e.key, e.response, px=e.ttl_ms) and None,
-            LockAcquire: lambda e: self.redis.set(e.key, e.token, px=e.ttl_ms, nx=True),
-            CacheGetOrLock: self._get_or_lock,
-            LockRelease: self._release,
-            CachePutAndRelease: self._put_and_release,
-            PaymentFind: lambda e: self.postgres.find(e.merchant, e.idempotency_key),
-            PaymentGet: lambda e: self.postgres.get(e.payment_id),
-            PaymentInsert: lambda e: self.postgres.execute([e]) and None,
-            PaymentTransition: lambda e: self.postgres.execute([e])[0],
-            OrderMarkPaid: lambda e: self.postgres.execute([e]) and None,
-            DbTransaction: lambda e: self.postgres.execute(e.writes) and None,
-            PaymentsToReconcile: lambda e: self.postgres.to_reconcile(e.stale_before_ms, e.limit),
-            ProviderCharge: self._charge,
-            ProviderLookup: self._lookup,
-        }
 
     def _empty_models(self) -> None:
         scope, one_live = schema_for(self.variant)
-        self.redis = RedisModel(self.clock)
-        self.postgres = PostgresModel(self.clock, key_scope=scope, one_live_per_order=one_live)
-        self.stripe = StripeModel(self.clock)
-        self.stripe.on_charge.append(self._charged)
+        self._redis = RedisModel(self.clock)
+        self._postgres = PostgresModel(self.clock, key_scope=scope, one_live_per_order=one_live)
+        self._stripe = StripeModel(self.clock)
+        self._stripe.on_charge.append(self._charged)
+        self._connect()
+
+    def _connect(self) -> None:
+        self.provider = MemoryProvider(self._stripe)
+        self.backends = Backends(
+            MemoryClock(self.clock),
+            MemoryCache(self._redis),
+            MemoryPayments(self._postgres),
+            self.provider,
+        )
+
+    @property
+    def redis(self) -> RedisModel:
+        return self._redis
+
+    @redis.setter
+    def redis(self, model: RedisModel) -> None:
+        self._redis = model
+        self._connect()
+
+    @property
+    def postgres(self) -> PostgresModel:
+        return self._postgres
+
+    @postgres.setter
+    def postgres(self, model: PostgresModel) -> None:
+        self._postgres = model
+        self._connect()
+
+    @property
+    def stripe(self) -> StripeModel:
+        return self._stripe
+
+    @stripe.setter
+    def stripe(self, model: StripeModel) -> None:
+        self._stripe = model
+        self._connect()
 
     # --- answering effects ----------------------------------------------------------------
 
     def perform(self, effect: Effect[Any]) -> Any:
-        """Answer one effect from the models; a fault raised by a model propagates."""
-        return self._handlers[type(effect)](effect)
-
-    def _sleep(self, effect: Sleep) -> None:
-        self.clock.advance(effect.ms)
-
-    def _get_or_lock(self, effect: CacheGetOrLock) -> Any:
-        cached = self.redis.get(effect.cache_key)
-        if cached is not None:
-            return cached
-        return self.redis.set(effect.lock_key, effect.token, px=effect.ttl_ms, nx=True)
-
-    def _release(self, effect: LockRelease) -> bool:
-        return self._unlock(effect.key, effect.token)
-
-    def _put_and_release(self, effect: CachePutAndRelease) -> bool:
-        self.redis.set(effect.cache_key, effect.response, px=effect.ttl_ms)
-        return self._unlock(effect.lock_key, effect.token)
-
-    def _unlock(self, key: str, token: str | None) -> bool:
-        """Compare-and-delete by ``token``; a plain delete when it is None."""
-        if token is None:
-            return self.redis.delete(key)
-        return self.redis.compare_and_delete(key, token)
-
-    def _charge(self, effect: ProviderCharge) -> ChargeResult:
-        return self.stripe.charge(
-            effect.idempotency_key,
-            effect.amount,
-            effect.currency,
-            effect.source,
-            effect.metadata_dict(),
-        )
-
-    def _lookup(self, effect: ProviderLookup) -> ChargeResult | None:
-        if effect.charge_id is not None:
-            found = self.stripe.retrieve(effect.charge_id)
-            if found is not None:
-                return charge_result(found)
-        if effect.payment_id is not None:
-            matches = self.stripe.find_by_metadata("payment_id", effect.payment_id)
-            succeeded = [c for c in matches if c.status == "succeeded"]
-            if succeeded or matches:
-                return charge_result((succeeded or matches)[0])
-        return None
+        """Answer one effect from the models through the shared table; a fault raised by a
+        model propagates."""
+        return HANDLERS[type(effect)](self.backends, effect)
 
     # --- history --------------------------------------------------------------------------
 
@@ -178,7 +143,7 @@ class World:
         """The final state, made by emptying the models rather than copying them: the world
         is left with empty models. A long run ends with this, so the checker's tables reuse
         the memory the simulated system held instead of adding to it."""
-        postgres, charges = self.postgres, self.stripe.charges
+        postgres, charges = self._postgres, self._stripe.charges
         payments = tuple(postgres.payments.values())
         orders = postgres.orders
         transitions = _applied(postgres)

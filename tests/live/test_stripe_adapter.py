@@ -35,11 +35,11 @@ def test_payment_lookup_index_is_complete_and_incremental(live: LiveRun) -> None
         finder = StripeProvider(base, key)
         for i in range(130):
             await maker.charge(charge(i, "tok_chargeDeclined" if i % 10 == 0 else "tok_visa"))
-        first = await finder.find_by_payment(f"{ns}-p0")
-        assert first is not None and not first.succeeded
-        found = await finder.find_by_payment(f"{ns}-p129")
-        assert found is not None and found.succeeded
-        assert await finder.find_by_payment(f"{ns}-nope") is None
+        (first,) = await finder.charges_for_payment(f"{ns}-p0")
+        assert not first.succeeded
+        (found,) = await finder.charges_for_payment(f"{ns}-p129")
+        assert found.succeeded
+        assert await finder.charges_for_payment(f"{ns}-nope") == ()
 
         calls = 0
         listing = finder.client.v1.charges.list_async
@@ -56,8 +56,8 @@ def test_payment_lookup_index_is_complete_and_incremental(live: LiveRun) -> None
         assert await finder.refresh_index() == 30
         assert calls <= 6, f"{calls} list pages for 30 new charges"
         for i in (130, 145, 159, 1, 64):
-            result = await finder.find_by_payment(f"{ns}-p{i}")
-            assert result is not None and result.amount == 1999, i
+            (result,) = await finder.charges_for_payment(f"{ns}-p{i}")
+            assert result.amount == 1999, i
 
     asyncio.run(scenario())
 
