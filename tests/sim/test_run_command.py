@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -88,18 +89,19 @@ def test_bench_sim_long_run_checks_a_streamed_history_across_processes(
     assert "simulation process" in out and "Parquet process" in out and "checking process" in out
 
 
-def test_bench_live_dispatches_to_loadtests_bench_when_present(
+def test_bench_live_parses_the_bench_options_and_reports_a_rig_failure_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import importlib
-    import importlib.util
+    import loadtests.bench as bench
 
-    if importlib.util.find_spec("loadtests.bench") is None:
-        assert cli(["bench", "live"]) == 2
-        assert "not available" in capsys.readouterr().out
-        return
-    module = importlib.import_module("loadtests.bench")
-    seen: list[list[str]] = []
-    monkeypatch.setattr(module, "main", lambda args: seen.append(args) or 0)
-    assert cli(["bench", "live", "--users", "5"]) == 0
-    assert seen == [["--users", "5"]]
+    seen: list[int] = []
+
+    def refuse(options: Any, echo: Any) -> Any:
+        seen.append(options.servers)
+        raise bench.BenchError("no Redis here")
+
+    monkeypatch.setattr(bench, "run_bench", refuse)
+    assert cli(["bench", "live", "--servers", "3"]) == 3
+    assert seen == [3]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["bench live: no Redis here"]
