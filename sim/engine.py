@@ -305,6 +305,9 @@ class SimWorld:
         on disk until then. A (merchant, key) is never remembered twice: every payment makes
         a key of its own (``_request``) and paying again adds ``-again`` to it."""
         self.late_retry_us: int | None = None
+        self.provider_busy_until_us = 0
+        """When the provider finishes the last request it still executes after its caller
+        timed out (a latency spike); healing waits for it (``_settle``)."""
         self.settled = False
         self.reconcile_runs = 0
         for spec in scenario.faults:
@@ -376,6 +379,12 @@ class SimWorld:
             if not server.up:
                 self._restart(server)
         self.note("fault", "all faults healed")
+        if self.provider_busy_until_us > env.now:
+            # Healing stops new faults; a request the spike slowed down still runs at the
+            # provider (its key answers 409) until it finishes. Nothing can resolve its
+            # payment before that, so the settle clock starts once the provider is done.
+            yield env.timeout(self.provider_busy_until_us - env.now)
+            self.note("fault", "the provider finished the requests it was still executing")
         wait_s = self.scenario.settle_s
         if wait_s is None:
             wait_s = max(self.variant.lock_ttl_ms, self.variant.stale_after_ms) / 1000 + 5
@@ -799,6 +808,7 @@ class SimWorld:
         if latency > limit:
             # The server stops waiting; the provider still finishes the charge later.
             env.process(self._finish_later(ticket, latency))
+            self.provider_busy_until_us = max(self.provider_busy_until_us, int(env.now) + latency)
             yield env.timeout(limit)
             self.note("fault", "stripe: read timeout; the charge completes later", attempt)
             return None, OutcomeUnknown("stripe: read timeout (the charge may have happened)")
