@@ -58,3 +58,14 @@ def test_crash_after_charge_breaks_seed_only_when_the_client_never_retries(
     if retry:
         stepper.run_to_end(stepper.submit(first, client="settle"))
     assert set(check(world.history, world.final_state(), eventual=True).broken()) == expected
+
+
+def test_stripe_429_seed_7_is_a_true_seed_break_of_e4_and_the_expectation_says_so() -> None:
+    """Not the 429s: a heavy-tail charge (27 s) outlives the seed's 10 s lock; the client's
+    retry takes the expired lock, meets Stripe's 409 and the seed caches it as 'failed',
+    then the first request's charge succeeds and is saved 'paid'. The file no longer claims
+    E4 holds for seed (it breaks at 5 of seeds 1..100); hardened holds."""
+    result = run_scenario(scenario("stripe_429"), "seed", 7, record_effects=False)
+    assert result.summary["properties"]["E4"] == "BROKEN"
+    assert result.summary["expectation"]["unmet"] == []
+    assert broken("stripe_429", "hardened", 7) == {}
