@@ -134,6 +134,9 @@ class Fleet:
         self.stripe_latency = backends.stripe_latency
         self.bucket = backends.bucket
         self._boundary = bool(faults.specs("server_crash") or faults.specs("server_stall"))
+        self.provider_busy_until_us = 0
+        """When the provider finishes the last request it still executes after its caller
+        timed out (a latency spike); the settle phase waits for it."""
         self._ids = 0
 
     def _next_id(self, prefix: str) -> str:
@@ -313,6 +316,7 @@ class Fleet:
         if latency > limit:
             # The server stops waiting; the provider still finishes the charge later.
             env.process(self._finish_later(ticket, latency))
+            self.provider_busy_until_us = max(self.provider_busy_until_us, int(env.now) + latency)
             yield env.timeout(limit)
             self.note("fault", "stripe: read timeout; the charge completes later", attempt)
             return None, OutcomeUnknown("stripe: read timeout (the charge may have happened)")

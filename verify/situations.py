@@ -2,9 +2,11 @@
 
 Each situation drives a ``Stepper`` through one story (double submit, lost provider reply,
 crash after the charge, key reused with another payload, pay again with a new key), then
-settles (``core.runtime.settle``: heals, reconciles, retries every key once) and hands the
-history to the checker. Each states which properties it expects each variant to break;
-anything else is a failure.
+settles (``core.runtime.settle``: heals, reconciles, retries the keys its clients would
+retry) and hands the history to the checker. Unlike the simulator's settle, which retries
+every key, crash-after-charge retries none: its client never comes back, which is what
+exposes the seed's orphan charge. Each states which properties it expects each variant to
+break; anything else is a failure.
 """
 
 from __future__ import annotations
@@ -77,7 +79,12 @@ def lost_reply_then_new_key(stepper: Stepper) -> None:
 
 
 def crash_after_charge(stepper: Stepper) -> None:
-    """The server dies after the provider charged, before it saved; the client gives up."""
+    """The server dies after the provider charged, before it saved; the client gives up.
+
+    No key is retried in the settle: a retry with the same key inside the provider's 24 h
+    window replays the charge and lets even the seed save its row (scenario
+    ``server_crash_after_charge``, whose clients retry, so seed holds E3 there); here only
+    the reconciler can find the charge, and the seed's looks at RECONCILE rows only."""
     first = request("crash-1")
     a = stepper.submit(first)
     step_until(stepper, a, "ProviderCharge")
