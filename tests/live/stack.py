@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-MOCK_LAUNCHER = REPO / "core" / "live" / "stripe_mock.js"
+MOCK_LAUNCHER = REPO / "live" / "stripe_mock.js"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
