@@ -30,12 +30,15 @@ MAX_ID_LENGTH = 255
 FIELDS = frozenset({"merchant", "order", "amount", "currency", "source", "metadata"})
 TEXT_FIELDS = ("merchant", "order", "currency", "source")
 
-TEXT_PATTERN = r"^[^\x00\ud800-\udfff]*[^\x00\ud800-\udfff\s][^\x00\ud800-\udfff]*$"
-"""At least one character that is not whitespace; no NUL, no lone surrogate (schema and code)."""
-ANY_TEXT_PATTERN = r"^[^\x00\ud800-\udfff]*$"
-ID_PATTERN = r"^[^\x00-\x1f\x7f\ud800-\udfff]+$"
+TEXT_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
+"""At least one character that is not whitespace, no NUL. Lone surrogates are refused too
+(``well_formed``), but not in the pattern: JSON Schema strings are code points, I-JSON
+(RFC 7493) already excludes them, and regex engines disagree on surrogate ranges."""
+ANY_TEXT_PATTERN = r"^[^\x00]*$"
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 _TEXT_RE = re.compile(TEXT_PATTERN)
 _ID_RE = re.compile(ID_PATTERN)
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 
 
 class RequestRejected(Exception):
@@ -217,9 +220,8 @@ def parse_body(raw: bytes, key: str) -> PaymentRequest:
     if isinstance(amount, float) and amount.is_integer() and abs(amount) <= MAX_AMOUNT * 10:
         # JSON Schema's "integer" includes 1999.0; it is the same number as 1999.
         body["amount"] = int(amount)
-    metadata = body.get("metadata")
-    if metadata is not None:
-        _check_metadata(metadata)
+    if "metadata" in body:  # null, [], "" and false are not an object either
+        _check_metadata(body["metadata"])
     try:
         return PaymentRequest.from_json(body, key)
     except ValidationError as exc:
@@ -254,4 +256,8 @@ def _check_metadata(metadata: object) -> None:
 def payment_id_could_exist(payment_id: str) -> bool:
     """Whether a stored payment could have this id (1-255 characters, no control character,
     no lone surrogate); any other is answered 404 without asking the database."""
-    return len(payment_id) <= MAX_ID_LENGTH and _ID_RE.match(payment_id) is not None
+    return (
+        len(payment_id) <= MAX_ID_LENGTH
+        and _ID_RE.match(payment_id) is not None
+        and _SURROGATE_RE.search(payment_id) is None
+    )
