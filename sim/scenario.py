@@ -93,6 +93,12 @@ WORKLOAD: dict[str, Spec] = {
     "key_reuse_rate": Spec(
         NUM, 0.0, 0, 1, source="share of payments whose key is reused for another amount"
     ),
+    "separator_keys": Spec(
+        bool,
+        False,
+        source="payments come in twins (merchant m, key 's:N') and (merchant 'm:s', key 'N'): "
+        "the same 'merchant:key' string for two pairs",
+    ),
 }
 CLIENT: dict[str, Spec] = {
     "timeout_ms": Spec(
@@ -258,6 +264,7 @@ class Workload:
     currency: str
     key_collision_rate: float
     key_reuse_rate: float
+    separator_keys: bool = False
 
 
 @dataclass(frozen=True, slots=True)
