@@ -24,8 +24,9 @@ class Variant:
     summary: str
 
     scope_provider_key: bool
-    """Send ``merchant:key`` to the provider. Prevents two merchants' equal client keys from
-    sharing one charge (a replay of another merchant's payment) or refusing each other."""
+    """Send the (merchant, key) scope to the provider (an injective digest, ``core.scope``).
+    Prevents two merchants' equal client keys from sharing one charge (a replay of another
+    merchant's payment) or refusing each other."""
 
     db_lookup_scoped: bool
     """Look payments up by (merchant, key), not key alone: never show another merchant's row."""

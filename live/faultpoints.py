@@ -7,7 +7,9 @@ crash or pause, switched on only through the environment by the test and load ha
   ``before_commit``, ``after_commit``, ``before_insert``, ``after_insert``,
   ``before_cache_put``, ``after_lock``, ``before_release``;
 - actions: ``crash`` (SIGKILL this process: no cleanup, no lock release, no response),
-  ``pause:MS`` (sleep MS milliseconds, e.g. to let a lock expire), ``exit`` (``os._exit(70)``).
+  ``pause:MS`` (sleep MS milliseconds, e.g. to let a lock expire), ``exit`` (``os._exit(70)``),
+  ``raise`` (an unexpected ``InjectedError``, the first time the request reaches the point:
+  what a bug or a driver error does; the flow's error path must release the lock).
 
 ``PAYHARNESS_FAULT_KEYS`` (optional) limits the faults to requests whose Idempotency-Key
 starts with that prefix, so a test can crash one request and leave others alone.
@@ -57,9 +59,13 @@ class FaultSpecError(ValueError):
     pass
 
 
+class InjectedError(RuntimeError):
+    """The ``raise`` action's exception: deliberately not a ``core.effects.Fault``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
-    kind: str  # crash | pause | exit
+    kind: str  # crash | pause | exit | raise
     pause_ms: int = 0
     probability: float = 1.0
 
@@ -83,13 +89,15 @@ def parse(spec: str) -> dict[str, Action]:
             out[point] = Action("crash", probability=probability)
         elif action == "exit":
             out[point] = Action("exit", probability=probability)
+        elif action == "raise":
+            out[point] = Action("raise", probability=probability)
         elif action.startswith("pause:"):
             ms = int(action.split(":", 1)[1])
             if not 0 <= ms <= 600_000:
                 raise FaultSpecError(f"fault {part!r}: pause must be 0..600000 ms")
             out[point] = Action("pause", pause_ms=ms, probability=probability)
         else:
-            raise FaultSpecError(f"fault {part!r}: action must be crash, exit or pause:MS")
+            raise FaultSpecError(f"fault {part!r}: action must be crash, exit, raise or pause:MS")
     return out
 
 
@@ -117,10 +125,15 @@ class FaultPoints:
             return None
         return _RequestFaults(self)
 
-    async def fire(self, point: str) -> None:
+    async def fire(self, point: str, fired: set[str] | None = None) -> None:
+        """Act at ``point``; ``fired`` (per request) makes ``raise`` happen once there."""
         action = self.actions.get(point)
         if action is None:
             return
+        if action.kind == "raise" and fired is not None:
+            if point in fired:
+                return
+            fired.add(point)
         if action.probability < 1.0 and self.rng.random() >= action.probability:
             return
         print(f"payharness fault point {point}: {action.kind}", file=sys.stderr, flush=True)
@@ -130,6 +143,8 @@ class FaultPoints:
             os._exit(70)
         elif action.kind == "pause":
             await asyncio.sleep(action.pause_ms / 1000)
+        elif action.kind == "raise":
+            raise InjectedError(f"fault point {point}: injected error")
 
 
 class _RequestFaults:
@@ -137,8 +152,9 @@ class _RequestFaults:
 
     def __init__(self, points: FaultPoints) -> None:
         self.points = points
+        self.fired: set[str] = set()
 
     async def __call__(self, attempt: str, effect: Effect[Any], when: str) -> None:
         name = POINTS.get((type(effect), when))
         if name is not None:
-            await self.points.fire(name)
+            await self.points.fire(name, self.fired)

@@ -17,7 +17,7 @@ The flow, not this module, decides all of the above; this module only parses, ru
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -30,14 +30,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.currencies import ISO_4217
-from core.domain import (
-    MAX_AMOUNT,
-    MAX_KEY_LENGTH,
-    PaymentRequest,
-    Response,
-    ValidationError,
-    validate_idempotency_key,
-)
+from core.domain import MAX_AMOUNT, MAX_KEY_LENGTH, Response
 from core.effects import Fault
 from core.flows.payment import payment_flow
 from core.runtime.async_runner import run_async
@@ -45,12 +38,26 @@ from core.variants import Variant
 from live.config import LiveConfig
 from live.faultpoints import FaultPoints
 from live.transport import LiveTransport
+from live.validation import (
+    ANY_TEXT_PATTERN,
+    ID_PATTERN,
+    MAX_BODY_BYTES,
+    MAX_FIELD_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_METADATA_ITEMS,
+    MAX_METADATA_KEY,
+    MAX_METADATA_VALUE,
+    TEXT_PATTERN,
+    RequestRejected,
+    check_content_type,
+    key_from_headers,
+    parse_body,
+    payment_id_could_exist,
+    read_limited,
+)
 
-MAX_FIELD_LENGTH = 255
-MAX_METADATA_ITEMS = 50
-MAX_METADATA_KEY = 40
-MAX_METADATA_VALUE = 500
-MAX_BODY_BYTES = 64 * 1024
+log = logging.getLogger("payharness.service")
+
 READY_TIMEOUT_S = 3.0
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -86,7 +93,7 @@ _text = {
     "type": "string",
     "minLength": 1,
     "maxLength": MAX_FIELD_LENGTH,
-    "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
+    "pattern": TEXT_PATTERN,
 }
 KEY_PARAMETER: dict[str, Any] = {
     "name": "Idempotency-Key",
@@ -100,8 +107,15 @@ KEY_PARAMETER: dict[str, Any] = {
         "pattern": r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
     },
 }
+ID_PARAMETER: dict[str, Any] = {
+    "name": "payment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN},
+}
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "additionalProperties": False,
     "required": ["merchant", "order", "amount", "currency", "source"],
     "properties": {
         "merchant": _text,
@@ -112,11 +126,11 @@ REQUEST_SCHEMA: dict[str, Any] = {
         "metadata": {
             "type": "object",
             "maxProperties": MAX_METADATA_ITEMS,
-            "propertyNames": {"maxLength": MAX_METADATA_KEY, "pattern": r"^[^\x00]*$"},
+            "propertyNames": {"maxLength": MAX_METADATA_KEY, "pattern": ANY_TEXT_PATTERN},
             "additionalProperties": {
                 "type": "string",
                 "maxLength": MAX_METADATA_VALUE,
-                "pattern": r"^[^\x00]*$",
+                "pattern": ANY_TEXT_PATTERN,
             },
         },
     },
@@ -140,57 +154,6 @@ def render(response: Response) -> Any:
     body = response.body()
     body.setdefault("message", "")
     return _json(response.status, body, headers)
-
-
-def parse_key_header(raw: str | None) -> str:
-    """The header value: a bare token (Stripe) or an RFC 8941 sf-string ``"…"`` (IETF draft)."""
-    if raw is None:
-        raise ValidationError("idempotency_key", "the Idempotency-Key header is required")
-    value = raw
-    if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
-        value = value[1:-1]
-        if '"' in value or "\\" in value:
-            raise ValidationError("idempotency_key", "escaped characters are not supported")
-    return validate_idempotency_key(value)
-
-
-def _check_text(name: str, value: object, limit: int = MAX_FIELD_LENGTH) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValidationError(name, "must not contain NUL characters")
-        if len(value) > limit:
-            raise ValidationError(name, f"is {len(value)} characters long; at most {limit}")
-
-
-def parse_body(raw: bytes, key: str) -> PaymentRequest:
-    """The edge's checks (what Postgres and the provider cannot store), then the core's."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise ValidationError("body", f"larger than {MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError("body", f"is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    for name in ("merchant", "order", "currency", "source"):
-        _check_text(name, body.get(name))
-    amount = body.get("amount")
-    if isinstance(amount, float) and amount.is_integer() and abs(amount) <= MAX_AMOUNT * 10:
-        # JSON Schema's "integer" includes 1999.0; it is the same number as 1999.
-        body["amount"] = int(amount)
-    metadata = body.get("metadata")
-    if isinstance(metadata, dict):
-        if len(metadata) > MAX_METADATA_ITEMS:
-            raise ValidationError("metadata", f"at most {MAX_METADATA_ITEMS} entries")
-        for k, v in metadata.items():
-            _check_text("metadata", k, MAX_METADATA_KEY)
-            _check_text("metadata", v, MAX_METADATA_VALUE)
-    try:
-        return PaymentRequest.from_json(body, key)
-    except ValidationError:
-        raise
-    except (TypeError, AttributeError) as exc:
-        raise ValidationError("body", f"has fields of the wrong type: {exc}") from None
 
 
 def create_app(
@@ -235,11 +198,23 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        # keep the exception's headers: a 405 carries ``Allow`` (RFC 9110 section 15.5.6)
+        return _json(
+            exc.status_code,
+            {"code": code, "message": str(exc.detail)},
+            dict(exc.headers or {}),
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Any:
-        return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}"[:500])
+        # A bug or a backend's unexpected error, never the client's input (live.validation
+        # answers that with a 4xx). The flow has released the key's lock; the client's text
+        # is not echoed and the details go to the log.
+        incident = uuid.uuid4().hex[:12]
+        log.error("incident %s: %s", incident, type(exc).__name__, exc_info=exc)
+        return error_response(
+            500, "internal_error", f"an unexpected error (incident {incident}); retry the request"
+        )
 
     responses: dict[int | str, dict[str, Any]] = {
         201: {"description": "Payment completed (or its replay)", "content": _c(OUTCOME_SCHEMA)},
@@ -247,6 +222,8 @@ def create_app(
         400: {"description": "Missing/malformed key or body", "content": _c(ERROR_SCHEMA)},
         402: {"description": "Declined (final)", "content": _c(OUTCOME_SCHEMA)},
         409: {"description": "Same key in flight; see Retry-After", "content": _c(ERROR_SCHEMA)},
+        413: {"description": f"Body over {MAX_BODY_BYTES} bytes", "content": _c(ERROR_SCHEMA)},
+        415: {"description": "Body not application/json", "content": _c(ERROR_SCHEMA)},
         422: {"description": "Key reused with another payload", "content": _c(ERROR_SCHEMA)},
         503: {"description": "A backend is unavailable", "content": _c(ERROR_SCHEMA)},
     }
@@ -263,17 +240,12 @@ def create_app(
     async def create_payment(request: Request) -> Any:
         """Charge an order once per Idempotency-Key."""
         try:
-            key = parse_key_header(request.headers.get("idempotency-key"))
-        except ValidationError as exc:
-            missing = request.headers.get("idempotency-key") is None
-            code = "idempotency_key_missing" if missing else "idempotency_key_invalid"
-            return error_response(400, code, exc.message, field=exc.field)
-        try:
-            payment_request = parse_body(await request.body(), key)
-        except ValidationError as exc:
-            return error_response(
-                400, "invalid_request", f"{exc.field} {exc.message}", field=exc.field
-            )
+            key = key_from_headers(request.headers.getlist("idempotency-key"))
+            check_content_type(request.headers.get("content-type"))
+            raw = await read_limited(request.stream(), request.headers.get("content-length"))
+            payment_request = parse_body(raw, key)
+        except RequestRejected as exc:
+            return error_response(exc.status, exc.code, exc.message, field=exc.field)
         transport = state["transport"]
         attempt = uuid.uuid4().hex[:20]
         fault_point = armed.for_request(key) if armed is not None else None
@@ -291,6 +263,8 @@ def create_app(
     )
     async def get_payment(payment_id: str) -> Any:
         """A payment row as Postgres holds it."""
+        if not payment_id_could_exist(payment_id):
+            return error_response(404, "payment_not_found", "no such payment")
         try:
             row = await state["transport"].postgres.get(payment_id)
         except Fault as exc:
@@ -354,6 +328,16 @@ def create_app(
         bad = ", ".join(k for k, v in results.items() if v != "ok")
         return error_response(503, "not_ready", f"not reachable: {bad}", checks=results)
 
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with the payment id's constraints (kept out of the route so a
+        malformed id is a 404 from the handler, not a 400 from FastAPI's validation)."""
+        spec = generated()
+        spec["paths"]["/payments/{payment_id}"]["get"]["parameters"] = [ID_PARAMETER]
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -166,13 +166,21 @@ class Clients:
     def _request(self, n: int) -> PaymentRequest:
         wl, rng = self.scenario.workload, self.rng_clients
         merchant_index = n % wl.merchants
-        if wl.key_collision_rate and rng.random() < wl.key_collision_rate:
+        merchant = self._merchants[merchant_index]
+        if wl.separator_keys:
+            # twins n = 2j, 2j+1: (m, "s:j") and (m + ":s", "j") join to one "m:s:j"
+            merchant = self._merchants[(n // 2) % wl.merchants]
+            if n % 2 == 0:
+                key = f"s:{n // 2}"
+            else:
+                merchant, key = f"{merchant}:s", f"{n // 2}"
+        elif wl.key_collision_rate and rng.random() < wl.key_collision_rate:
             key = f"order-{n // wl.merchants}"
         else:
             key = f"k{n:07d}-{rng.getrandbits(40):010x}"
         source = DECLINE_SOURCE if rng.random() < wl.decline_rate else SUCCESS_SOURCE
         return PaymentRequest(
-            merchant=self._merchants[merchant_index],
+            merchant=merchant,
             order=f"o{n:07d}",
             amount=rng.randint(wl.amount_min, wl.amount_max),
             currency=wl.currency,

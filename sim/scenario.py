@@ -218,6 +218,11 @@ class Workload:
     key_reuse_rate: float = key(
         0.0, 0, 1, source="share of payments whose key is reused for another amount"
     )
+    separator_keys: bool = key(
+        False,
+        source="payments come in twins (merchant m, key 's:N') and (merchant 'm:s', key 'N'): "
+        "the same 'merchant:key' string for two pairs",
+    )
 
 
 @dataclass(frozen=True, slots=True)

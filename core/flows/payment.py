@@ -45,6 +45,7 @@ from core.effects import (
     Write,
     perform,
 )
+from core.scope import scope_digest
 from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
 
 RETRY_AFTER_S = 1
@@ -52,8 +53,9 @@ RETRY_AFTER_S = 1
 
 @dataclass(frozen=True, slots=True)
 class RedisKeys:
-    """Where a key's cached response and lock live. Hardened keys share a hash tag
-    (``{merchant:key}``) so both land on one Redis Cluster slot."""
+    """Where a key's cached response and lock live. Hardened keys share a hash tag, the
+    scope's digest (``{s1-<sha256>}``, see ``core.scope``), so both land on one Redis Cluster
+    slot and no two (merchant, key) pairs meet whatever characters they contain."""
 
     cache: str
     lock: str
@@ -61,7 +63,7 @@ class RedisKeys:
     @classmethod
     def for_request(cls, variant: Variant, request: PaymentRequest) -> RedisKeys:
         if variant.scope_provider_key:
-            tag = f"{{{request.merchant}:{request.idempotency_key}}}"
+            tag = f"{{{scope_digest(request.merchant, request.idempotency_key)}}}"
             return cls(cache=f"idem:{tag}:response", lock=f"idem:{tag}:lock")
         return cls(
             cache=f"idempotency:{request.idempotency_key}",
@@ -82,9 +84,10 @@ class AnswerCache:
 
 
 def provider_key(variant: Variant, request: PaymentRequest) -> str:
-    """The key sent to the provider: scoped by merchant in hardened, the client's in seed."""
+    """The key sent to the provider: scoped by merchant in hardened (the scope's digest, 67
+    ASCII characters whatever the merchant and key), the client's in seed."""
     if variant.scope_provider_key:
-        return f"{request.merchant}:{request.idempotency_key}"
+        return scope_digest(request.merchant, request.idempotency_key)
     return request.idempotency_key
 
 
@@ -132,13 +135,57 @@ def charge_effect(variant: Variant, payment: Payment) -> ProviderCharge:
     )
 
 
-def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flow[Response]:
-    """Handle one request. ``attempt`` is unique per request: the lock token and row id."""
-    fp = fingerprint(request, include_amount=variant.fingerprint_includes_amount)
-    keys = RedisKeys.for_request(variant, request)
+class LockHold:
+    """Whether this request may hold its key's lock, for the release after an unexpected
+    exception: ``FREE`` it does not, ``HELD`` it does, ``ACQUIRING``/``RELEASING`` the
+    exception met the step that takes or releases it (which may have been applied)."""
 
+    FREE, HELD, ACQUIRING, RELEASING = "free", "held", "acquiring", "releasing"
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state = LockHold.FREE
+
+
+def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flow[Response]:
+    """Handle one request. ``attempt`` is unique per request: the lock token and row id.
+
+    Whatever unexpected exception is thrown into the flow (a driver error, an injected fault)
+    or raised in it (a bug), the lock is released on the way out, nothing is cached, and the
+    exception goes on to the driver: a retry with the same key is processed normally. A crash
+    (the driver stops driving; ``GeneratorExit`` at ``close()``) releases nothing.
+    """
+    keys = RedisKeys.for_request(variant, request)
+    hold = LockHold()
     try:
-        held, early = yield from _acquire(variant, keys, attempt, fp)
+        return (yield from _handle(request, variant, attempt, keys, hold))
+    except Exception:
+        yield from _release_after_error(variant, keys, attempt, hold)
+        raise
+
+
+def _release_after_error(
+    variant: Variant, keys: RedisKeys, token: str, hold: LockHold
+) -> Flow[None]:
+    """The one release path for unexpected exceptions: a plain release, never a cache write.
+    A lock that may be someone else's (the taking step failed) is released only by token:
+    the seed, whose release checks none, leaves it to its TTL."""
+    checked = token if variant.lock_release_checks_token else None
+    if hold.state == LockHold.FREE or (hold.state == LockHold.ACQUIRING and checked is None):
+        return
+    hold.state = LockHold.FREE
+    try:
+        yield from perform(LockRelease(keys.lock, checked))
+    except Exception:  # the first exception is the one to report; the TTL ends the lock
+        pass
+
+
+def _handle(
+    request: PaymentRequest, variant: Variant, attempt: str, keys: RedisKeys, hold: LockHold
+) -> Flow[Response]:
+    fp = fingerprint(request, include_amount=variant.fingerprint_includes_amount)
+    try:
+        held, early = yield from _acquire(variant, keys, attempt, fp, hold)
     except Unavailable as exc:
         return unavailable(exc)
     if early is not None:
@@ -154,7 +201,7 @@ def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flo
         response = in_flight()
     if held:
         try:
-            yield from _release(variant, cache, attempt)
+            yield from _release(variant, cache, attempt, hold)
         except Unavailable as exc:  # the answer was not cached (as a failed CachePut says)
             response = unavailable(exc)
     return response
@@ -188,7 +235,7 @@ def _cache_put(variant: Variant, cache: AnswerCache, response: Response) -> Flow
 
 
 def _acquire(
-    variant: Variant, keys: RedisKeys, token: str, fp: str
+    variant: Variant, keys: RedisKeys, token: str, fp: str, hold: LockHold
 ) -> Flow[tuple[bool, Response | None]]:
     """Answer from the cache or take the lock, waiting ``lock_wait_ms`` between tries.
 
@@ -196,12 +243,15 @@ def _acquire(
     """
     attempts = 0
     while True:
+        hold.state = LockHold.ACQUIRING
         try:
             got = yield from _cached_or_locked(variant, keys, token)
         except Unavailable:
+            hold.state = LockHold.FREE
             if variant.proceed_without_redis:
                 return False, None
             raise
+        hold.state = LockHold.HELD if got is True else LockHold.FREE
         if isinstance(got, Response):
             return False, _replay(variant, got, fp)
         if got:
@@ -225,7 +275,7 @@ def _cached_or_locked(variant: Variant, keys: RedisKeys, token: str) -> Flow[Res
     return (yield from perform(LockAcquire(keys.lock, token, variant.lock_ttl_ms)))
 
 
-def _release(variant: Variant, cache: AnswerCache, token: str) -> Flow[None]:
+def _release(variant: Variant, cache: AnswerCache, token: str, hold: LockHold) -> Flow[None]:
     """Release the lock, caching the answer in the same step when it waits for it. Raises
     ``Unavailable`` only when that answer could not be cached and the variant needs Redis."""
     keys, checked = cache.keys, token if variant.lock_release_checks_token else None
@@ -235,12 +285,15 @@ def _release(variant: Variant, cache: AnswerCache, token: str) -> Flow[None]:
         release = CachePutAndRelease(
             keys.cache, cache.answer, variant.cache_ttl_ms, keys.lock, checked
         )
+    hold.state = LockHold.RELEASING
     try:
         yield from perform(release)
     except Unavailable:
         # the lock expires on its own; the answer is already decided
+        hold.state = LockHold.FREE
         if cache.answer is not None and not variant.proceed_without_redis:
             raise
+    hold.state = LockHold.FREE
 
 
 def _under_lock(

@@ -43,20 +43,31 @@ async def run_async(
     attempt: str = "",
     fault_point: FaultPoint | None = None,
 ) -> R:
-    """Drive ``flow`` to its end; each effect is awaited on ``transport``."""
+    """Drive ``flow`` to its end; each effect is awaited on ``transport``. A ``Fault`` or any
+    other exception from the transport or a fault point is thrown into the flow at the effect;
+    what the flow does not handle propagates from here. Cancellation (``BaseException``) is a
+    crash: the flow is not driven again."""
     driver: FlowDriver[R] = FlowDriver(flow)
     while not driver.done:
         effect = driver.pending
         assert effect is not None
-        if fault_point is not None:
-            await fault_point(attempt, effect, "before")
+        thrown: Exception | None = None
+        value: Any = None
         try:
-            value = await transport.perform(effect)
-        except Fault as fault:
-            driver.throw(fault)
-            continue
-        if fault_point is not None:
-            await fault_point(attempt, effect, "after")
-        driver.send(value)
+            if fault_point is not None:
+                await fault_point(attempt, effect, "before")
+            try:
+                value = await transport.perform(effect)
+            except Fault as fault:
+                thrown = fault
+            else:
+                if fault_point is not None:
+                    await fault_point(attempt, effect, "after")
+        except Exception as exc:  # any other error goes to the flow, which releases what
+            thrown = exc  # it holds and raises it again (out of here)
+        if thrown is not None:
+            driver.throw(thrown)
+        else:
+            driver.send(value)
     result = driver.result
     return result  # type: ignore[return-value]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from core.effects import Effect, Fault, Flow
+from core.effects import Effect, Flow
 
 R = TypeVar("R")
 
 
 class FlowDriver(Generic[R]):
-    """One running flow. ``pending`` is the effect it waits on; ``done`` once it returned."""
+    """One running flow. ``pending`` is the effect it waits on; ``done`` once it returned.
+    ``throw`` takes a ``Fault`` or, from the asyncio runner, any unexpected exception."""
 
     __slots__ = ("_flow", "done", "effects", "pending", "result", "transcript")
 
@@ -34,12 +35,12 @@ class FlowDriver(Generic[R]):
             self.transcript.append(repr(value))
         self._step(value, None)
 
-    def throw(self, fault: Fault) -> None:
+    def throw(self, fault: Exception) -> None:
         if self.transcript is not None:
             self.transcript.append(f"!{fault!r}")
         self._step(None, fault)
 
-    def _step(self, value: object, fault: Fault | None) -> None:
+    def _step(self, value: object, fault: Exception | None) -> None:
         """Resume the flow once: the one place the generator protocol is spoken (hot path in
         the simulator, hence no closures)."""
         if self.done:

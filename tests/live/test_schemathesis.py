@@ -5,6 +5,9 @@ requests for every operation. No response may be a 5xx, and a request answered 4
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +17,7 @@ from schemathesis import GenerationMode
 
 from live.stripe_provider import StripeProvider
 from tests.live.conftest import LiveRun
+from tests.live.stack import REPO
 
 pytestmark = [
     pytest.mark.live,
@@ -86,3 +90,38 @@ def test_openapi_document_holds_against_a_live_server(
         assert payment_statuses & {201, 202, 402}, payment_statuses
     print(f"{mode.value}: {calls} calls; POST /payments statuses {sorted(payment_statuses)}")
     assert not problems, "\n".join(problems[:20])
+
+
+SCHEMATHESIS_CLI_EXAMPLES = 30
+
+
+def test_schemathesis_run_with_every_check_reports_nothing(
+    three_servers: list[str], tmp_path: Path
+) -> None:
+    """``schemathesis run --checks all`` (utf-8 codec, NUL allowed) against the server's own
+    document: the service and its OpenAPI agree (statuses, headers such as ``Allow``, which
+    requests are accepted and which refused)."""
+    exe = shutil.which("schemathesis")
+    if exe is None:
+        pytest.skip("the schemathesis CLI is not installed")
+    done = subprocess.run(
+        [
+            exe, "--config-file", str(REPO / "schemathesis.toml"),
+            "run", f"{three_servers[0]}/openapi.json",
+            "--checks", "all",
+            "--generation-codec", "utf-8",
+            "--generation-allow-x00", "true",
+            "--max-examples", str(SCHEMATHESIS_CLI_EXAMPLES),
+            "--seed", "18",
+            "--workers", "1",
+            "--generation-database", "none",
+            "--no-color",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    print(done.stdout[-3000:])
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
