@@ -65,13 +65,15 @@ class Verdict:
     violations: list[Violation] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     untraced: int = 0
+    untraced_props: set[str] = field(default_factory=set)
+    """Properties broken by violations past ``max_traces`` (kept without a trace)."""
 
     @property
     def ok(self) -> bool:
-        return not self.violations
+        return not self.violations and not self.untraced_props
 
     def broken(self) -> set[str]:
-        return {v.prop for v in self.violations}
+        return {v.prop for v in self.violations} | self.untraced_props
 
     def holds(self, prop: str) -> bool | None:
         """True, False, or None when the property was not checked."""
@@ -475,6 +477,7 @@ def _with_traces(
         per_prop[v.prop] += 1
         if per_prop[v.prop] > max_traces:
             verdict.untraced += 1
+            verdict.untraced_props.add(v.prop)
             continue
         keys = set(v.keys)
         orders = set(v.orders)

@@ -208,14 +208,7 @@ def _judged(
             "hold": list(expectation.hold),
             "break": list(expectation.broken),
             "met": met,
-            "unmet": sorted(
-                [f"{p} expected to hold" for p in expectation.hold if holds.get(p) is not True]
-                + [
-                    f"{p} expected to break"
-                    for p in expectation.broken
-                    if holds.get(p) is not False
-                ]
-            ),
+            "unmet": expectation.unmet({p: int(h is False) for p, h in holds.items()}, 1),
         },
     }
     windows = []

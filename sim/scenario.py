@@ -343,13 +343,36 @@ class FaultSpec:
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
+    """What a scenario claims of a variant, over every seed it is run with.
+
+    ``hold``: the property holds under *every* seed run (one breaking seed refutes it).
+    ``break``: the property breaks under *at least one* seed run, and under at least the
+    share ``break_rate`` of them when that is given. A run at one seed is a swarm of one:
+    there a ``break`` claim needs that seed to break it. A property named in neither list is
+    not claimed; its counts are still reported."""
+
     hold: tuple[str, ...] = key([], kind=(list, str))
     broken: tuple[str, ...] = key([], kind=(list, str), toml="break")
+    break_rate: float | None = key(
+        None, 0, 1, source="least share of the seeds run under which each 'break' property breaks"
+    )
+
+    def unmet(self, broken_runs: Mapping[str, int], runs: int) -> list[str]:
+        """Each claim the counts refute: ``broken_runs[p]`` is how many of ``runs`` seeds
+        broke property ``p`` (a property the run did not check counts as not broken)."""
+        out = [f"{p} expected to hold" for p in self.hold if broken_runs.get(p, 0) > 0]
+        least = max(1.0, (self.break_rate or 0.0) * runs)
+        for p in self.broken:
+            if broken_runs.get(p, 0) < least:
+                out.append(
+                    f"{p} expected to break"
+                    + (f" under {self.break_rate:.0%} of seeds" if self.break_rate else "")
+                )
+        return sorted(out)
 
     def met(self, holds: Mapping[str, bool | None]) -> bool:
-        return all(holds.get(p) is True for p in self.hold) and all(
-            holds.get(p) is False for p in self.broken
-        )
+        """One run's verdict against the claims (a swarm of one seed)."""
+        return not self.unmet({p: int(h is False) for p, h in holds.items()}, 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -527,7 +550,7 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
             raise ScenarioError(
                 file, f"expect.{variant_name}", f"{both[0]} is listed under both hold and break"
             )
-        expect[variant_name] = Expectation(hold, broken)
+        expect[variant_name] = Expectation(hold, broken, section["break_rate"])
     for variant_name in VARIANTS:
         if variant_name not in expect:
             raise ScenarioError(

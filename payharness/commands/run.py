@@ -38,7 +38,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--variant", action="append", choices=sorted(VARIANTS), help="repeatable; default all"
     )
-    p.add_argument("--seed", type=int, default=None, help="override every scenario's seed")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=None, help="override every scenario's seed")
+    seeds.add_argument(
+        "--seeds",
+        default=None,
+        metavar="N|A-B",
+        help="a seed swarm: every scenario x variant under seeds 1..N (or A..B); counts per "
+        "property, claims judged over all seeds, no histories or report",
+    )
+    p.add_argument(
+        "--dask", default=None, metavar="ADDRESS", help="with --seeds: run on this Dask cluster"
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/run)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument("--no-report", action="store_true", help="skip the Markdown/HTML report")
@@ -60,6 +71,11 @@ def main(args: argparse.Namespace) -> int:
         print("error: no scenarios found", file=sys.stderr)
         return 2
     variants = args.variant or list(VARIANTS)
+    if args.seeds is not None:
+        return _seed_swarm(args, scenarios, variants)
+    if args.dask is not None:
+        print("error: --dask needs --seeds", file=sys.stderr)
+        return 2
     out: Path = args.out if args.out is not None else output_root() / "run"
     out.mkdir(parents=True, exist_ok=True)
     tasks = [(s, v) for s in scenarios for v in variants]
@@ -199,3 +215,58 @@ def _print_traces(results: list[RunResult], per_run: int) -> None:
         )
         for v in r.verdict.violations[:per_run]:
             print(v.render())
+
+
+def _seed_swarm(args: argparse.Namespace, scenarios: list[Scenario], variants: list[str]) -> int:
+    from reports.sim.seed_table import (
+        LEGEND,
+        broken_lines,
+        refutation_lines,
+        seed_table,
+        summary_line,
+    )
+    from sim.seed_swarm import run_seed_swarm
+    from sim.seeds import parse_seeds
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        print(f"error: --seeds {exc}", file=sys.stderr)
+        return 2
+    out: Path = args.out if args.out is not None else output_root() / "run-seeds"
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = [(s, v) for s in scenarios for v in variants]
+    jobs = args.jobs or os.cpu_count() or 1
+    print(
+        f"seed swarm: {len(scenarios)} scenarios x {len(variants)} variants x seeds "
+        f"{seeds.start}..{seeds.stop - 1} = {len(tasks) * len(seeds):,} runs",
+        file=sys.stderr,
+    )
+    started = time.perf_counter()
+    with tqdm(total=len(tasks) * len(seeds), desc="simulating", unit="run", file=sys.stderr) as bar:
+        tallies = run_seed_swarm(
+            tasks, seeds, jobs=jobs, dask_address=args.dask, progress=bar.update
+        )
+    wall = time.perf_counter() - started
+    (out / "seeds.json").write_text(
+        json.dumps(
+            {"seeds": [seeds.start, seeds.stop - 1], "tallies": [t.to_dict() for t in tallies]},
+            sort_keys=True,
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    broken = broken_lines(tallies)
+    if broken:
+        print("broken properties:")
+        print("\n".join(f"  {line}" for line in broken))
+    refuted = refutation_lines(tallies)
+    if refuted:
+        print("\nclaims refuted:")
+        print("\n".join(f"  {line}" for line in refuted))
+    print()
+    print(seed_table(tallies))
+    print(LEGEND)
+    print(f"{summary_line(tallies)} in {wall:.1f} s wall ({jobs} processes); {out / 'seeds.json'}")
+    return 0 if all(t.met for t in tallies) else 1

@@ -129,6 +129,14 @@ def test_each_violation_is_found_alone(prop: str) -> None:
     assert all(line.strip() for line in violation.trace)
 
 
+@pytest.mark.parametrize("prop", ["E1", "E2", "E3", "E4", "E5", "E6", "T"])
+def test_a_violation_past_the_trace_limit_still_breaks_its_property(prop: str) -> None:
+    events, final = cases()[prop]
+    verdict = check(events, final, max_traces=0)
+    assert verdict.violations == []
+    assert verdict.broken() == {prop} and verdict.holds(prop) is False and not verdict.ok
+
+
 def test_e6_also_catches_a_charge_made_with_the_reused_payload() -> None:
     events = [
         request(0, "a1", "k1"),
