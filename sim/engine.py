@@ -18,7 +18,7 @@ from typing import Any
 import simpy
 
 from core.domain import fingerprint
-from core.flows.reconcile import reconcile_flow
+from core.flows.reconcile import ReconcileReport, reconcile_flow
 from core.history import History
 from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
@@ -53,9 +53,15 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(young, *older)
 
 
-DRAIN_MARGIN_MS = 5_000
-"""Settle waits this long beyond ``settle_wait_ms``: the simulator does not drain the flows in
-flight at healing (the stepper does), and a flow's remaining effects end well within it."""
+DRAIN_POLL_US = US_PER_S
+"""How often settling looks whether the servers are done with what they hold."""
+DRAIN_LIMIT_US = 3_600 * US_PER_S
+"""Settling waits at most an hour for the servers: the design assumes no request lasts one."""
+RECONCILE_PAGE = 100
+"""Rows one reconciliation pass takes (``PaymentsToReconcile``'s limit)."""
+RECONCILE_GAP_US = 5 * US_PER_S
+RECONCILE_PASSES_MAX = 10_000
+"""Bound on settle passes: 10,000 x 100 rows is more than any run holds."""
 
 SETTLE_WINDOW = 1_000
 
@@ -155,8 +161,11 @@ class SimWorld:
         yield from self._settle()
 
     def _settle(self) -> Generator[Any, Any, None]:
-        """Heal every fault, wait past lock TTLs and stale-row age, reconcile, then retry every
-        key once with its first payload: E3 and E5 are judged on what this leaves."""
+        """Settle as ``core.runtime.settle`` does, in simulated time: heal every fault, let
+        the servers finish what they hold (a paused server resumes at its own time) and the
+        provider what it still executes, wait ``settle_wait_ms`` (past the lock TTL and the
+        stale age), reconcile until the backlog is drained, then retry every key once with
+        its first payload: E3 and E5 are judged on what this leaves."""
         env = self.env
         self.faults.healed = True
         heal(self.world)
@@ -165,23 +174,19 @@ class SimWorld:
             if not server.up:
                 self.injector.restart(server)
         self.timeline.note("fault", "all faults healed")
+        yield from self._drain()
         busy_until = self.fleet.provider_busy_until_us
         if busy_until > env.now:
-            # Healing stops new faults; a request a latency spike slowed down still runs at
-            # the provider (its key answers 409) until it finishes. Nothing can resolve its
-            # payment before that, so the settle clock starts once the provider is done.
+            # A request a latency spike slowed down still runs at the provider (its key
+            # answers 409) until it finishes; nothing can resolve its payment before that.
             yield env.timeout(busy_until - env.now)
             self.timeline.note("fault", "the provider finished the requests it was executing")
         wait_s = self.scenario.settle_s
         if wait_s is None:
-            # The simulator does not drain the flows in flight before waiting (the stepper
-            # does): DRAIN_MARGIN_MS lets them end before the reconciler and the retries run.
-            wait_s = (settle_wait_ms(self.variant) + DRAIN_MARGIN_MS) / 1000
+            wait_s = settle_wait_ms(self.variant) / 1000
         yield env.timeout(int(wait_s * US_PER_S))
         self.settled = True
-        for _ in range(2):
-            yield env.process(self._reconcile_once())
-            yield env.timeout(5 * US_PER_S)
+        yield from self._reconcile_backlog()
         self.timeline.note("phase", "settle")
         # At most SETTLE_WINDOW retries in flight: a million keys must not mean a million
         # concurrent processes (memory), and a real client fleet would not send them at once.
@@ -198,6 +203,27 @@ class SimWorld:
         while window:
             yield window.popleft()
 
+    def _drain(self) -> Generator[Any, Any, None]:
+        """Wait until no server holds a request (the stepper's settle drains its flows too).
+        Bounded: the design assumes no request lasts an hour."""
+        env = self.env
+        deadline = env.now + DRAIN_LIMIT_US
+        while any(s.inflight for s in self.servers) and env.now < deadline:
+            yield env.timeout(DRAIN_POLL_US)
+        if any(s.inflight for s in self.servers):
+            self.timeline.note("fault", "requests still in flight after an hour of draining")
+
+    def _reconcile_backlog(self) -> Generator[Any, Any, None]:
+        """Passes until one resolves nothing and takes less than a full page (at least two,
+        at most ``RECONCILE_PASSES_MAX``), RECONCILE_GAP_US apart: a reconciler keeps
+        working while its backlog shrinks, so a large backlog is not judged after two."""
+        for n in range(RECONCILE_PASSES_MAX):
+            report = yield self.env.process(self._reconcile_once())
+            progress = report.completed or report.failed or report.examined >= RECONCILE_PAGE
+            if n >= 1 and not progress:
+                return
+            yield self.env.timeout(RECONCILE_GAP_US)
+
     def _reconciler(self) -> Generator[Any, Any, None]:
         interval = int(self.scenario.topology.reconcile_interval_s * US_PER_S)
         while not self.settled:
@@ -206,11 +232,15 @@ class SimWorld:
                 return
             yield self.env.process(self._reconcile_once())
 
-    def _reconcile_once(self) -> Generator[Any, Any, None]:
+    def _reconcile_once(self) -> Generator[Any, Any, ReconcileReport]:
         self.reconcile_runs += 1
         attempt = f"r{self.reconcile_runs:05d}"
-        driver: FlowDriver[Any] = FlowDriver(reconcile_flow(self.variant))
+        driver: FlowDriver[ReconcileReport] = FlowDriver(
+            reconcile_flow(self.variant, limit=RECONCILE_PAGE)
+        )
         yield from self.fleet.drive(driver, attempt, self.job_server)
+        assert driver.result is not None  # the job server never crashes
+        return driver.result
 
 
 def simulate(

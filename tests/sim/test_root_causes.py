@@ -69,3 +69,46 @@ def test_stripe_429_seed_7_is_a_true_seed_break_of_e4_and_the_expectation_says_s
     assert result.summary["properties"]["E4"] == "BROKEN"
     assert result.summary["expectation"]["unmet"] == []
     assert broken("stripe_429", "hardened", 7) == {}
+
+
+def _generated_breaks(scenario_seed: int) -> dict[str, str]:
+    from sim.swarm import generated
+
+    result = run_scenario(
+        generated(scenario_seed), "hardened", scenario_seed, record_effects=False, max_traces=1
+    )
+    return {p: v for p, v in result.summary["properties"].items() if v != "holds"}
+
+
+def test_settle_reconciles_until_the_backlog_is_drained() -> None:
+    """`payharness swarm --seed 1` found hardened breaking E5 in generated scenario
+    1014138929: a 500 on every charge for the whole load left about a thousand RECONCILE
+    rows, and settling ran two reconciler passes of 100 rows each; the rows left were
+    retried at once, met the provider's 25/s rate limit and got 503. The settle now runs
+    passes until one resolves nothing."""
+    assert _generated_breaks(1014138929) == {}
+
+
+def test_settle_waits_for_a_paused_server_to_finish_its_request() -> None:
+    """`payharness swarm --seed 1` found hardened breaking E5 in generated scenario
+    1494289709: a server paused for 323 s held a request; it resumed after settling had
+    reconciled and retried, inserted its PENDING row and took the key's lock, and the run
+    ended. The settle now drains the servers first, as the stepper's settle does."""
+    assert _generated_breaks(1494289709) == {}
+
+
+@pytest.mark.parametrize("variant", ["seed", "hardened"])
+def test_a_reconciler_pass_during_a_postgres_outage_resolves_nothing_and_does_not_crash(
+    variant: str,
+) -> None:
+    """A periodic pass that met a Postgres outage raised out of the reconcile flow and
+    stopped the whole simulation (found by `payharness swarm`: a generated scenario with a
+    5 s reconcile interval and a Postgres outage). The pass now ends with nothing done."""
+    from core.runtime.sync import MemoryRuntime
+    from core.runtime.world import World
+    from core.variants import variant_named
+
+    world = World(variant_named(variant))
+    world.postgres.available = False
+    report = MemoryRuntime(world).reconcile()
+    assert report is not None and report.examined == 0
