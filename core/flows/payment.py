@@ -61,7 +61,7 @@ class RedisKeys:
     @classmethod
     def for_request(cls, variant: Variant, request: PaymentRequest) -> RedisKeys:
         if variant.scope_provider_key:
-            tag = f"{{{request.merchant}:{request.idempotency_key}}}"
+            tag = f"{{{scoped_key(request.merchant, request.idempotency_key)}}}"
             return cls(cache=f"idem:{tag}:response", lock=f"idem:{tag}:lock")
         return cls(
             cache=f"idempotency:{request.idempotency_key}",
@@ -81,10 +81,21 @@ class AnswerCache:
     answer: Response | None = None
 
 
+def scoped_key(merchant: str, key: str) -> str:
+    """``merchant:key``, one string per (merchant, key) pair: the merchant's own ``%`` and
+    ``:`` are escaped (``%25``, ``%3A``), so the first ``:`` always ends the merchant. Joined
+    plainly, merchant ``m1``'s key ``k:1`` and merchant ``m1:k``'s key ``1`` would share one
+    provider key and one Redis entry: one merchant's charge replayed or refused to the other
+    (found by the property gate, issue 17)."""
+    if ":" in merchant or "%" in merchant:
+        merchant = merchant.replace("%", "%25").replace(":", "%3A")
+    return f"{merchant}:{key}"
+
+
 def provider_key(variant: Variant, request: PaymentRequest) -> str:
     """The key sent to the provider: scoped by merchant in hardened, the client's in seed."""
     if variant.scope_provider_key:
-        return f"{request.merchant}:{request.idempotency_key}"
+        return scoped_key(request.merchant, request.idempotency_key)
     return request.idempotency_key
 
 
