@@ -268,14 +268,21 @@ class PaymentWorld(RuleBasedStateMachine):
         merchant: str,
         order: str,
         source: str,
-        key: str,
-        amount: int,
-        currency: str,
-        metadata: dict[str, str],
+        key: str | None = None,
+        amount: int = 1000,
+        currency: str = "usd",
+        metadata: dict[str, str] | None = None,
     ) -> Any:
-        """A client generates an idempotency key for a payment (nothing sent yet)."""
+        """A client generates an idempotency key for a payment (nothing sent yet). The
+        defaults are for hand-written programs; the gate draws every argument."""
         request = PaymentRequest(
-            merchant, order, amount, currency, source, self._fresh_key(merchant, key), metadata
+            merchant,
+            order,
+            amount,
+            currency,
+            source,
+            self._fresh_key(merchant, key),
+            metadata or {},
         )
         return self._register(request, "a client makes a new key")
 
