@@ -5,8 +5,12 @@ order; E3 charges, COMPLETED payments and paid orders match one to one (after
 reconciliation); E4 answers for a key agree, and never say 'failed' for a charge that
 succeeded or 'paid' for what was not charged, or show another merchant's payment; E5 nothing
 is left unresolved after healing and reconciliation, and a retry then gets a final answer;
-E6 a key reused with another payload is refused and charges nothing. T: every applied state
-change is one the state machine allows.
+E6 a key reused with another payload is refused and charges nothing; E7 a key first used
+with a valid payload, for an order not paid under another key, ends charged or definitively
+declined: after settling, a refusal (409, 422) or an error is its last word only where the
+history justifies it. T: every applied state change is one the state machine allows.
+A charge whose amount or currency differs from every request of its key is an E3 violation
+(charges and payments do not match), not E6.
 
 Sim, Hypothesis and the live audit all call ``check``; each violation carries a minimal trace.
 """
@@ -24,8 +28,8 @@ from core.history import Event, FinalState, ProviderCharge, events_about
 
 ALWAYS = ("E1", "E2", "E4", "E6", "T")
 """Properties that must hold at every moment, not only after reconciliation."""
-EVENTUAL = ("E3", "E5")
-PROPERTIES = ("E1", "E2", "E3", "E4", "E5", "E6", "T")
+EVENTUAL = ("E3", "E5", "E7")
+PROPERTIES = ("E1", "E2", "E3", "E4", "E5", "E6", "E7", "T")
 TITLES = {
     "E1": "at most one provider charge per (merchant, key)",
     "E2": "at most one successful charge per order",
@@ -33,6 +37,7 @@ TITLES = {
     "E4": "answers for a key agree and tell the truth",
     "E5": "nothing left unresolved; retries get the final answer",
     "E6": "a key reused with another payload is refused and charges nothing",
+    "E7": "a valid new key ends charged or declined, not refused for good",
     "T": "only allowed state transitions",
 }
 
@@ -106,6 +111,8 @@ class _KeyFacts:
 
     first_final: Answer | None = None
     told_failed: bool = False
+    others: tuple[Payload, ...] = ()
+    """The other payloads sent with this key (a client's reuse): almost always none."""
     paid_claims: tuple[PaidClaim, ...] = ()
     """The distinct 'paid' claims made for this key: almost always one, so a tuple (a set
     would cost about 200 bytes a key in a million-request run)."""
@@ -146,13 +153,21 @@ def check(
             mk = (intern(ev.merchant), ev.key)
             payload = (ev.order, ev.amount, intern(ev.currency), intern(ev.source))
             attempt_payload[ev.attempt] = (mk, payload)
-            if mk not in keys:
+            facts = keys.get(mk)
+            if facts is None:
                 keys[mk] = _KeyFacts(payload)
+            elif payload != facts.payload and payload not in facts.others:
+                facts.others += (payload,)
         elif ev.kind == "charge":
             charged = keys.get((ev.merchant, ev.key))
             if charged is not None and charged.accepted is None:
+                # A charge binds the key to a payload only if some request of the key sent it;
+                # a charge of an amount nobody asked for binds nothing (E3 reports it).
                 accepted = (ev.order, ev.amount, ev.currency, ev.source)
-                charged.accepted = charged.payload if accepted == charged.payload else accepted
+                if accepted == charged.payload:
+                    charged.accepted = charged.payload
+                elif accepted in charged.others:
+                    charged.accepted = accepted
         elif ev.kind == "response":
             known = attempt_payload.pop(ev.attempt, None)
             if known is None:
@@ -213,7 +228,7 @@ def check(
     counts["provider_charges"] = len(final.charges)
     counts["successful_charges"] = sum(1 for c in final.charges if c.succeeded)
     counts["payments"] = len(final.payments)
-    found += _provider_side(keys, final)
+    found += _provider_side(keys, final, eventual=eventual)
     keys.clear()  # the rest reads only the final state: a long run's tables go before it does
     attempt_payload.clear()
     if eventual:
@@ -263,7 +278,38 @@ def _per_merchant(group: list[ProviderCharge]) -> list[tuple[str, list[ProviderC
     return list(split.items())
 
 
-def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> list[Violation]:
+def _charge_against_key(
+    c: ProviderCharge, mk: MerchantKey, facts: _KeyFacts, eventual: bool
+) -> Violation | None:
+    """A charge made under a key: fine when it is the key's accepted payload; E6 when it is
+    another payload a client sent with the key (a reuse was charged); E3 when its amount or
+    currency is one no request of the key asked for (the charge does not match its request)."""
+    made_with = (c.order, c.amount, c.currency, c.source)
+    if made_with == facts.reference:
+        return None
+    sent = (facts.payload, *facts.others)
+    if made_with not in sent and any((p[0], p[3]) == (c.order, c.source) for p in sent):
+        if not eventual:
+            return None
+        asked = ", ".join(sorted({f"{p[1]} {p[2]}" for p in sent}))
+        return Violation(
+            "E3",
+            f"charge {c.id} for key {mk[1]!r} of {mk[0]} took {c.amount} {c.currency}, an "
+            f"amount no request of the key asked for ({asked})",
+            frozenset({mk}),
+            frozenset({(mk[0], c.order)}),
+        )
+    return Violation(
+        "E6",
+        f"charge {c.id} for key {mk[1]!r} of {mk[0]} used {_payload_text(made_with)}, "
+        f"not the key's first payload {_payload_text(facts.reference)}",
+        frozenset({mk}),
+    )
+
+
+def _provider_side(
+    keys: dict[MerchantKey, _KeyFacts], final: FinalState, *, eventual: bool
+) -> list[Violation]:
     found: list[Violation] = []
     by_key: Grouped[ProviderCharge] = Grouped()
     by_order: Grouped[ProviderCharge] = Grouped()  # successful charges only
@@ -289,17 +335,7 @@ def _provider_side(keys: dict[MerchantKey, _KeyFacts], final: FinalState) -> lis
                 )
             facts = keys.get(mk)
             if facts is not None:
-                for c in made:
-                    if (c.order, c.amount, c.currency, c.source) != facts.reference:
-                        found.append(
-                            Violation(
-                                "E6",
-                                f"charge {c.id} for key {key!r} of {merchant} used "
-                                f"{_payload_text((c.order, c.amount, c.currency, c.source))}, "
-                                f"not the key's first payload {_payload_text(facts.reference)}",
-                                frozenset({mk}),
-                            )
-                        )
+                found += [v for c in made if (v := _charge_against_key(c, mk, facts, eventual))]
     for order, group in by_order.groups(several=True):
         for merchant, paid in _per_merchant(group):
             if len(paid) > 1:
@@ -441,6 +477,10 @@ def _eventual(
     with_rows = set(row_payloads)
     with_rows |= {mk for c in final.charges if c.merchant and (mk := (c.merchant, c.key)) in
                   settle_answers}  # fmt: skip
+    # Orders held under some key: a COMPLETED or unresolved row, or a successful charge. A new
+    # key for such an order is rightly refused with 409 (E7 asks this of the other keys).
+    taken = {(p.merchant, p.order) for p in rows if p.state is not PaymentState.FAILED}
+    taken |= {(c.merchant, c.order) for c in final.charges if c.succeeded and c.merchant}
     for mk, (outcome, payload) in sorted(settle_answers.items()):
         # A key the gateway bound to another payload than the retried one (its rows hold only
         # others: the first request crashed before its insert, a reuse won the key) refuses
@@ -448,7 +488,7 @@ def _eventual(
         held = row_payloads.get(mk)
         if outcome == "rejected" and held and payload not in held:
             continue
-        if mk in with_rows and outcome not in ("paid", "failed"):
+        if mk in with_rows:
             found.append(
                 Violation(
                     "E5",
@@ -457,6 +497,22 @@ def _eventual(
                     frozenset({mk}),
                 )
             )
+            continue
+        # E7: no row and no charge under the key, yet it is turned away after settling. Only
+        # the order being paid (or held) under another key justifies that (a 409 conflict).
+        mo = (mk[0], payload[0])
+        if outcome == "conflict" and mo in taken:
+            continue
+        found.append(
+            Violation(
+                "E7",
+                f"key {mk[1]!r} of {mk[0]} ({_payload_text(payload)}) has no payment and no "
+                f"charge, its order is not paid under another key, and retried after "
+                f"settling it still got '{outcome}': a valid request refused for good",
+                frozenset({mk}),
+                frozenset({mo}),
+            )
+        )
     return found
 
 

@@ -39,18 +39,46 @@ from hypothesis.stateful import (
 )
 
 from core.checker import check
-from core.domain import PaymentRequest
-from core.effects import Fault
+from core.domain import MAX_AMOUNT, PaymentRequest
+from core.effects import (
+    Conflict,
+    Effect,
+    Fault,
+    OutcomeUnknown,
+    ProviderCharge,
+    ProviderChargesForPayment,
+    ProviderRetrieve,
+    Unavailable,
+)
 from core.history import Event
+from core.runtime.interceptor import Scripted
 from core.runtime.settle import settle
 from core.runtime.stepper import Stepper
 from core.runtime.world import World
 from core.variants import HARDENED, HOUR_MS, Variant
 from verify.story import duration, note
 
-MERCHANTS = ("m1", "m2")
+MERCHANTS = ("m1", "m1:k")
+"""Two merchants, one name a prefix of the other up to a separator: a scoped key made by
+joining merchant and key with ':' would confuse m1's key 'k:1' with m1:k's key '1'."""
 ORDERS = ("o1", "o2")
-AMOUNT = 1000
+KEY_TEXTS = ("k1", "k:1", "1", "k{1}:x y")
+"""What a client's idempotency key looks like: plain, with the separators the gateway's own
+keys use (':', a Redis hash tag's braces) and a space. Made unique per merchant by a suffix."""
+AMOUNTS = st.one_of(
+    st.sampled_from((1, 49, 50, 999, 1000, 1001, MAX_AMOUNT - 1, MAX_AMOUNT)),
+    st.integers(1, MAX_AMOUNT),
+)
+"""Every valid amount in minor units: the limits, the provider's minimum charge (50) either
+side, odd values."""
+CURRENCIES = ("usd", "jpy", "kwd", "bhd", "eur")
+"""Two-decimal, zero-decimal (jpy) and three-decimal (kwd, bhd) currencies."""
+METADATA = st.dictionaries(
+    st.sampled_from(("note", "ключ", "a:b", "{tag}", "emoji 🎉", "")),
+    st.sampled_from(("", "x", "é", "日本語", "a:b|c=d", " ")),
+    max_size=3,
+)
+"""Client metadata: varied names, values and insertion order, unicode and separators."""
 REQUEST_DEADLINE_MS = HOUR_MS
 """The gate's one timing assumption: no server keeps working on a request for an hour. Without
 it, a server paused for a day between inserting PENDING and charging would charge after the
@@ -70,6 +98,7 @@ CLOCK_JUMPS = (
 STALLS = (
     46_000,  # past hardened's 45 s lock TTL: another server may take the key
     61_000,  # past the 60 s 'stale' threshold: the reconciler takes the paused rows
+    600_000,  # past every timeout (lock TTL, stale threshold, provider timeout)
 )
 """How long a paused server sleeps (a GC pause, a VM migration): short of the request
 deadline, so the flows it runs wake up as zombies."""
@@ -81,9 +110,38 @@ FAULTS = (
     "redis loses its data",
     "the next commit fails",
 )
-STOPS = ("done", "PaymentInsert", "ProviderCharge (reply)", "DbTransaction", "CachePut", "arrived")
+STOPS = (
+    "done",
+    "PaymentInsert",
+    "ProviderCharge (reply)",
+    "DbTransaction",
+    "CachePut",
+    "arrived",
+    "a commit",
+)
 """Where a flow is paused: at its end, before the insert, while the provider executes the
-charge, before the save, before caching the answer, or just arrived (nothing run)."""
+charge, before the save, before caching the answer, just arrived (nothing run), or right
+after its next commit (an insert, a transition, a save)."""
+COMMITS = frozenset({"PaymentInsert", "PaymentTransition", "DbTransaction", "OrderMarkPaid"})
+"""Effects that commit to Postgres: the 'a commit' stop pauses right after one of them."""
+PROVIDER_FAULTS = (
+    "provider down",
+    "provider up",
+    "charge: unavailable",
+    "charge: 429",
+    "charge: 500 before executing",
+    "charge: 409 in flight",
+    "charge: 500 after executing",
+    "charge: reply lost",
+    "lookup: unavailable",
+    "lookup: 429",
+    "lookup: 500",
+    "lookup: reply lost",
+)
+"""What the provider does to the next charge or lookup (whoever sends it: a request or the
+reconciler), or to every call while it is down. Each maps to a fault the flows handle:
+``Unavailable`` (refused before anything ran: down, 429), ``OutcomeUnknown`` (a 500, a
+timeout, a lost reply: it may have run), ``Conflict`` (409: the key is in use)."""
 STOP_EFFECTS = {"CachePut": frozenset({"CachePut", "CachePutAndRelease"})}
 """The effects a stop pauses before, where they are more than the stop's own name: caching
 the answer is hardened's ``CachePutAndRelease`` (the cache put and the lock release)."""
@@ -173,9 +231,10 @@ class PaymentWorld(RuleBasedStateMachine):
     def _register(self, request: PaymentRequest, story: str) -> MerchantKey:
         mk = (request.merchant, request.idempotency_key)
         self.requests.setdefault(mk, request)
+        meta = f", metadata {dict(request.metadata)!r}" if request.metadata else ""
         note(
             f"{story}: {mk[0]}/{mk[1]} for order {request.order}, "
-            f"{request.amount} {request.currency}, {request.source}"
+            f"{request.amount} {request.currency}, {request.source}{meta}"
         )
         return mk
 
@@ -186,9 +245,12 @@ class PaymentWorld(RuleBasedStateMachine):
         self.by_attempt[attempt] = request
         return attempt
 
-    def _fresh_key(self) -> str:
+    def _fresh_key(self, merchant: str, text: str | None = None) -> str:
         self.made += 1
-        return f"k{self.made}"
+        key = text if text is not None else f"k{self.made}"
+        if (merchant, key) in self.requests:
+            key = f"{key}-{self.made}"
+        return key
 
     @precondition(lambda self: len(self.requests) < MAX_KEYS)
     @rule(
@@ -196,10 +258,32 @@ class PaymentWorld(RuleBasedStateMachine):
         merchant=st.sampled_from(MERCHANTS),
         order=st.sampled_from(ORDERS),
         source=st.sampled_from(SOURCES),
+        key=st.sampled_from(KEY_TEXTS),
+        amount=AMOUNTS,
+        currency=st.sampled_from(CURRENCIES),
+        metadata=METADATA,
     )
-    def new_key(self, merchant: str, order: str, source: str) -> Any:
-        """A client generates an idempotency key for a payment (nothing sent yet)."""
-        request = PaymentRequest(merchant, order, AMOUNT, "usd", source, self._fresh_key())
+    def new_key(
+        self,
+        merchant: str,
+        order: str,
+        source: str,
+        key: str | None = None,
+        amount: int = 1000,
+        currency: str = "usd",
+        metadata: dict[str, str] | None = None,
+    ) -> Any:
+        """A client generates an idempotency key for a payment (nothing sent yet). The
+        defaults are for hand-written programs; the gate draws every argument."""
+        request = PaymentRequest(
+            merchant,
+            order,
+            amount,
+            currency,
+            source,
+            self._fresh_key(merchant, key),
+            metadata or {},
+        )
         return self._register(request, "a client makes a new key")
 
     @precondition(lambda self: len(self.requests) < MAX_KEYS)
@@ -207,7 +291,7 @@ class PaymentWorld(RuleBasedStateMachine):
     def new_key_same_order(self, like: MerchantKey) -> Any:
         """A client lost its key and pays the same order again under a fresh one."""
         first = self.requests[like]
-        request = replace(first, idempotency_key=self._fresh_key())
+        request = replace(first, idempotency_key=self._fresh_key(first.merchant))
         return self._register(request, f"a client re-pays {first.order} under a new key")
 
     @precondition(lambda self: len(self.requests) < MAX_KEYS)
@@ -225,7 +309,7 @@ class PaymentWorld(RuleBasedStateMachine):
     def send(self, key: MerchantKey, until: str) -> Any:
         """Send (or resend: a duplicate in flight, or a retry) the key's request; its
         server runs it until ``until``."""
-        request = self.requests[key]
+        request = _reserialised(self.requests[key])
         running = [
             f.attempt
             for f in self.stepper.flows.values()
@@ -239,14 +323,17 @@ class PaymentWorld(RuleBasedStateMachine):
     @rule(
         target=flows,
         key=keys,
-        change=st.sampled_from(("amount", "order", "source")),
+        change=st.sampled_from(("amount", "order", "source", "currency")),
         until=st.sampled_from(STOPS),
     )
     def send_other_payload(self, key: MerchantKey, change: str, until: str) -> Any:
         """A client bug: the key is reused with a different payload."""
         first = self.requests[key]
         if change == "amount":
-            request = replace(first, amount=first.amount + 500)
+            other = first.amount + 500 if first.amount + 500 <= MAX_AMOUNT else first.amount - 500
+            request = replace(first, amount=other)
+        elif change == "currency":
+            request = replace(first, currency="eur" if first.currency != "eur" else "usd")
         elif change == "order":
             request = replace(first, order=first.order + "-other")
         else:
@@ -257,7 +344,8 @@ class PaymentWorld(RuleBasedStateMachine):
 
     # --- servers --------------------------------------------------------------------------
 
-    def _step(self, attempt: str) -> None:
+    def _step(self, attempt: str) -> str:
+        """Advance one flow by one effect; returns the name of the effect it was at."""
         flow = self.stepper.flows[attempt]
         before = flow.pending_name
         self.stats.effects += 1
@@ -267,10 +355,11 @@ class PaymentWorld(RuleBasedStateMachine):
             self.stepper.flows.pop(attempt, None)
             self.world.note("crash", f"unhandled {exc!r} at {before}", attempt)
             note(f"{attempt}: unhandled {exc!r} at {before}")
-            return
+            return before
         after = self.stepper.finished.get(attempt)
         if after is not None:
             note(f"{attempt}: {before} → answers {after.status} {after.outcome}")
+        return before
 
     @rule(target=flows, flow=consumes(flows), effects=st.integers(1, 4))
     def advance(self, flow: str, effects: int) -> Any:
@@ -291,9 +380,14 @@ class PaymentWorld(RuleBasedStateMachine):
             for _ in range(RUN_LIMIT):
                 if flow not in self.stepper.flows:
                     break
-                self._step(flow)
+                did = self._step(flow)
                 here = self.stepper.flows.get(flow)
-                if here is not None and here.pending_name in STOP_EFFECTS.get(until, (until,)):
+                if here is None:
+                    break
+                if until == "a commit" and did in COMMITS:
+                    note(f"{flow}: paused after {did}")
+                    break
+                if here.pending_name in STOP_EFFECTS.get(until, (until,)):
                     note(f"{flow}: paused before {until}")
                     break
         return multiple(flow) if flow in self.stepper.flows else multiple()
@@ -365,6 +459,28 @@ class PaymentWorld(RuleBasedStateMachine):
         world.note("fault", fault)
         note(fault)
 
+    @rule(fault=st.sampled_from(PROVIDER_FAULTS))
+    def provider_fault(self, fault: str) -> None:
+        """The provider goes down or comes back, or mistreats the next charge or lookup
+        (whichever flow sends it: a request's server or the reconciler)."""
+        world = self.world
+        if fault in ("provider down", "provider up"):
+            world.stripe.available = fault == "provider up"
+        else:
+            target, what = fault.split(": ")
+            armed = self.stepper.faults
+            if not isinstance(armed, Scripted):
+                armed = self.stepper.faults = Scripted()
+            matches = _is_charge if target == "charge" else _is_lookup
+            after = what in ("500 after executing", "reply lost")
+            made = _provider_fault(what)
+            if after:
+                armed.fail_after(matches, made)
+            else:
+                armed.fail_before(matches, made)
+        world.note("fault", fault)
+        note(fault)
+
     @rule(ms=st.sampled_from(CLOCK_JUMPS))
     def advance_clock(self, ms: int) -> None:
         """Time passes. Past ``REQUEST_DEADLINE_MS`` no server is still working on a
@@ -419,6 +535,43 @@ class PaymentWorld(RuleBasedStateMachine):
         retries = (self.accepted.get(mk, sent[0]) for mk, sent in sorted(self.sent.items()))
         settle(self.stepper, retries, step=self._step, submit=self._submit)
         self._judge(eventual=True)
+
+
+def _reserialised(request: PaymentRequest) -> PaymentRequest:
+    """The same request built anew, as a client retrying it serialises it again: an equal
+    payload in a new object, its metadata in another insertion order."""
+    return PaymentRequest(
+        request.merchant,
+        request.order,
+        request.amount,
+        request.currency,
+        request.source,
+        request.idempotency_key,
+        dict(reversed(list(request.metadata.items()))),
+    )
+
+
+def _is_charge(_attempt: str, effect: Effect[Any]) -> bool:
+    return isinstance(effect, ProviderCharge)
+
+
+def _is_lookup(_attempt: str, effect: Effect[Any]) -> bool:
+    return isinstance(effect, ProviderRetrieve | ProviderChargesForPayment)
+
+
+def _provider_fault(what: str) -> Fault:
+    """The fault a flow meets for one of ``PROVIDER_FAULTS``' kinds."""
+    if what == "unavailable":
+        return Unavailable("stripe: connection refused")
+    if what == "429":
+        return Unavailable("stripe: 429 rate_limit (not saved; safe to retry)")
+    if what == "409 in flight":
+        return Conflict("idempotency_key_in_use: a request with this key is in flight")
+    if what == "reply lost":
+        return OutcomeUnknown("stripe: read timeout (the call may have happened)")
+    if what == "500 after executing":
+        return OutcomeUnknown("stripe: 500 api_error (after executing)")
+    return OutcomeUnknown("stripe: 500 api_error (nothing executed)")
 
 
 def machine_for(

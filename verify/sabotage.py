@@ -19,8 +19,12 @@ class ForgingWorld(PaymentWorld):
         """Not a world action: charge the key twice behind the gateway's back."""
         request = self.requests[key]
         metadata = {"merchant": key[0], "order": request.order, "idempotency_key": key[1]}
+        stripe = self.world.stripe
+        up, stripe.available = stripe.available, True  # forged whether it is down or not
+        amount = max(request.amount, 100)  # above every minimum charge: the forgery succeeds
         for n in (1, 2):
-            self.world.stripe.charge(f"forged-{n}", request.amount, "usd", "tok_visa", metadata)
+            stripe.charge(f"forged-{n}", amount, request.currency, "tok_visa", metadata)
+        stripe.available = up
         note(f"sabotage: {key[0]}/{key[1]} charged twice behind the gateway's back")
 
 

@@ -17,9 +17,13 @@ from core.runtime.world import World
 from core.variants import Variant
 
 
-def heal(world: World) -> None:
+def heal(world: World, stepper: Stepper | None = None) -> None:
     """Clear every fault the models hold: Redis, Postgres and the provider answer again and
-    no commit is set to fail. Redis's lost data stays lost (a failover does not undo)."""
+    no commit is set to fail. Redis's lost data stays lost (a failover does not undo). With a
+    ``stepper``, the faults armed at its effect seam (``Stepper.faults``: a provider 5xx, 429,
+    409 or lost reply waiting for its next effect) are cleared too."""
+    if stepper is not None:
+        stepper.faults = None
     world.redis.available = True
     world.postgres.available = True
     world.postgres.failing_commits = 0
@@ -33,7 +37,7 @@ def settle_wait_ms(variant: Variant) -> int:
     return max(variant.lock_ttl_ms, variant.stale_after_ms) + 1
 
 
-Step = Callable[[str], None]
+Step = Callable[[str], object]
 """Advance one flow by one effect (``Stepper.step``, or a caller's wrapper that counts)."""
 Submit = Callable[[PaymentRequest], str]
 """Send one request; returns its attempt id."""
@@ -54,7 +58,7 @@ def settle(
     world = stepper.world
     advance = step or stepper.step
     send = submit or (lambda request: stepper.submit(request, client="settle"))
-    heal(world)
+    heal(world, stepper)
     for attempt in stepper.in_flight():
         _run_to_end(stepper, attempt, advance)
     world.clock.advance(settle_wait_ms(world.variant))

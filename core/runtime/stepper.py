@@ -92,8 +92,15 @@ class Stepper:
         self._finish_if_done(attempt)
 
     def _step_charge(self, flow: InFlight, effect: ProviderCharge) -> None:
-        world, provider = self.world, self.world.provider
+        """The interceptor (``faults``) sees a charge as any effect: ``before`` its send (the
+        request never reaches the provider), ``after`` it executed (the reply is lost)."""
+        world, provider, faults = self.world, self.world.provider, self.faults
         if flow.ticket is None:
+            refused = faults.before(flow.attempt, effect) if faults is not None else None
+            if refused is not None:
+                world.note("fault", f"{describe(effect)} → {refused!r}", flow.attempt)
+                flow.driver.throw(refused)
+                return
             try:
                 started = provider.send(effect)
             except Fault as fault:
@@ -101,6 +108,12 @@ class Stepper:
                 flow.driver.throw(fault)
                 return
             if isinstance(started, ChargeResult):
+                lost = faults.after(flow.attempt, effect, started) if faults is not None else None
+                if lost is not None:
+                    world.note("fault", f"{describe(effect)} replayed, reply lost: {lost!r}",
+                               flow.attempt)  # fmt: skip
+                    flow.driver.throw(lost)
+                    return
                 world.note("effect", f"{describe(effect)} → replay {started!r}", flow.attempt)
                 flow.driver.send(started)
                 return
@@ -108,6 +121,12 @@ class Stepper:
             flow.ticket = started
             return
         ticket, flow.ticket = flow.ticket, None
+        lost = faults.after(flow.attempt, effect, ticket) if faults is not None else None
+        if lost is not None:
+            provider.finish_unheard(ticket)
+            world.note("fault", f"charge executed, reply lost: {lost!r}", flow.attempt)
+            flow.driver.throw(lost)
+            return
         try:
             result = provider.hear(ticket)
         except Fault as fault:

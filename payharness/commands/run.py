@@ -22,7 +22,7 @@ from live.paths import output_root
 from sim.runner import RunResult, run_task
 from sim.scenario import Scenario, ScenarioError, find, load_all
 
-PROPS = ("E1", "E2", "E3", "E4", "E5", "E6", "T")
+PROPS = ("E1", "E2", "E3", "E4", "E5", "E6", "E7", "T")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

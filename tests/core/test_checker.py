@@ -54,7 +54,7 @@ CLEAN_FINAL = FinalState(
 def test_a_clean_history_passes_every_property() -> None:
     verdict = check(CLEAN_EVENTS, CLEAN_FINAL)
     assert verdict.ok, verdict.render()
-    assert verdict.checked == ("E1", "E2", "E4", "E6", "T", "E3", "E5")
+    assert verdict.checked == ("E1", "E2", "E4", "E6", "T", "E3", "E5", "E7")
 
 
 def test_a_clean_decline_passes() -> None:
@@ -107,6 +107,17 @@ def cases() -> dict[str, tuple[list[Event], FinalState]]:
             ],
             CLEAN_FINAL,
         ),
+        "E7": (
+            [
+                *CLEAN_EVENTS,
+                request(10, "a3", "k2", order="o-2"),
+                response(11, "a3", "k2", 409, "in_flight"),
+                Event(t=50, kind="phase", detail="settle"),
+                request(51, "a4", "k2", order="o-2"),
+                response(52, "a4", "k2", 409, "conflict"),
+            ],
+            CLEAN_FINAL,
+        ),
         "T": (
             CLEAN_EVENTS,
             replace(
@@ -119,7 +130,7 @@ def cases() -> dict[str, tuple[list[Event], FinalState]]:
     }
 
 
-@pytest.mark.parametrize("prop", ["E1", "E2", "E3", "E4", "E5", "E6", "T"])
+@pytest.mark.parametrize("prop", ["E1", "E2", "E3", "E4", "E5", "E6", "E7", "T"])
 def test_each_violation_is_found_alone(prop: str) -> None:
     events, final = cases()[prop]
     verdict = check(events, final)
@@ -273,3 +284,59 @@ def test_a_refusal_after_settling_is_final_for_a_payload_the_key_was_not_bound_t
     bound_to_first = replace(final, payments=(row("pay_a1", "k1", PaymentState.FAILED),))
     verdict = check([*sent, settle, *first_refused], bound_to_first)
     assert verdict.broken() == {"E5"}, verdict.render()
+
+
+SETTLE = Event(t=50, kind="phase", detail="settle")
+
+
+def test_e7_a_new_key_for_an_order_paid_under_another_key_may_be_refused() -> None:
+    """k2 pays o-1 again after k1 paid it: 409 after settling is the truth, not E7."""
+    events = [
+        *CLEAN_EVENTS,
+        request(10, "a3", "k2"),
+        SETTLE,
+        request(51, "a4", "k2"),
+        response(52, "a4", "k2", 409, "conflict"),
+    ]
+    assert check(events, CLEAN_FINAL).ok, check(events, CLEAN_FINAL).render()
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(409, "conflict"), (409, "in_flight"), (422, "rejected"), (503, "error")],
+)
+def test_e7_a_valid_key_refused_for_good_is_a_violation(status: int, outcome: str) -> None:
+    """k2 for o-2 (nobody paid it) has no row and no charge and is still turned away after
+    settling: refused for good. A final answer instead (402) holds."""
+    sent = [*CLEAN_EVENTS, request(10, "a3", "k2", order="o-2"), SETTLE]
+    refused = [request(51, "a4", "k2", order="o-2"), response(52, "a4", "k2", status, outcome)]
+    verdict = check([*sent, *refused], CLEAN_FINAL)
+    assert verdict.broken() == {"E7"}, verdict.render()
+    assert "refused for good" in verdict.violations[0].message
+    assert not check([*sent, *refused], CLEAN_FINAL, eventual=False).violations
+    declined = [request(51, "a4", "k2", order="o-2"),
+                response(52, "a4", "k2", 402, "failed", order="o-2", payment="pay_2")]  # fmt: skip
+    final = replace(
+        CLEAN_FINAL,
+        payments=(*CLEAN_FINAL.payments, row("pay_2", "k2", PaymentState.FAILED, order="o-2")),
+    )
+    assert check([*sent, *declined], final).ok, check([*sent, *declined], final).render()
+
+
+def test_e3_a_charge_of_an_amount_no_request_asked_for() -> None:
+    """The gateway charged 2999 for a request of 1999: E3 (charge and payment disagree), not
+    E6, which is about a client's reused payload. Had a client sent 2999 under the key, the
+    charge would be the reuse charged: E6."""
+    wrong = replace(charge("ch_1", "k1"), amount=2999)
+    verdict = check(CLEAN_EVENTS, replace(CLEAN_FINAL, charges=(wrong,)))
+    assert "E6" not in verdict.broken(), verdict.render()
+    e3 = [v for v in verdict.violations if v.prop == "E3"]
+    assert any("no request of the key asked for (1999 usd)" in v.message for v in e3), e3
+    # the client was told 'paid 1999', which no charge backs: E4 says so at once, E3 only after
+    # settling
+    during = check(CLEAN_EVENTS, replace(CLEAN_FINAL, charges=(wrong,)), eventual=False)
+    assert during.broken() == {"E4"}, during.render()
+    reused = [*CLEAN_EVENTS, request(8, "a3", "k1", amount=2999)]
+    verdict = check(reused, replace(CLEAN_FINAL, charges=(wrong,)))
+    assert "E6" in verdict.broken(), verdict.render()
+    assert check(CLEAN_EVENTS, CLEAN_FINAL).ok

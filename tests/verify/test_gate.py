@@ -129,3 +129,35 @@ def test_the_request_deadline_assumption_is_needed() -> None:
     machine.resume(flow=flow, until="done")
     with pytest.raises(GateFailure, match="told 'failed' but charge"):
         machine.always()
+
+
+def test_provider_faults_hit_the_next_charge_or_lookup_and_heal_when_settling() -> None:
+    """A 409 on a request's charge answers 'in flight' and leaves the PENDING row; a lost
+    lookup reply leaves it to the next pass; a fault still armed when the world settles is
+    healed, so the retry gets the final answer."""
+    machine = machine_for(HARDENED)()
+    key = machine.new_key(merchant="m1:k", order="o1", source="tok_visa", key="k:1",
+                          amount=99_999_999, currency="kwd", metadata={"ключ": "a:b"})  # fmt: skip
+    machine.provider_fault(fault="charge: 409 in flight")
+    machine.send(key=key, until="done")
+    machine.always()
+    (answer,) = machine.stepper.finished.values()
+    assert (answer.status, answer.outcome) == (409, "in_flight")
+    machine.advance_clock(ms=61_000)
+    machine.provider_fault(fault="charge: 500 after executing")
+    machine.reconcile()  # re-asks with the key: executed, but the reply is a 500
+    machine.always()
+    assert len(machine.world.stripe.charges) == 1
+    machine.provider_fault(fault="lookup: reply lost")
+    machine.provider_fault(fault="charge: unavailable")
+    machine.teardown()
+    rows = list(machine.world.postgres.payments.values())
+    assert [r.state.value for r in rows] == ["COMPLETED"]
+    assert machine.stepper.faults is None
+    last = machine.stepper.finished[max(machine.stepper.finished)]
+    assert (last.status, last.outcome, last.amount, last.currency) == (
+        201,
+        "paid",
+        99_999_999,
+        "kwd",
+    )
