@@ -80,7 +80,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         (
             ('[expect.seed]\nhold = "all"', '[expect.seed]\nhold = ["E9"]'),
             "expect.seed.hold",
-            "E1, E2, E3, E4, E5, E6, T",
+            "E1, E2, E3, E4, E5, E6, E7, T",
         ),
         (
             ('[expect.seed]\nhold = "all"', '[expect.seed]\nhold = ["E1"]\nbreak = ["E1"]'),
