@@ -9,8 +9,11 @@ does not have. PayPal's reference makes ``PayPal-Request-Id`` "mandatory for all
 create order calls (e.g. Create Order Request with payment source information like Card,
 PayPal.vault_id, PayPal.billing_agreement_id, etc)".
 
-Semantics, each from PayPal's developer docs (Idempotency guideline, "API requests >
-Idempotency"; the Orders v2 reference):
+Semantics, each from PayPal's developer docs: the Idempotency guideline
+(developer.paypal.com/reference/guidelines/idempotency: latest status, no header duplicates,
+"processes the first request and might fail the second", retention "see the reference for
+your API") and the Orders v2 reference (retention, the one-step header requirement, the
+processor response; these two quotes are from memory, not re-checked here):
 
 - a repeated ``PayPal-Request-Id`` returns **the latest status** of the earlier request, not
   a frozen copy of its first answer (``replay``: a capture refunded since replays as refunded);
