@@ -99,6 +99,16 @@ class Variant:
 
     cache_ttl_ms: int = PROVIDER_KEY_WINDOW_MS
 
+    key_window_from_provider: bool = False
+    """Take the provider's key window from its contract (``core.providers``: Stripe 24 h,
+    PayPal Orders v2 6 h) instead of Stripe's 24 h: on PayPal a row re-asked by key 7 h
+    later would otherwise be charged anew (the key is forgotten), a second charge."""
+
+    lookup_waits_for_provider_lag: bool = False
+    """Fall back to looking a charge up only once the provider's list would show it
+    (PayPal's transaction search lags up to 3 h): an earlier lookup finds nothing and fails a
+    row whose charge succeeded."""
+
     @property
     def doc(self) -> dict[str, str]:
         """Each policy field with its value, for tables in the README and reports."""
@@ -163,6 +173,8 @@ HARDENED = Variant(
     reconcile_respects_key_window=True,
     stale_after_ms=60_000,
     provider_timeout_ms=30_000,
+    key_window_from_provider=True,
+    lookup_waits_for_provider_lag=True,
 )
 
 VARIANTS: MappingProxyType[str, Variant] = MappingProxyType({v.name: v for v in (SEED, HARDENED)})

@@ -11,6 +11,7 @@ import simpy
 
 from core.history import History
 from core.models.clock import ModelClock
+from core.providers import STRIPE, ProviderContract
 from core.runtime.world import World
 from core.variants import Variant
 from sim.latency import Latency, Sampler
@@ -21,10 +22,13 @@ FAST_ERROR_US = 20 * US_PER_MS
 """A refused call (429, connection refused) answers in about one round trip; assumption."""
 
 
-def sim_world(variant: Variant, clock: ModelClock, history: History) -> World:
+def sim_world(
+    variant: Variant, clock: ModelClock, history: History, contract: ProviderContract = STRIPE
+) -> World:
     """The core's world as a simulation uses it: effects not written to the history (the
-    engine notes them itself when asked), and only illegal transitions kept."""
-    world = World(variant, clock, history, record_effects=False)
+    engine notes them itself when asked), and only illegal transitions kept; the provider's
+    model keeps ``contract``'s promises."""
+    world = World(variant, clock, history, record_effects=False, contract=contract)
     world.postgres.keep_legal_transitions = False
     return world
 

@@ -21,6 +21,7 @@ from core.domain import fingerprint
 from core.flows.reconcile import ReconcileReport, reconcile_flow
 from core.history import History
 from core.models.clock import ModelClock
+from core.providers import STRIPE, ProviderContract, provider_named
 from core.runtime.driver import FlowDriver
 from core.runtime.settle import heal, settle_wait_ms
 from core.runtime.world import World
@@ -84,6 +85,7 @@ class SimWorld:
         record_effects: bool = True,
         world_factory: Callable[[Variant, ModelClock, History], World] | None = None,
         progress: Callable[[Metrics], None] | None = None,
+        provider: ProviderContract = STRIPE,
     ) -> None:
         self.scenario = scenario
         self.progress = progress
@@ -93,8 +95,10 @@ class SimWorld:
         self.env = simpy.Environment()
         self.clock = ModelClock()
         self.history = history if history is not None else History()
-        factory = world_factory or sim_world
-        self.world = factory(self.variant, self.clock, self.history)
+        if world_factory is None:
+            self.world = sim_world(self.variant, self.clock, self.history, provider)
+        else:
+            self.world = world_factory(self.variant, self.clock, self.history)
         self.record_effects = record_effects
         self.metrics = Metrics()
         self.timeline = Timeline(self.env, self.clock, self.history)
@@ -236,7 +240,7 @@ class SimWorld:
         self.reconcile_runs += 1
         attempt = f"r{self.reconcile_runs:05d}"
         driver: FlowDriver[ReconcileReport] = FlowDriver(
-            reconcile_flow(self.variant, limit=RECONCILE_PAGE)
+            reconcile_flow(self.variant, limit=RECONCILE_PAGE, provider=self.world.contract)
         )
         yield from self.fleet.drive(driver, attempt, self.job_server)
         assert driver.result is not None  # the job server never crashes
@@ -252,6 +256,7 @@ def simulate(
     record_effects: bool = True,
     world_factory: Callable[[Variant, ModelClock, History], World] | None = None,
     progress: Callable[[Metrics], None] | None = None,
+    provider: str = "stripe",
 ) -> tuple[SimWorld, float]:
     """Build the world of a scenario, variant and seed and run it to its end: the world, and
     the wall seconds the run took (what a run in this process and one apart both do)."""
@@ -263,6 +268,7 @@ def simulate(
         record_effects=record_effects,
         world_factory=world_factory,
         progress=progress,
+        provider=provider_named(provider),
     )
     started = time.perf_counter()
     sim.run()

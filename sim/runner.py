@@ -75,6 +75,7 @@ def run_scenario(
     max_traces: int = 3,
     world_factory: Callable[[Variant, ModelClock, History], World] | None = None,
     progress: Callable[[Metrics], None] | None = None,
+    provider: str = "stripe",
 ) -> RunResult:
     """Simulate, then check. With ``stream`` (a long run) the world runs in a process of its
     own (``sim.isolated``), the history goes to ``history_path`` (Parquet) and the checker
@@ -82,6 +83,8 @@ def run_scenario(
     written at the end when a path is given."""
     seed = scenario.seed if seed is None else seed
     if stream:
+        if provider != "stripe":
+            raise ValueError("stream=True runs Stripe only (sim.isolated has no provider yet)")
         if history_path is None:
             raise ValueError("stream=True needs a history_path")
         return _run_streamed(
@@ -91,7 +94,7 @@ def run_scenario(
     history = History()
     sim, sim_wall = simulate(
         scenario, variant_name, seed, history=history, record_effects=record_effects,
-        world_factory=world_factory, progress=progress,
+        world_factory=world_factory, progress=progress, provider=provider,
     )  # fmt: skip
     if history_path is not None:
         from sim.history_io import write as write_parquet  # pyarrow only when it is needed
@@ -102,7 +105,7 @@ def run_scenario(
     verdict = check(history.events, final, eventual=True, max_traces=max_traces)
     result = _judged(
         scenario, sim.metrics, sim.variant.name, seed, verdict, len(history.events),
-        history_path, final,
+        history_path, final, provider,
     )  # fmt: skip
     result.sim_wall_s = sim_wall
     result.check_wall_s = time.perf_counter() - started
@@ -161,9 +164,10 @@ def _judged(
     count: int,
     history_path: str | Path | None,
     final: FinalState,
+    provider: str = "stripe",
 ) -> RunResult:
     holds = {p: verdict.holds(p) for p in PROPERTIES}
-    expectation = scenario.expect[variant]
+    expectation = scenario.expectation(variant, provider)
     met = expectation.met(holds)
     arrivals_s = scenario.load.duration_s
     paid_in_window = sum(1 for t in m.paid_at_ms if t <= arrivals_s * 1000)
@@ -177,6 +181,7 @@ def _judged(
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "variant": variant,
+        "provider": provider,
         "seed": seed,
         "payments": m.payments,
         "requests": m.attempts,
@@ -262,6 +267,7 @@ def run_task(
     out_dir: str | None,
     params: dict[str, Any] | None = None,
     max_traces: int = 50,
+    provider: str = "stripe",
 ) -> RunResult:
     """One (scenario file, variant) run, loadable in a worker process: the history goes to
     ``out_dir/<scenario>/<variant>/history.parquet`` and the run's summary beside it."""
@@ -273,11 +279,14 @@ def run_task(
     history_path = None
     if out_dir is not None:
         folder = Path(out_dir) / scenario.name / variant_name
+        if provider != "stripe":
+            folder = folder / provider
         folder.mkdir(parents=True, exist_ok=True)
         history_path = folder / "history.parquet"
     result = run_scenario(
-        scenario, variant_name, seed, history_path=history_path, max_traces=max_traces
-    )
+        scenario, variant_name, seed, history_path=history_path, max_traces=max_traces,
+        provider=provider,
+    )  # fmt: skip
     if history_path is not None:
         (history_path.parent / "summary.json").write_text(summary_json(result.summary))
     return result

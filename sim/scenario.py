@@ -35,6 +35,7 @@ from core.effects import (
     PaymentTransition,
     ProviderCharge,
 )
+from core.providers import PROVIDERS
 from core.variants import VARIANTS, Variant
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -258,9 +259,7 @@ class ClientPolicy:
 @dataclass(frozen=True, slots=True)
 class Topology:
     servers: int = key(3, 1, 1000, source="the diagrams draw three servers")
-    workers: int = key(
-        16, 1, 100_000, source="assumption: concurrent requests per server process"
-    )
+    workers: int = key(16, 1, 100_000, source="assumption: concurrent requests per server process")
     balancer: str = key("round_robin", choices=("round_robin", "random"))
     pg_pool: int = key(
         10,
@@ -331,11 +330,7 @@ class FaultSpec:
             return self.at_s, self.at_s
         if self.kind == FaultKind.SERVER_STALL and self.probability is None:
             return self.at_s, self.at_s + self.stall_s
-        if (
-            self.kind == FaultKind.SERVER_CRASH
-            and self.probability is None
-            and self.effect is None
-        ):
+        if self.kind == FaultKind.SERVER_CRASH and self.probability is None and self.effect is None:
             return self.at_s, self.at_s + self.restart_s
         end = self.at_s + self.duration_s if self.duration_s is not None else load_end_s
         return self.at_s, max(self.at_s, end)
@@ -392,6 +387,11 @@ class Scenario:
     faults: tuple[FaultSpec, ...]
     expect: Mapping[str, Expectation]
     raw: Mapping[str, Any]
+
+    def expectation(self, variant: str, provider: str = "stripe") -> Expectation:
+        """``[expect.<variant>.<provider>]`` when the file has it, else ``[expect.<variant>]``
+        (which applies to every provider)."""
+        return self.expect.get(f"{variant}.{provider}", self.expect[variant])
 
     def variant(self, base: Variant) -> Variant:
         """The variant with this scenario's overrides (e.g. a shorter lock TTL) applied."""
@@ -486,9 +486,7 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
             unknown[0],
             "unknown top-level key; allowed: " + ", ".join([*top_keys, *SECTIONS]),
         )
-    top = _section(
-        file, "(top level)", {k: v for k, v in data.items() if k in top_keys}, Scenario
-    )
+    top = _section(file, "(top level)", {k: v for k, v in data.items() if k in top_keys}, Scenario)
     if top["description"] is None or not top["description"].strip():
         raise ScenarioError(file, "description", "is required: say what situation this is")
     name = top["name"] or Path(file).stem
@@ -542,15 +540,14 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
             raise ScenarioError(
                 file, f"expect.{variant_name}", "unknown variant; allowed: " + ", ".join(VARIANTS)
             )
-        section = _section(file, f"expect.{variant_name}", table, Expectation)
-        hold = _props(file, f"expect.{variant_name}.hold", section["hold"])
-        broken = _props(file, f"expect.{variant_name}.break", section["broken"])
-        both = sorted(set(hold) & set(broken))
-        if both:
-            raise ScenarioError(
-                file, f"expect.{variant_name}", f"{both[0]} is listed under both hold and break"
-            )
-        expect[variant_name] = Expectation(hold, broken, section["break_rate"])
+        per_provider = {}
+        if isinstance(table, dict):
+            per_provider = {p: t for p, t in table.items() if p in PROVIDERS}
+            table = {k: v for k, v in table.items() if k not in PROVIDERS}
+        expect[variant_name] = _expectation(file, f"expect.{variant_name}", table)
+        for provider, sub in per_provider.items():
+            where = f"expect.{variant_name}.{provider}"
+            expect[f"{variant_name}.{provider}"] = _expectation(file, where, sub)
     for variant_name in VARIANTS:
         if variant_name not in expect:
             raise ScenarioError(
@@ -571,6 +568,16 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
         expect=expect,
         raw=dict(data),
     )
+
+
+def _expectation(file: str, where: str, table: Any) -> Expectation:
+    section = _section(file, where, table, Expectation)
+    hold = _props(file, f"{where}.hold", section["hold"])
+    broken = _props(file, f"{where}.break", section["broken"])
+    both = sorted(set(hold) & set(broken))
+    if both:
+        raise ScenarioError(file, where, f"{both[0]} is listed under both hold and break")
+    return Expectation(hold, broken, section["break_rate"])
 
 
 def _fault(file: str, i: int, table: Any, servers: int) -> FaultSpec:

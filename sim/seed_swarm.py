@@ -30,6 +30,7 @@ class SeedRun:
 
     scenario: str
     variant: str
+    provider: str
     seed: int
     broken: tuple[str, ...]
     first_violation: Mapping[str, str]
@@ -37,22 +38,29 @@ class SeedRun:
 
 
 def run_seeds(
-    scenario_file: str, variant: str, seeds: Sequence[int], params: Mapping[str, Any] | None
+    scenario_file: str,
+    variant: str,
+    provider: str,
+    seeds: Sequence[int],
+    params: Mapping[str, Any] | None,
 ) -> list[SeedRun]:
-    """Simulate and judge one scenario file for one variant at each seed (a worker task)."""
+    """Simulate and judge one scenario file for one variant and provider at each seed (a
+    worker task)."""
     scenario = load_file(scenario_file)
     if params:
         scenario = scenario.with_params(params)
     runs: list[SeedRun] = []
     for seed in seeds:
-        result = run_scenario(scenario, variant, seed, record_effects=False, max_traces=0)
+        result = run_scenario(
+            scenario, variant, seed, record_effects=False, max_traces=0, provider=provider
+        )
         first: dict[str, str] = {}
         for violation in result.verdict.violations:
             first.setdefault(violation.prop, violation.message)
         broken = tuple(p for p in PROPERTIES if result.verdict.holds(p) is False)
         for prop in broken:
             first.setdefault(prop, "broken (no violation detail kept)")
-        runs.append(SeedRun(scenario.name, variant, seed, broken, first))
+        runs.append(SeedRun(scenario.name, variant, provider, seed, broken, first))
     return runs
 
 
@@ -63,9 +71,12 @@ def scenario_ref(scenario: Scenario) -> str:
     return scenario.name if path.parent == SCENARIO_DIR.resolve() else str(scenario.file)
 
 
-def replay_command(scenario: Scenario, variant: str, seed: int) -> str:
+def replay_command(scenario: Scenario, variant: str, seed: int, provider: str = "stripe") -> str:
     """The one line that replays a run exactly (the simulator is deterministic per seed)."""
-    return f"payharness run {scenario_ref(scenario)} --variant {variant} --seed {seed}"
+    return (
+        f"payharness run {scenario_ref(scenario)} --variant {variant} "
+        f"--provider {provider} --seed {seed}"
+    )
 
 
 @dataclass(slots=True)
@@ -74,6 +85,7 @@ class Tally:
 
     scenario: Scenario
     variant: str
+    provider: str = "stripe"
     runs: int = 0
     broken: dict[str, int] = field(default_factory=dict)
     first_seed: dict[str, int] = field(default_factory=dict)
@@ -81,7 +93,7 @@ class Tally:
 
     @property
     def expectation(self) -> Expectation:
-        return self.scenario.expect[self.variant]
+        return self.scenario.expectation(self.variant, self.provider)
 
     def add(self, run: SeedRun) -> None:
         self.runs += 1
@@ -112,7 +124,7 @@ class Tally:
                 seed = self.first_seed[prop]
                 yield (
                     f"{prop} expected to hold, {self.cell(prop)}: {self.first_message[prop]}",
-                    replay_command(self.scenario, self.variant, seed),
+                    replay_command(self.scenario, self.variant, seed, self.provider),
                 )
         for problem in self.unmet():
             if "expected to break" in problem:
@@ -123,6 +135,7 @@ class Tally:
         return {
             "scenario": self.scenario.name,
             "variant": self.variant,
+            "provider": self.provider,
             "runs": self.runs,
             "broken": dict(sorted(self.broken.items())),
             "first_seed": dict(sorted(self.first_seed.items())),
@@ -141,7 +154,7 @@ Progress = Callable[[int], None]
 
 
 def run_seed_swarm(
-    tasks: Sequence[tuple[Scenario, str]],
+    tasks: Sequence[tuple[Scenario, str, str]],
     seeds: Sequence[int],
     *,
     jobs: int,
@@ -149,29 +162,29 @@ def run_seed_swarm(
     params: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> list[Tally]:
-    """Every (scenario, variant) of ``tasks`` at every seed, on a process pool of ``jobs``
-    workers or on the Dask cluster at ``dask_address``; tallies in ``tasks`` order."""
-    tallies = {(s.name, v): Tally(s, v) for s, v in tasks}
+    """Every (scenario, variant, provider) of ``tasks`` at every seed, on a process pool of
+    ``jobs`` workers or on the Dask cluster at ``dask_address``; tallies in ``tasks`` order."""
+    tallies = {(s.name, v, p): Tally(s, v, p) for s, v, p in tasks}
     chunks = [
-        (scenario.file, variant, list(seeds[i : i + SEEDS_PER_TASK]))
-        for scenario, variant in tasks
+        (scenario.file, variant, provider, list(seeds[i : i + SEEDS_PER_TASK]))
+        for scenario, variant, provider in tasks
         for i in range(0, len(seeds), SEEDS_PER_TASK)
     ]
 
     def take(runs: list[SeedRun]) -> None:
         for run in runs:
-            tallies[(run.scenario, run.variant)].add(run)
+            tallies[(run.scenario, run.variant, run.provider)].add(run)
         if progress is not None:
             progress(len(runs))
 
     if dask_address is not None:
         _on_dask(dask_address, chunks, params, take)
     elif jobs <= 1:
-        for file, variant, chunk in chunks:
-            take(run_seeds(file, variant, chunk, params))
+        for file, variant, provider, chunk in chunks:
+            take(run_seeds(file, variant, provider, chunk, params))
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_seeds, f, v, c, params) for f, v, c in chunks]
+            futures = [pool.submit(run_seeds, f, v, p, c, params) for f, v, p, c in chunks]
             for future in as_completed(futures):
                 take(future.result())
     return list(tallies.values())
@@ -179,7 +192,7 @@ def run_seed_swarm(
 
 def _on_dask(
     address: str,
-    chunks: list[tuple[str, str, list[int]]],
+    chunks: list[tuple[str, str, str, list[int]]],
     params: Mapping[str, Any] | None,
     take: Callable[[list[SeedRun]], None],
 ) -> None:
@@ -188,7 +201,7 @@ def _on_dask(
 
     with Client(address) as client:  # type: ignore[no-untyped-call]
         futures = [
-            client.submit(run_seeds, f, v, c, params, pure=False) for f, v, c in chunks
+            client.submit(run_seeds, f, v, p, c, params, pure=False) for f, v, p, c in chunks
         ]
         for future in dask_completed(futures):  # type: ignore[no-untyped-call]
             take(future.result())

@@ -170,7 +170,7 @@ class Fleet:
             if server.generation != generation:
                 return
             driver: FlowDriver[Response] = FlowDriver(
-                payment_flow(attempt.request, self.variant, attempt.id)
+                payment_flow(attempt.request, self.variant, attempt.id, self.world.contract)
             )
             finished = yield from self.drive(driver, attempt.id, server)
         finally:

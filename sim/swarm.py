@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.checker import PROPERTIES
+from core.providers import MAIN_PROVIDERS
 from sim.runner import run_scenario
 from sim.scenario import Scenario, parse
 from sim.scenario_gen import generate, to_toml
@@ -27,6 +28,12 @@ from sim.scenario_gen import generate, to_toml
 VARIANTS = ("seed", "hardened")
 SEED_SPACE = 2**31
 """Scenario seeds are drawn below this: short to type in a replay command."""
+
+
+def provider_of(scenario_seed: int) -> str:
+    """The provider a generated scenario runs against: the main providers in turn, so a
+    swarm covers each provider's contract about equally."""
+    return MAIN_PROVIDERS[scenario_seed % len(MAIN_PROVIDERS)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,12 @@ def run_generated(scenario_seed: int, variant: str) -> SwarmRun:
     raises is returned as broken by ``CRASH``, so one bad run does not end the swarm."""
     try:
         result = run_scenario(
-            generated(scenario_seed), variant, scenario_seed, record_effects=False, max_traces=1
+            generated(scenario_seed),
+            variant,
+            scenario_seed,
+            record_effects=False,
+            max_traces=1,
+            provider=provider_of(scenario_seed),
         )
     except Exception as exc:  # a crash is a finding, not the end of the swarm
         return SwarmRun(scenario_seed, variant, (CRASH,), (f"{CRASH}: {exc!r}",))
@@ -168,11 +180,17 @@ def _finding(run: SwarmRun, out_dir: Path) -> Finding:
     file.write_text(to_toml(generate(run.scenario_seed)), encoding="utf-8")
     try:
         result = run_scenario(
-            generated(run.scenario_seed, str(file)), run.variant, run.scenario_seed
+            generated(run.scenario_seed, str(file)),
+            run.variant,
+            run.scenario_seed,
+            provider=provider_of(run.scenario_seed),
         )
         trace = result.verdict.render()
     except Exception:
         trace = traceback.format_exc()
     (file.with_suffix(".trace.txt")).write_text(trace + "\n", encoding="utf-8")
-    replay = f"payharness run {file} --variant {run.variant} --seed {run.scenario_seed}"
+    replay = (
+        f"payharness run {file} --variant {run.variant} "
+        f"--provider {provider_of(run.scenario_seed)} --seed {run.scenario_seed}"
+    )
     return Finding(run.scenario_seed, run.variant, run.broken, file, replay, trace)

@@ -51,11 +51,12 @@ from core.effects import (
     Unavailable,
 )
 from core.history import Event
+from core.providers import STRIPE, ProviderContract
 from core.runtime.interceptor import Scripted
 from core.runtime.settle import settle
 from core.runtime.stepper import Stepper
 from core.runtime.world import World
-from core.variants import HARDENED, HOUR_MS, Variant
+from core.variants import HARDENED, HOUR_MS, PROVIDER_KEY_WINDOW_MS, Variant
 from verify.story import duration, note
 
 MERCHANTS = ("m1", "m1:k")
@@ -187,6 +188,9 @@ class PaymentWorld(RuleBasedStateMachine):
     """One world of servers, clients, Redis, Postgres and the provider for ``variant``."""
 
     variant: ClassVar[Variant] = HARDENED
+    provider: ClassVar[ProviderContract] = STRIPE
+    """The provider's contract (``core.providers``); clock jumps named by the key window
+    ('inside it, past hardened's margin', 'past it') move by that provider's window."""
     stats: ClassVar[GateStats] = GateStats()
     """Set per run by ``machine_for``; the defaults only make the base class runnable."""
 
@@ -196,7 +200,7 @@ class PaymentWorld(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.stats.examples += 1
-        self.world = World(self.variant)
+        self.world = World(self.variant, contract=self.provider)
         self.stepper = Stepper(self.world)
         self.requests: dict[MerchantKey, PaymentRequest] = {}
         self.sent: dict[MerchantKey, list[PaymentRequest]] = {}
@@ -485,6 +489,7 @@ class PaymentWorld(RuleBasedStateMachine):
     def advance_clock(self, ms: int) -> None:
         """Time passes. Past ``REQUEST_DEADLINE_MS`` no server is still working on a
         request it started before: each in-flight flow is abandoned (see the module doc)."""
+        ms = provider_jump(self.provider, ms)
         self.world.clock.advance(ms)
         note(f"the clock moves {duration(ms)} to t={duration(self.world.clock.now)}")
         if ms >= REQUEST_DEADLINE_MS:
@@ -574,16 +579,27 @@ def _provider_fault(what: str) -> Fault:
     return OutcomeUnknown("stripe: 500 api_error (nothing executed)")
 
 
+def provider_jump(provider: ProviderContract, ms: int) -> int:
+    """A clock jump of ``CLOCK_JUMPS`` for ``provider``: the two named by Stripe's 24 h key
+    window (an hour inside it, an hour past it) keep their meaning for another window."""
+    if ms >= REQUEST_DEADLINE_MS and provider.key_window_ms != PROVIDER_KEY_WINDOW_MS:
+        return ms - PROVIDER_KEY_WINDOW_MS + provider.key_window_ms
+    return ms
+
+
 def machine_for(
     variant: Variant,
     *,
     stats: GateStats | None = None,
     base: type[PaymentWorld] = PaymentWorld,
+    provider: ProviderContract = STRIPE,
 ) -> type[PaymentWorld]:
-    """``base`` (the world, or a sabotaged one) for one design, counting into ``stats``."""
-    name = _class_name(variant.name)
+    """``base`` (the world, or a sabotaged one) for one design and provider, counting into
+    ``stats``."""
+    name = _class_name(variant.name if provider is STRIPE else f"{variant.name}-{provider.name}")
     attributes = {
         "variant": variant,
+        "provider": provider,
         "stats": stats if stats is not None else GateStats(),
         "__qualname__": name,
     }

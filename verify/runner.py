@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from core.providers import STRIPE, ProviderContract
 from core.variants import Variant
 from verify.machine import GateFailure, GateStats, machine_for
 from verify.profiles import SHRINK_SECONDS, load_profile, settings_for, shrink_budget
@@ -56,12 +57,13 @@ def run_gate(
     sabotage: bool = False,
     shrink: bool = True,
     on_program: Callable[[list[str]], None] | None = None,
+    provider: ProviderContract = STRIPE,
 ) -> GateResult:
     """Run the state machine for ``variant``; a failure is caught and described, not raised.
     ``sabotage`` adds a rule that forges provider charges (``verify.sabotage``)."""
     stats = GateStats()
     make = sabotaged_machine_for if sabotage else machine_for
-    machine = make(variant, stats=stats)
+    machine = make(variant, stats=stats, provider=provider)
     chosen = settings_for(profile)
     if not shrink:
         chosen = settings(chosen, phases=[p for p in chosen.phases if p is not Phase.shrink])
@@ -81,7 +83,9 @@ def run_gate(
     return GateResult(variant.name, False, time.perf_counter() - started, stats)
 
 
-def run_gate_isolated(variant: Variant, *, profile: str | None = None) -> GateResult:
+def run_gate_isolated(
+    variant: Variant, *, profile: str | None = None, provider: ProviderContract = STRIPE
+) -> GateResult:
     """``run_gate`` in a fresh interpreter, so nothing earlier tests left behind can steer
     the derandomized search: under pytest, a mutant killed when its test ran alone was
     missed when the whole suite ran first in the same process (cause not yet found)."""
@@ -90,12 +94,14 @@ def run_gate_isolated(variant: Variant, *, profile: str | None = None) -> GateRe
 
     chosen = profile or settings.get_current_profile_name()
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_run_gate_in_child, variant, chosen).result()
+        return pool.submit(_run_gate_in_child, variant, chosen, provider).result()
 
 
-def _run_gate_in_child(variant: Variant, profile: str) -> GateResult:
+def _run_gate_in_child(
+    variant: Variant, profile: str, provider: ProviderContract = STRIPE
+) -> GateResult:
     load_profile(profile)
-    return run_gate(variant, profile=profile)
+    return run_gate(variant, profile=profile, provider=provider)
 
 
 def replayable_program(result: GateResult) -> str:
@@ -108,8 +114,8 @@ def replayable_program(result: GateResult) -> str:
     return "\n".join(lines[start : end + 1])
 
 
-def replay(program: str, variant: Variant) -> None:
+def replay(program: str, variant: Variant, provider: ProviderContract = STRIPE) -> None:
     """Run a printed falsifying program again; raises ``GateFailure`` when it still fails."""
-    machine = machine_for(variant)
+    machine = machine_for(variant, provider=provider)
     namespace: dict[str, Any] = {machine.__name__: machine}
     exec(compile(program, "<falsifying example>", "exec"), namespace)

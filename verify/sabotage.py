@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hypothesis.stateful import rule
 
+from core.providers import STRIPE, ProviderContract
 from core.variants import Variant
 from verify.machine import GateStats, MerchantKey, PaymentWorld, machine_for
 from verify.story import note
@@ -29,7 +30,7 @@ class ForgingWorld(PaymentWorld):
 
 
 def sabotaged_machine_for(
-    variant: Variant, *, stats: GateStats | None = None
+    variant: Variant, *, stats: GateStats | None = None, provider: ProviderContract = STRIPE
 ) -> type[PaymentWorld]:
     """The machine for ``variant`` with the forging rule added."""
-    return machine_for(variant, stats=stats, base=ForgingWorld)
+    return machine_for(variant, stats=stats, base=ForgingWorld, provider=provider)

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from core.checker import PROPERTIES, Verdict, check
 from core.domain import PaymentRequest
+from core.providers import STRIPE, ProviderContract
 from core.runtime.settle import settle
 from core.runtime.stepper import Stepper
 from core.runtime.world import World
-from core.variants import VARIANTS, Variant, variant_named
+from core.variants import HOUR_MS, VARIANTS, Variant, variant_named
 
 
 def request(key: str, *, order: str = "o-1", amount: int = 1999, merchant: str = "m-1",
@@ -138,8 +139,22 @@ SITUATIONS: tuple[Situation, ...] = (
 )
 
 
-def run_one(situation: Situation, variant: Variant) -> Verdict:
-    world = World(variant)
+def key_forgotten_then_retry(stepper: Stepper) -> None:
+    """The reply is lost (a RECONCILE row); the reconciler is down for 7 hours, then the
+    client retries with the same key: past PayPal's 6 h key window, inside Stripe's 24 h."""
+    first = request("late-1")
+    a = stepper.submit(first)
+    step_until(stepper, a, "ProviderCharge")
+    stepper.step(a)
+    stepper.lose_provider_reply(a)
+    stepper.run_to_end(a)
+    stepper.world.clock.advance(7 * HOUR_MS)
+    stepper.run_to_end(stepper.submit(first))
+    settle(stepper, [first])
+
+
+def run_one(situation: Situation, variant: Variant, provider: ProviderContract = STRIPE) -> Verdict:
+    world = World(variant, contract=provider)
     stepper = Stepper(world)
     situation.story(stepper)
     return check(world.history, world.final_state(), eventual=True)

@@ -45,6 +45,7 @@ from core.effects import (
     Write,
     perform,
 )
+from core.providers import STRIPE, ProviderContract
 from core.scope import scope_digest
 from core.variants import PROVIDER_KEY_WINDOW_MS, Variant
 
@@ -147,8 +148,14 @@ class LockHold:
         self.state = LockHold.FREE
 
 
-def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flow[Response]:
+def payment_flow(
+    request: PaymentRequest,
+    variant: Variant,
+    attempt: str,
+    provider: ProviderContract = STRIPE,
+) -> Flow[Response]:
     """Handle one request. ``attempt`` is unique per request: the lock token and row id.
+    ``provider`` is the contract of the provider the effects go to (its key window).
 
     Whatever unexpected exception is thrown into the flow (a driver error, an injected fault)
     or raised in it (a bug), the lock is released on the way out, nothing is cached, and the
@@ -158,7 +165,7 @@ def payment_flow(request: PaymentRequest, variant: Variant, attempt: str) -> Flo
     keys = RedisKeys.for_request(variant, request)
     hold = LockHold()
     try:
-        return (yield from _handle(request, variant, attempt, keys, hold))
+        return (yield from _handle(request, variant, attempt, keys, hold, provider))
     except Exception:
         yield from _release_after_error(variant, keys, attempt, hold)
         raise
@@ -181,7 +188,12 @@ def _release_after_error(
 
 
 def _handle(
-    request: PaymentRequest, variant: Variant, attempt: str, keys: RedisKeys, hold: LockHold
+    request: PaymentRequest,
+    variant: Variant,
+    attempt: str,
+    keys: RedisKeys,
+    hold: LockHold,
+    provider: ProviderContract,
 ) -> Flow[Response]:
     fp = fingerprint(request, include_amount=variant.fingerprint_includes_amount)
     try:
@@ -193,7 +205,7 @@ def _handle(
 
     cache = AnswerCache(keys, with_release=held and variant.put_releases_lock)
     try:
-        response = yield from _under_lock(request, variant, attempt, fp, cache)
+        response = yield from _under_lock(request, variant, attempt, fp, cache, provider)
     except (Unavailable, OutcomeUnknown) as exc:
         response = unavailable(exc)
     except Conflict:
@@ -297,13 +309,18 @@ def _release(variant: Variant, cache: AnswerCache, token: str, hold: LockHold) -
 
 
 def _under_lock(
-    request: PaymentRequest, variant: Variant, attempt: str, fp: str, cache: AnswerCache
+    request: PaymentRequest,
+    variant: Variant,
+    attempt: str,
+    fp: str,
+    cache: AnswerCache,
+    provider: ProviderContract = STRIPE,
 ) -> Flow[Response]:
     merchant = request.merchant if variant.db_lookup_scoped else None
     if not variant.pending_before_charge:
         existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
         if existing is not None:
-            return (yield from _answer_existing(variant, existing, fp, cache))
+            return (yield from _answer_existing(variant, existing, fp, cache, provider))
         payment = yield from _new_payment(request, variant, attempt, fp)
         return (yield from _charge_then_save(variant, payment, cache))
 
@@ -318,7 +335,7 @@ def _under_lock(
         # the order paid under another one).
         existing = yield from perform(PaymentFind(merchant, request.idempotency_key))
         if existing is not None:
-            return (yield from _answer_existing(variant, existing, fp, cache))
+            return (yield from _answer_existing(variant, existing, fp, cache, provider))
         if "live_order" in exc.reason:
             return error(
                 409,
@@ -348,7 +365,11 @@ def _new_payment(request: PaymentRequest, variant: Variant, attempt: str, fp: st
 
 
 def _answer_existing(
-    variant: Variant, existing: Payment, fp: str, cache: AnswerCache
+    variant: Variant,
+    existing: Payment,
+    fp: str,
+    cache: AnswerCache,
+    provider: ProviderContract = STRIPE,
 ) -> Flow[Response]:
     """A row for this key exists: replay it when final, resume it when hardened can."""
     if variant.check_fingerprint and existing.fingerprint != fp:
@@ -361,16 +382,20 @@ def _answer_existing(
     if not variant.pending_before_charge:
         return payment_response(existing, 200, replayed=True)
     now = yield from perform(ClockRead())
-    if not within_key_window(variant, existing, now):
+    if not within_key_window(variant, existing, now, provider):
         return payment_response(existing, 202, replayed=True)
     return (yield from charge_and_settle(variant, existing, cache))
 
 
-def within_key_window(variant: Variant, payment: Payment, now: int) -> bool:
-    """Whether asking the provider again with the payment's key is still a replay."""
+def within_key_window(
+    variant: Variant, payment: Payment, now: int, provider: ProviderContract = STRIPE
+) -> bool:
+    """Whether asking the provider again with the payment's key is still a replay: inside
+    the provider's window (its contract's, or Stripe's 24 h) less the variant's margin."""
     if not variant.reconcile_respects_key_window:
         return True
-    return now - payment.created_ms < PROVIDER_KEY_WINDOW_MS - variant.reconcile_margin_ms
+    window = provider.key_window_ms if variant.key_window_from_provider else PROVIDER_KEY_WINDOW_MS
+    return now - payment.created_ms < window - variant.reconcile_margin_ms
 
 
 def charge_and_settle(

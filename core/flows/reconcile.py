@@ -35,6 +35,7 @@ from core.flows.payment import (
     settle,
     within_key_window,
 )
+from core.providers import STRIPE, ProviderContract
 from core.variants import Variant
 
 
@@ -48,8 +49,10 @@ class ReconcileReport:
     left: list[str] = field(default_factory=list)
 
 
-def reconcile_flow(variant: Variant, *, limit: int = 100) -> Flow[ReconcileReport]:
-    """One pass over the rows that need it."""
+def reconcile_flow(
+    variant: Variant, *, limit: int = 100, provider: ProviderContract = STRIPE
+) -> Flow[ReconcileReport]:
+    """One pass over the rows that need it, against the provider ``provider`` describes."""
     report = ReconcileReport()
     now = yield from perform(ClockRead())
     stale_before = now - variant.stale_after_ms if variant.reconcile_pending else -(2**62)
@@ -60,7 +63,7 @@ def reconcile_flow(variant: Variant, *, limit: int = 100) -> Flow[ReconcileRepor
     for row in rows:
         report.examined += 1
         try:
-            state = yield from _resolve(variant, row, now)
+            state = yield from _resolve(variant, row, now, provider)
         except Fault:
             state = None
         if state is PaymentState.COMPLETED:
@@ -72,17 +75,22 @@ def reconcile_flow(variant: Variant, *, limit: int = 100) -> Flow[ReconcileRepor
     return report
 
 
-def _resolve(variant: Variant, row: Payment, now: int) -> Flow[PaymentState | None]:
+def _resolve(
+    variant: Variant, row: Payment, now: int, provider: ProviderContract = STRIPE
+) -> Flow[PaymentState | None]:
     if not variant.pending_before_charge:
         return (yield from _resolve_by_charge_id(variant, row))
-    if within_key_window(variant, row, now):
+    if within_key_window(variant, row, now, provider):
         try:
             result = yield from perform(_reconcile_charge(variant, row, now))
         except Conflict:
             return None  # the first request is still executing at the provider
         except (OutcomeUnknown, Unavailable, IdempotencyMismatch):
-            if now - row.created_ms < variant.stale_after_ms:
-                return None
+            trusted_after = variant.stale_after_ms
+            if variant.lookup_waits_for_provider_lag:
+                trusted_after += provider.lookup_lag_ms
+            if now - row.created_ms < trusted_after:
+                return None  # ask again next pass: a lookup now could miss the charge
             return (yield from _resolve_by_lookup(variant, row))
         response = yield from settle(variant, row, result, None)
         return _state_of(response.outcome.value)

@@ -77,7 +77,8 @@ class Charge:
     amount: int
     currency: str
     source: str
-    status: Literal["succeeded", "failed"]
+    status: Literal["succeeded", "failed", "refunded"]
+    """``refunded`` only at a provider whose replay reads the latest status (PayPal)."""
     metadata: Mapping[str, str]
     idempotency_key: str | None
     created_ms: int
@@ -105,6 +106,9 @@ class Ticket:
     currency: str
     source: str
     metadata: tuple[tuple[str, str], ...]
+    follows: bool = False
+    """A second request that waits for the first with its key (PayPal, ``wait`` reading):
+    finishing it reads the key's latest status instead of executing anything."""
 
 
 Params = tuple[int, str, str, tuple[tuple[str, str], ...]]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from core.checker import Verdict, check
 from core.domain import PaymentRequest
+from core.models.stripe_model import StripeModel
 from core.runtime.stepper import Stepper
 from core.runtime.world import World
 from core.variants import Variant
@@ -38,9 +39,13 @@ def world_state(stepper: Stepper) -> tuple[object, ...]:
     payments = tuple(sorted(repr(p) for p in w.postgres.payments.values()))
     orders = tuple(sorted(w.postgres.orders.items()))
     charges = tuple(sorted(repr(c) for c in w.stripe.charges.values()))
-    keys = tuple(
-        sorted((k, e.params, e.executing, repr(e.saved)) for k, e in w.stripe._keys.items())
-    )
+    provider = w.stripe
+    if isinstance(provider, StripeModel):
+        keys: tuple[object, ...] = tuple(
+            sorted((k, e.params, e.executing, repr(e.saved)) for k, e in provider._keys.items())
+        )
+    else:
+        keys = tuple(sorted((k, e.executing, e.capture_id) for k, e in provider._keys.items()))
     flows = tuple(
         (a, tuple(f.driver.transcript or ()), f.ticket is not None)
         for a, f in sorted(stepper.flows.items())

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from core.domain import Payment, Response
 from core.effects import ChargeResult, Fault, PaymentTransition, ProviderCharge, Write
 from core.models.clock import ModelClock
+from core.models.paypal_model import PayPalModel
 from core.models.postgres_model import PostgresModel
 from core.models.redis_model import RedisModel
 from core.models.stripe_model import StripeModel, Ticket, charge_result
@@ -96,7 +97,7 @@ class MemoryPayments:
 
 
 class MemoryProvider:
-    """The provider over the Stripe model.
+    """The provider over a provider's model (Stripe's or PayPal's: one interface).
 
     A charge has two halves: ``send`` (the request reaches the provider, which starts
     executing it) and ``hear`` (its answer reaches the server). A runtime that lets time pass
@@ -108,7 +109,7 @@ class MemoryProvider:
 
     __slots__ = ("_stripe",)
 
-    def __init__(self, stripe: StripeModel) -> None:
+    def __init__(self, stripe: StripeModel | PayPalModel) -> None:
         self._stripe = stripe
 
     def send(self, request: ProviderCharge) -> Ticket | ChargeResult:

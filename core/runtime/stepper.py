@@ -64,7 +64,7 @@ class Stepper:
         """A request arrives at some server; returns its attempt id. Nothing runs yet."""
         attempt = f"a{next(self._ids):04d}"
         self.world.history.record(request_event(self.world.clock.now, attempt, client, request))
-        flow = payment_flow(request, self.world.variant, attempt)
+        flow = payment_flow(request, self.world.variant, attempt, self.world.contract)
         driver = FlowDriver(flow, keep_transcript=self.keep_transcripts)
         self.flows[attempt] = InFlight(attempt, client, request, driver)
         self._finish_if_done(attempt)
@@ -72,7 +72,7 @@ class Stepper:
 
     def start_reconciler(self) -> str:
         attempt = f"r{next(self._ids):04d}"
-        driver = FlowDriver(reconcile_flow(self.world.variant))
+        driver = FlowDriver(reconcile_flow(self.world.variant, provider=self.world.contract))
         self.flows[attempt] = InFlight(attempt, "reconciler", None, driver)
         self._finish_if_done(attempt)
         return attempt

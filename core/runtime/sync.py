@@ -104,7 +104,7 @@ class MemoryRuntime:
         attempt = self.next_attempt()
         world = self.world
         world.history.record(request_event(world.clock.now, attempt, client, request))
-        driver = FlowDriver(payment_flow(request, world.variant, attempt))
+        driver = FlowDriver(payment_flow(request, world.variant, attempt, world.contract))
         try:
             while not driver.done:
                 answer(world, driver, attempt, self.faults)
@@ -119,7 +119,7 @@ class MemoryRuntime:
     def reconcile(self) -> ReconcileReport | None:
         """One reconciliation pass; None if the job itself crashed."""
         attempt = f"reconcile-{next(self._ids):06d}"
-        driver = FlowDriver(reconcile_flow(self.world.variant))
+        driver = FlowDriver(reconcile_flow(self.world.variant, provider=self.world.contract))
         try:
             while not driver.done:
                 answer(self.world, driver, attempt, self.faults)

@@ -24,13 +24,30 @@ from core.history import (
     ProviderCharge as ListedCharge,
 )
 from core.models.clock import ModelClock
+from core.models.paypal_model import PayPalModel
 from core.models.postgres_model import KeyScope, PostgresModel
 from core.models.redis_model import RedisModel
 from core.models.stripe_model import Charge, StripeModel
+from core.providers import STRIPE, ProviderContract
 from core.runtime.backends import Backends
 from core.runtime.effect_table import HANDLERS
 from core.runtime.memory_backends import MemoryCache, MemoryClock, MemoryPayments, MemoryProvider
 from core.variants import Variant
+
+ProviderModel = StripeModel | PayPalModel
+"""A provider's model: the same two-halves interface, each provider's own promises."""
+
+
+def provider_model(contract: ProviderContract, clock: ModelClock) -> ProviderModel:
+    """The model that keeps ``contract``'s promises, on ``clock``."""
+    if contract.name == "stripe":
+        return StripeModel(clock, key_window_ms=contract.key_window_ms)
+    return PayPalModel(
+        clock,
+        simultaneous="wait" if contract.in_flight == "wait" else "fail",
+        key_window_ms=contract.key_window_ms,
+        search_lag_ms=contract.lookup_lag_ms,
+    )
 
 
 def schema_for(variant: Variant) -> tuple[KeyScope, bool]:
@@ -51,9 +68,12 @@ class World:
     clock: ModelClock = field(default_factory=ModelClock)
     history: History = field(default_factory=History)
     record_effects: bool = True
+    contract: ProviderContract = STRIPE
+    """Which provider's promises this world keeps (``core.providers``); the model under
+    ``stripe`` (the historical name) is that provider's."""
     _redis: RedisModel = field(init=False, repr=False)
     _postgres: PostgresModel = field(init=False, repr=False)
-    _stripe: StripeModel = field(init=False, repr=False)
+    _stripe: ProviderModel = field(init=False, repr=False)
     backends: Backends = field(init=False, repr=False)
     provider: MemoryProvider = field(init=False, repr=False)
     """The provider backend with its two halves (``send``, ``hear``) for stepping runtimes."""
@@ -65,7 +85,7 @@ class World:
         scope, one_live = schema_for(self.variant)
         self._redis = RedisModel(self.clock)
         self._postgres = PostgresModel(self.clock, key_scope=scope, one_live_per_order=one_live)
-        self._stripe = StripeModel(self.clock)
+        self._stripe = provider_model(self.contract, self.clock)
         self._stripe.on_charge.append(self._charged)
         self._connect()
 
@@ -97,11 +117,11 @@ class World:
         self._connect()
 
     @property
-    def stripe(self) -> StripeModel:
+    def stripe(self) -> ProviderModel:
         return self._stripe
 
     @stripe.setter
-    def stripe(self, model: StripeModel) -> None:
+    def stripe(self, model: ProviderModel) -> None:
         self._stripe = model
         self._connect()
 
@@ -171,7 +191,7 @@ def listed_charge(charge: Charge) -> ListedCharge:
     )
 
 
-def final_state_of(postgres: PostgresModel, stripe: StripeModel) -> FinalState:
+def final_state_of(postgres: PostgresModel, stripe: ProviderModel) -> FinalState:
     payments: tuple[Payment, ...] = tuple(postgres.payments.values())
     return FinalState(
         payments=payments,

@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from core.providers import MAIN_PROVIDERS, PROVIDERS
 from core.variants import VARIANTS
 from live.paths import output_root
 from sim.runner import RunResult, run_task
@@ -37,6 +38,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="name or .toml path")
     p.add_argument(
         "--variant", action="append", choices=sorted(VARIANTS), help="repeatable; default all"
+    )
+    p.add_argument(
+        "--provider",
+        action="append",
+        choices=sorted(PROVIDERS),
+        help="repeatable; default: " + " and ".join(MAIN_PROVIDERS),
     )
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, default=None, help="override every scenario's seed")
@@ -71,20 +78,21 @@ def main(args: argparse.Namespace) -> int:
         print("error: no scenarios found", file=sys.stderr)
         return 2
     variants = args.variant or list(VARIANTS)
+    providers = args.provider or list(MAIN_PROVIDERS)
     if args.seeds is not None:
-        return _seed_swarm(args, scenarios, variants)
+        return _seed_swarm(args, scenarios, variants, providers)
     if args.dask is not None:
         print("error: --dask needs --seeds", file=sys.stderr)
         return 2
     out: Path = args.out if args.out is not None else output_root() / "run"
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(s, v) for s in scenarios for v in variants]
+    tasks = [(s, v, p) for s in scenarios for v in variants for p in providers]
     jobs = args.jobs or min(len(tasks), os.cpu_count() or 1)
     started = time.perf_counter()
     results = _execute(tasks, args.seed, out, jobs)
     wall = time.perf_counter() - started
-    order = {(s.name, v): i for i, (s, v) in enumerate(tasks)}
-    results.sort(key=lambda r: order[(r.summary["scenario"], r.summary["variant"])])
+    order = {(s.name, v, p): i for i, (s, v, p) in enumerate(tasks)}
+    results.sort(key=lambda r: order[(r.summary["scenario"], r.summary["variant"], _provider(r))])
 
     print(verdict_table(results))
     _print_traces(results, args.traces)
@@ -111,22 +119,26 @@ def main(args: argparse.Namespace) -> int:
     return 0 if met == len(results) else 1
 
 
+def _provider(result: RunResult) -> str:
+    return str(result.summary.get("provider", "stripe"))
+
+
 def _execute(
-    tasks: list[tuple[Scenario, str]], seed: int | None, out: Path, jobs: int
+    tasks: list[tuple[Scenario, str, str]], seed: int | None, out: Path, jobs: int
 ) -> list[RunResult]:
     bar = tqdm(total=len(tasks), desc="simulating", unit="run", file=sys.stderr)
     results: list[RunResult] = []
     try:
         if jobs <= 1:
-            for scenario, variant in tasks:
-                bar.set_postfix_str(f"{scenario.name}/{variant}")
-                results.append(run_task(scenario.file, variant, seed, str(out)))
+            for scenario, variant, provider in tasks:
+                bar.set_postfix_str(f"{scenario.name}/{variant}/{provider}")
+                results.append(run_task(scenario.file, variant, seed, str(out), provider=provider))
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
                 futures = [
-                    pool.submit(run_task, scenario.file, variant, seed, str(out))
-                    for scenario, variant in tasks
+                    pool.submit(run_task, scenario.file, variant, seed, str(out), provider=provider)
+                    for scenario, variant, provider in tasks
                 ]
                 for future in as_completed(futures):
                     result = future.result()
@@ -163,7 +175,7 @@ def _fmt(value: Any) -> str:
 
 
 def verdict_table(results: list[RunResult]) -> str:
-    header = ["scenario", "variant", "requests", "charges", *PROPS, "p50 ms", "p99 ms",
+    header = ["scenario", "variant", "provider", "requests", "charges", *PROPS, "p50 ms", "p99 ms",
               "paid/s", "expected"]  # fmt: skip
     rows = [header]
     for r in results:
@@ -173,6 +185,7 @@ def verdict_table(results: list[RunResult]) -> str:
             [
                 s["scenario"],
                 s["variant"],
+                _provider(r),
                 str(s["requests"]),
                 str(s["provider_charges"]),
                 *(marks.get(s["properties"][p], "-") for p in PROPS),
@@ -210,14 +223,16 @@ def _print_traces(results: list[RunResult], per_run: int) -> None:
             continue
         s = r.summary
         print(
-            f"\n== {s['scenario']} / {s['variant']}: {s['violations']} violations "
+            f"\n== {s['scenario']} / {s['variant']} / {_provider(r)}: {s['violations']} violations "
             f"({'expected' if s['expectation']['met'] else 'NOT expected'}); minimal trace:"
         )
         for v in r.verdict.violations[:per_run]:
             print(v.render())
 
 
-def _seed_swarm(args: argparse.Namespace, scenarios: list[Scenario], variants: list[str]) -> int:
+def _seed_swarm(
+    args: argparse.Namespace, scenarios: list[Scenario], variants: list[str], providers: list[str]
+) -> int:
     from reports.sim.seed_table import (
         LEGEND,
         broken_lines,
@@ -235,10 +250,11 @@ def _seed_swarm(args: argparse.Namespace, scenarios: list[Scenario], variants: l
         return 2
     out: Path = args.out if args.out is not None else output_root() / "run-seeds"
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(s, v) for s in scenarios for v in variants]
+    tasks = [(s, v, p) for s in scenarios for v in variants for p in providers]
     jobs = args.jobs or os.cpu_count() or 1
     print(
-        f"seed swarm: {len(scenarios)} scenarios x {len(variants)} variants x seeds "
+        f"seed swarm: {len(scenarios)} scenarios x {len(variants)} variants x "
+        f"{len(providers)} providers x seeds "
         f"{seeds.start}..{seeds.stop - 1} = {len(tasks) * len(seeds):,} runs",
         file=sys.stderr,
     )

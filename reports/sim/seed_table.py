@@ -29,13 +29,14 @@ def _cell(tally: Tally, prop: str) -> str:
 
 
 def seed_table(tallies: Sequence[Tally]) -> str:
-    header = ["scenario", "variant", "seeds", *PROPERTIES, "claims"]
+    header = ["scenario", "variant", "provider", "seeds", *PROPERTIES, "claims"]
     rows = [header]
     for t in tallies:
         rows.append(
             [
                 t.scenario.name,
                 t.variant,
+                t.provider,
                 str(t.runs),
                 *(_cell(t, p) for p in PROPERTIES),
                 "met" if t.met else "NOT MET",
@@ -63,7 +64,8 @@ def broken_lines(tallies: Sequence[Tally]) -> list[str]:
                 claim = "expected"
             else:
                 claim = "not claimed"
-            lines.append(f"{t.scenario.name}/{t.variant} {prop}: {t.cell(prop)} [{claim}]")
+            where = f"{t.scenario.name}/{t.variant}/{t.provider}"
+            lines.append(f"{where} {prop}: {t.cell(prop)} [{claim}]")
     return lines
 
 
@@ -72,7 +74,7 @@ def refutation_lines(tallies: Sequence[Tally]) -> list[str]:
     lines = []
     for t in tallies:
         for problem, replay in t.refutations():
-            lines.append(f"{t.scenario.name}/{t.variant}: {problem}")
+            lines.append(f"{t.scenario.name}/{t.variant}/{t.provider}: {problem}")
             if replay:
                 lines.append(f"  replay: {replay}")
     return lines
@@ -82,6 +84,6 @@ def summary_line(tallies: Sequence[Tally]) -> str:
     met = sum(1 for t in tallies if t.met)
     runs = sum(t.runs for t in tallies)
     return (
-        f"{met}/{len(tallies)} scenario x variant claims held over {runs:,} runs "
+        f"{met}/{len(tallies)} scenario x variant x provider claims held over {runs:,} runs "
         f"({'all met' if met == len(tallies) else 'NOT all met'})"
     )

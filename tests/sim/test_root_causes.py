@@ -75,8 +75,9 @@ def _generated_breaks(scenario_seed: int) -> dict[str, str]:
     from sim.swarm import generated
 
     result = run_scenario(
-        generated(scenario_seed), "hardened", scenario_seed, record_effects=False, max_traces=1
-    )
+        generated(scenario_seed), "hardened", scenario_seed, record_effects=False, max_traces=1,
+        provider="stripe",
+    )  # fmt: skip
     return {p: v for p, v in result.summary["properties"].items() if v != "holds"}
 
 

@@ -23,7 +23,13 @@ def test_run_writes_summary_history_and_report(
     assert "E6 violated" in out  # the seed's violation, with its trace
     assert "REQUEST" in out
     summaries = json.loads((tmp_path / "summary.json").read_text())
-    assert [s["variant"] for s in summaries] == ["seed", "hardened"]
+    assert [(s["variant"], s["provider"]) for s in summaries] == [
+        ("seed", "stripe"),
+        ("seed", "paypal"),
+        ("hardened", "stripe"),
+        ("hardened", "paypal"),
+    ]
+    assert (tmp_path / "key_reuse" / "hardened" / "paypal" / "history.parquet").exists()
     assert summaries[0]["properties"]["E6"] == "BROKEN"
     table = pq.read_table(tmp_path / "key_reuse" / "seed" / "history.parquet")
     assert table.num_rows > 100
@@ -45,7 +51,7 @@ def test_run_exits_1_when_an_expectation_fails(tmp_path: Path) -> None:
     assert code == 1
     summaries = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summaries[0]["expectation"]["unmet"] == ["E1 expected to break"]
-    assert summaries[1]["expectation"]["met"]
+    assert summaries[2]["expectation"]["met"]  # 0, 1: seed on stripe, paypal
 
 
 def test_run_refuses_a_broken_scenario_with_its_message(

@@ -41,7 +41,7 @@ def test_hold_is_refuted_by_one_seed_and_break_needs_one_or_its_rate() -> None:
 def test_a_swarm_counts_breaks_per_property_and_its_first_seed_replays() -> None:
     scenario = find("lost_reply")
     (seed_tally, hardened_tally) = run_seed_swarm(
-        [(scenario, "seed"), (scenario, "hardened")], range(1, 4), jobs=1
+        [(scenario, "seed", "stripe"), (scenario, "hardened", "stripe")], range(1, 4), jobs=1
     )
     assert seed_tally.runs == hardened_tally.runs == 3
     assert hardened_tally.broken == {} and hardened_tally.met
@@ -67,7 +67,10 @@ def test_run_seeds_exits_1_and_prints_the_line_that_replays_a_refuted_claim(
 ) -> None:
     scenario = _claims_seed_holds_everything(tmp_path)
     out_dir = tmp_path / "out"
-    code = cli(["run", str(scenario), "--seeds", "2", "--jobs", "1", "--out", str(out_dir)])
+    code = cli(
+        ["run", str(scenario), "--seeds", "2", "--jobs", "1", "--out", str(out_dir)]
+        + ["--provider", "stripe"]
+    )
     out = capsys.readouterr().out
     assert code == 1
     replays = [line.split("replay: ", 1)[1] for line in out.splitlines() if "replay: " in line]
@@ -76,7 +79,12 @@ def test_run_seeds_exits_1_and_prints_the_line_that_replays_a_refuted_claim(
     argv = shlex.split(replays[0])
     assert argv[:2] == ["payharness", "run"]
     seed = int(argv[argv.index("--seed") + 1])
-    replayed = run_scenario(load_file(argv[2]), argv[argv.index("--variant") + 1], seed)
+    replayed = run_scenario(
+        load_file(argv[2]),
+        argv[argv.index("--variant") + 1],
+        seed,
+        provider=argv[argv.index("--provider") + 1],
+    )
     assert not replayed.met
     saved = json.loads((out_dir / "seeds.json").read_text())
     assert saved["seeds"] == [1, 2]
@@ -89,7 +97,7 @@ def test_run_seeds_exits_0_when_every_claim_holds(
     code = cli(["run", "key_reuse", "--seeds", "2", "--jobs", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "2/2 scenario x variant claims held over 4 runs (all met)" in out
+    assert "4/4 scenario x variant x provider claims held over 8 runs (all met)" in out
 
 
 @pytest.mark.parametrize(
@@ -109,6 +117,6 @@ def test_bad_seed_arguments_are_one_line_and_exit_2(
 
 
 def test_the_replay_command_names_a_shipped_scenario_by_name() -> None:
-    assert replay_command(find("bad_day"), "hardened", 11) == (
-        "payharness run bad_day --variant hardened --seed 11"
+    assert replay_command(find("bad_day"), "hardened", 11, "paypal") == (
+        "payharness run bad_day --variant hardened --provider paypal --seed 11"
     )
