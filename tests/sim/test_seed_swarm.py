@@ -67,10 +67,8 @@ def test_run_seeds_exits_1_and_prints_the_line_that_replays_a_refuted_claim(
 ) -> None:
     scenario = _claims_seed_holds_everything(tmp_path)
     out_dir = tmp_path / "out"
-    code = cli(
-        ["run", str(scenario), "--seeds", "2", "--jobs", "1", "--out", str(out_dir)]
-        + ["--provider", "stripe"]
-    )
+    argv = ["run", str(scenario), "--seeds", "2", "--jobs", "1", "--out", str(out_dir)]
+    code = cli([*argv, "--provider", "stripe"])
     out = capsys.readouterr().out
     assert code == 1
     replays = [line.split("replay: ", 1)[1] for line in out.splitlines() if "replay: " in line]
