@@ -77,7 +77,7 @@ def mutation_table(profile: str, *, equivalent: bool = False) -> bool:
     if equivalent:
         chosen += [(m, False) for m in EQUIVALENT.values()]
     for mutant, counted in chosen:
-        result = run_gate(mutant.variant, profile=profile)
+        result = run_gate(mutant, profile=profile)
         rows.append((mutant.name, result, counted))
         examples = result.stats.first_failure_at if result.failed else result.stats.examples
         broke = result.broken or "-"

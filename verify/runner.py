@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import Phase, settings
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis import seed as hypothesis_seed
+from hypothesis.stateful import get_state_machine_test
 
 from core.variants import Variant
+from verify.determinism import pinned_local_constants
 from verify.machine import GateFailure, GateStats, machine_for
-from verify.profiles import SHRINK_SECONDS, load_profile, settings_for, shrink_budget
+from verify.mutants import Mutant
+from verify.profiles import SHRINK_SECONDS, settings_for, shrink_budget
 from verify.sabotage import sabotaged_machine_for
 
 _RULE_CALL = re.compile(r"^(?:.* = )?state\.(\w+)\(")
@@ -49,27 +52,48 @@ class GateResult:
         return self.stats.steps / self.seconds if self.seconds else 0.0
 
 
+Design = Variant | Mutant
+"""What the gate runs on: a variant, or a mutant of hardened (its variant and code edits)."""
+
+
 def run_gate(
-    variant: Variant,
+    design: Design,
     *,
     profile: str | None = None,
     sabotage: bool = False,
     shrink: bool = True,
+    seed: int | None = None,
     on_program: Callable[[list[str]], None] | None = None,
 ) -> GateResult:
-    """Run the state machine for ``variant``; a failure is caught and described, not raised.
-    ``sabotage`` adds a rule that forges provider charges (``verify.sabotage``)."""
+    """Run the state machine for ``design``; a failure is caught and described, not raised.
+    ``sabotage`` adds a rule that forges provider charges (``verify.sabotage``). ``seed``
+    runs the profile's budget from that seed instead (derandomize off, no example database),
+    which is how kill rates sample the search.
+
+    Same design, profile and seed: same examples, in this process or any other, whatever
+    was imported before (``verify.determinism``)."""
+    mutant = design if isinstance(design, Mutant) else None
+    variant = design.variant if isinstance(design, Mutant) else design
     stats = GateStats()
     make = sabotaged_machine_for if sabotage else machine_for
     machine = make(variant, stats=stats)
     chosen = settings_for(profile)
     if not shrink:
         chosen = settings(chosen, phases=[p for p in chosen.phases if p is not Phase.shrink])
+    if seed is not None:
+        chosen = settings(chosen, derandomize=False, database=None)
     budget = SHRINK_SECONDS.get(profile or settings.get_current_profile_name())
+    test = get_state_machine_test(machine, settings=chosen)  # type: ignore[no-untyped-call]
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
     started = time.perf_counter()
     try:
-        with shrink_budget(budget):
-            run_state_machine_as_test(machine, settings=chosen)  # type: ignore[no-untyped-call]
+        with pinned_local_constants(), shrink_budget(budget):
+            if mutant is None:
+                test()
+            else:
+                with mutant.applied():
+                    test()
     except AssertionError as exc:
         seconds = time.perf_counter() - started
         notes = list(getattr(exc, "__notes__", []))
@@ -79,23 +103,6 @@ def run_gate(
         headline = exc.headline if isinstance(exc, GateFailure) else str(exc).splitlines()[0]
         return GateResult(variant.name, True, seconds, stats, str(exc), program, headline)
     return GateResult(variant.name, False, time.perf_counter() - started, stats)
-
-
-def run_gate_isolated(variant: Variant, *, profile: str | None = None) -> GateResult:
-    """``run_gate`` in a fresh interpreter, so nothing earlier tests left behind can steer
-    the derandomized search: under pytest, a mutant killed when its test ran alone was
-    missed when the whole suite ran first in the same process (cause not yet found)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    chosen = profile or settings.get_current_profile_name()
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_run_gate_in_child, variant, chosen).result()
-
-
-def _run_gate_in_child(variant: Variant, profile: str) -> GateResult:
-    load_profile(profile)
-    return run_gate(variant, profile=profile)
 
 
 def replayable_program(result: GateResult) -> str:
@@ -108,8 +115,14 @@ def replayable_program(result: GateResult) -> str:
     return "\n".join(lines[start : end + 1])
 
 
-def replay(program: str, variant: Variant) -> None:
+def replay(program: str, design: Design) -> None:
     """Run a printed falsifying program again; raises ``GateFailure`` when it still fails."""
+    variant = design.variant if isinstance(design, Mutant) else design
     machine = machine_for(variant)
     namespace: dict[str, Any] = {machine.__name__: machine}
-    exec(compile(program, "<falsifying example>", "exec"), namespace)
+    code = compile(program, "<falsifying example>", "exec")
+    if isinstance(design, Mutant):
+        with design.applied():
+            exec(code, namespace)
+    else:
+        exec(code, namespace)
