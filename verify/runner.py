@@ -17,7 +17,7 @@ from core.variants import Variant
 from verify.determinism import pinned_local_constants
 from verify.machine import GateFailure, GateStats, machine_for
 from verify.mutants import Mutant
-from verify.profiles import SHRINK_SECONDS, settings_for, shrink_budget
+from verify.profiles import MUTANT_SHRINK_SECONDS, SHRINK_SECONDS, settings_for, shrink_budget
 from verify.sabotage import sabotaged_machine_for
 
 _RULE_CALL = re.compile(r"^(?:.* = )?state\.(\w+)\(")
@@ -63,12 +63,14 @@ def run_gate(
     sabotage: bool = False,
     shrink: bool = True,
     seed: int | None = None,
+    shrink_seconds: float | None = None,
     on_program: Callable[[list[str]], None] | None = None,
 ) -> GateResult:
     """Run the state machine for ``design``; a failure is caught and described, not raised.
     ``sabotage`` adds a rule that forges provider charges (``verify.sabotage``). ``seed``
     runs the profile's budget from that seed instead (derandomize off, no example database),
-    which is how kill rates sample the search.
+    which is how kill rates sample the search. ``shrink_seconds`` caps shrinking (default:
+    the profile's ``SHRINK_SECONDS``).
 
     Same design, profile and seed: same examples, in this process or any other, whatever
     was imported before (``verify.determinism``)."""
@@ -82,7 +84,8 @@ def run_gate(
         chosen = settings(chosen, phases=[p for p in chosen.phases if p is not Phase.shrink])
     if seed is not None:
         chosen = settings(chosen, derandomize=False, database=None)
-    budget = SHRINK_SECONDS.get(profile or settings.get_current_profile_name())
+    named = profile or settings.get_current_profile_name()
+    budget = shrink_seconds if shrink_seconds is not None else SHRINK_SECONDS.get(named)
     test = get_state_machine_test(machine, settings=chosen)  # type: ignore[no-untyped-call]
     if seed is not None:
         test = hypothesis_seed(seed)(test)
@@ -103,6 +106,15 @@ def run_gate(
         headline = exc.headline if isinstance(exc, GateFailure) else str(exc).splitlines()[0]
         return GateResult(variant.name, True, seconds, stats, str(exc), program, headline)
     return GateResult(variant.name, False, time.perf_counter() - started, stats)
+
+
+def run_mutant(
+    mutant: Mutant, *, profile: str | None = None, seed: int | None = None
+) -> GateResult:
+    """The gate on one mutant: killed at its first failure, shrunk for the mutant budget."""
+    named = profile or settings.get_current_profile_name()
+    budget = MUTANT_SHRINK_SECONDS.get(named)
+    return run_gate(mutant, profile=profile, seed=seed, shrink_seconds=budget)
 
 
 def replayable_program(result: GateResult) -> str:

@@ -12,7 +12,7 @@ import pytest
 from core.variants import HARDENED, SEED, VARIANTS, variant_named
 from verify.machine import GateFailure, machine_for
 from verify.mutants import EQUIVALENT, MUTANTS, mutant_named
-from verify.runner import GateResult, replay, replayable_program, run_gate
+from verify.runner import GateResult, replay, replayable_program, run_gate, run_mutant
 from verify.sabotage import sabotaged_machine_for
 
 
@@ -52,7 +52,7 @@ def test_seed_is_caught_with_a_replayable_program(capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_mutant_is_killed(name: str) -> None:
-    result = run_gate(MUTANTS[name])
+    result = run_mutant(MUTANTS[name])
     _caught(result)
     assert result.program_steps >= 1
 
