@@ -34,7 +34,7 @@ def verify(
         print_bench(profile)
         if not variant_names and not mutants:
             return 0
-    names = variant_names or ["seed", "hardened"]
+    names = variant_names or ([] if mutants and seeds is not None else ["seed", "hardened"])
     print(f"property gate, profile {profile}")
     for name in names:
         ok &= design_verdict(VARIANTS[name], profile, quiet=quiet)

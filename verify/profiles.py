@@ -23,6 +23,8 @@ CI_EXAMPLES = 10_000
 NIGHTLY_EXAMPLES = 200_000
 """About 40 min of hardened, then every mutant shrunk to its short program: ~1 h."""
 DEV_EXAMPLES = 30
+MUTATE_EXAMPLES = 300
+"""The gate's budget as mutmut's kill test (``payharness verify --mutate``), once per mutant."""
 STEPS = 30
 
 PROFILES: dict[str, settings] = {
@@ -41,6 +43,15 @@ PROFILES: dict[str, settings] = {
         print_blob=False,
         suppress_health_check=list(HealthCheck),
     ),
+    "mutate": settings(
+        max_examples=MUTATE_EXAMPLES,
+        stateful_step_count=STEPS,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    ),
     "nightly": settings(
         max_examples=NIGHTLY_EXAMPLES,
         stateful_step_count=STEPS,
@@ -51,11 +62,11 @@ PROFILES: dict[str, settings] = {
 """``ci`` is the gate: a fixed budget, derandomized and without an example database so every
 run of CI explores the same examples; ``nightly`` is twenty times the budget on fresh seeds."""
 
-SHRINK_SECONDS = {"dev": 5.0, "ci": 30.0, "nightly": 120.0}
+SHRINK_SECONDS = {"dev": 5.0, "ci": 30.0, "mutate": 5.0, "nightly": 120.0}
 """How long one gate run may shrink a failure it prints with its program (Hypothesis' own cap
 is 300 s). Seed's failure reaches 3-4 rules in 10-25 s on this machine under load."""
 
-MUTANT_SHRINK_SECONDS = {"dev": 1.0, "ci": 2.0, "nightly": 30.0}
+MUTANT_SHRINK_SECONDS = {"dev": 1.0, "ci": 2.0, "mutate": 1.0, "nightly": 30.0}
 """How long the gate shrinks a mutant's failure: the kill counts at the first failure, the
 program only has to replay (24 failing designs x 30 s would not fit the ``ci`` allowance)."""
 
