@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 
 from core.variants import VARIANTS, Variant
+from verify.kill_rates import TARGET, KillRate, kill_rate
 from verify.mutants import EQUIVALENT, MUTANTS
-from verify.runner import GateResult, replayable_program, run_gate
+from verify.runner import GateResult, replayable_program, run_gate, run_mutant
 
 EXPECTED_TO_PASS = frozenset({"hardened"})
 
@@ -22,6 +23,8 @@ def verify(
     equivalent: bool = False,
     bench: bool = False,
     quiet: bool = False,
+    seeds: int | None = None,
+    first_seed: int = 0,
 ) -> int:
     """Run the gate on the named designs (default: seed and hardened), optionally every
     mutant and the bench; 0 when each behaved as expected."""
@@ -31,11 +34,13 @@ def verify(
         print_bench(profile)
         if not variant_names and not mutants:
             return 0
-    names = variant_names or ["seed", "hardened"]
+    names = variant_names or ([] if mutants and seeds is not None else ["seed", "hardened"])
     print(f"property gate, profile {profile}")
     for name in names:
         ok &= design_verdict(VARIANTS[name], profile, quiet=quiet)
-    if mutants:
+    if mutants and seeds is not None:
+        ok &= kill_rate_table(profile, range(first_seed, first_seed + seeds), equivalent=equivalent)
+    elif mutants:
         ok &= mutation_table(profile, equivalent=equivalent)
     print(f"\ngate {'OK' if ok else 'FAILED'} in {time.perf_counter() - started:.1f} s")
     return 0 if ok else 1
@@ -70,20 +75,23 @@ def mutation_table(profile: str, *, equivalent: bool = False) -> bool:
     """Run every mutant; print one row each. True when every counted mutant was killed."""
     rows: list[tuple[str, GateResult, bool]] = []
     print("\nmutants of hardened (verify.mutants):")
-    header = f"{'mutant':40} {'killed':>7} {'examples':>9} {'seconds':>8} {'shrunk':>7}  broke"
+    header = (
+        f"{'mutant':40} {'kind':4} {'killed':>7} {'examples':>9} {'seconds':>8} {'shrunk':>7}"
+        "  broke"
+    )
     print(header)
     print("-" * len(header))
     chosen = [(m, True) for m in MUTANTS.values()]
     if equivalent:
         chosen += [(m, False) for m in EQUIVALENT.values()]
     for mutant, counted in chosen:
-        result = run_gate(mutant.variant, profile=profile)
+        result = run_mutant(mutant, profile=profile)
         rows.append((mutant.name, result, counted))
         examples = result.stats.first_failure_at if result.failed else result.stats.examples
         broke = result.broken or "-"
         name = mutant.name + ("" if counted else " (equivalent)")
         print(
-            f"{name:40} {'yes' if result.failed else 'NO':>7} {examples!s:>9} "
+            f"{name:40} {mutant.kind:4} {'yes' if result.failed else 'NO':>7} {examples!s:>9} "
             f"{result.seconds:8.1f} {result.program_steps if result.failed else '-'!s:>7}  "
             f"{broke}",
             flush=True,
@@ -92,6 +100,51 @@ def mutation_table(profile: str, *, equivalent: bool = False) -> bool:
     total = sum(1 for _, _, counted in rows if counted)
     print(f"mutation score: {killed}/{total} killed within the {profile} profile")
     return killed == total
+
+
+def kill_rate_table(profile: str, seeds: range, *, equivalent: bool = False) -> bool:
+    """Each mutant under every seed; one row each. True when every counted mutant was
+    killed under at least ``TARGET`` of the seeds."""
+    print(
+        f"\nkill rates of the mutants of hardened ({profile} budget, seeds "
+        f"{seeds.start}-{seeds.stop - 1}, derandomize off; a kill counts unshrunk, the first "
+        "is shrunk for display)"
+    )
+    header = (
+        f"{'mutant':40} {'kind':4} {'killed':>7} {'median ex.':>10} {'seconds':>8} "
+        f"{'shrunk':>6}  broke  survived seeds"
+    )
+    print(header)
+    print("-" * len(header))
+    chosen = [(m, True) for m in MUTANTS.values()]
+    if equivalent:
+        chosen += [(m, False) for m in EQUIVALENT.values()]
+    rates: list[tuple[KillRate, bool]] = []
+    for mutant, counted in chosen:
+        rate = kill_rate(mutant, seeds, profile=profile)
+        rates.append((rate, counted))
+        shown = rate.shown
+        examples = sorted(rate.examples)
+        median = str(examples[len(examples) // 2]) if examples else "-"
+        name = mutant.name + ("" if counted else " (equivalent)")
+        mark = "" if rate.meets_target or not counted else " <"
+        steps = shown.program_steps if shown else "-"
+        broke = (shown.broken if shown else "") or "-"
+        print(
+            f"{name:40} {mutant.kind:4} {f'{rate.killed}/{len(rate.seeds)}':>7}{mark} "
+            f"{median:>10} {rate.seconds:8.1f} "
+            f"{steps!s:>6}  {broke:5}"
+            f"  {', '.join(map(str, rate.survived)) or '-'}",
+            flush=True,
+        )
+    counted_rates = [r for r, counted in rates if counted]
+    short = [r.mutant for r in counted_rates if not r.meets_target]
+    print(
+        f"{len(counted_rates) - len(short)}/{len(counted_rates)} mutants killed under "
+        f">= {TARGET:.0%} of {len(seeds)} seeds"
+        + (f"; below target: {', '.join(short)}" if short else "")
+    )
+    return not short
 
 
 def print_bench(profile: str) -> None:

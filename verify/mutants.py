@@ -14,10 +14,14 @@ apart instead of counting them as survivors.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from core.variants import HARDENED, Variant
+from verify.code_mutants import CODE_BUGS, CodeBug
+from verify.patching import SourcePatch, applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,18 @@ class Mutant:
     variant: Variant
     bug: str
     mirrors: str
+    patches: tuple[SourcePatch, ...] = ()
+    """Source edits applied while the gate runs (code-level mutants); none for flag mutants."""
+
+    @property
+    def kind(self) -> str:
+        return "code" if self.patches else "flag"
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """The mutant's code edits in place (restored afterwards); nothing for flag mutants."""
+        with applied(self.patches):
+            yield
 
 
 def _mutant(name: str, bug: str, mirrors: str, **changes: object) -> Mutant:
@@ -36,7 +52,7 @@ def _mutant(name: str, bug: str, mirrors: str, **changes: object) -> Mutant:
     return Mutant(name, variant, bug, mirrors)
 
 
-_ALL = (
+_ALL: tuple[Mutant, ...] = (
     _mutant(
         "unknown-cached-as-failure",
         "a timeout or lost provider reply is answered and cached as 'failed' (the seed's "
@@ -124,6 +140,14 @@ _ALL = (
     ),
 )
 
+
+def _code_mutant(bug: CodeBug) -> Mutant:
+    variant = HARDENED.with_changes(f"mutant:{bug.name}", f"hardened with a code bug: {bug.bug}")
+    return Mutant(bug.name, variant, bug.bug, bug.mirrors, bug.patches)
+
+
+_ALL += tuple(_code_mutant(bug) for bug in CODE_BUGS)
+
 _EQUIVALENT = (
     _mutant(
         "lock-release-without-token",
@@ -135,7 +159,8 @@ _EQUIVALENT = (
 )
 
 MUTANTS: MappingProxyType[str, Mutant] = MappingProxyType({m.name: m for m in _ALL})
-"""Mutants the gate must kill: each breaks an exactly-once property the checker judges."""
+"""Mutants the gate must kill: each breaks an exactly-once property the checker judges.
+Flag mutants first, then the code-level ones (``verify.code_mutants``, ``kind`` "code")."""
 
 EQUIVALENT: MappingProxyType[str, Mutant] = MappingProxyType({m.name: m for m in _EQUIVALENT})
 """Real bugs elsewhere that ``hardened``'s other defences make unobservable (see module doc)."""

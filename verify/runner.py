@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import Phase, settings
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis import seed as hypothesis_seed
+from hypothesis.stateful import get_state_machine_test
 
 from core.providers import STRIPE, ProviderContract
 from core.variants import Variant
+from verify.determinism import pinned_local_constants
 from verify.machine import GateFailure, GateStats, machine_for
-from verify.profiles import SHRINK_SECONDS, load_profile, settings_for, shrink_budget
+from verify.mutants import Mutant
+from verify.profiles import MUTANT_SHRINK_SECONDS, SHRINK_SECONDS, settings_for, shrink_budget
 from verify.sabotage import sabotaged_machine_for
 
 _RULE_CALL = re.compile(r"^(?:.* = )?state\.(\w+)\(")
@@ -50,28 +53,52 @@ class GateResult:
         return self.stats.steps / self.seconds if self.seconds else 0.0
 
 
+Design = Variant | Mutant
+"""What the gate runs on: a variant, or a mutant of hardened (its variant and code edits)."""
+
+
 def run_gate(
-    variant: Variant,
+    design: Design,
     *,
     profile: str | None = None,
     sabotage: bool = False,
     shrink: bool = True,
+    seed: int | None = None,
+    shrink_seconds: float | None = None,
     on_program: Callable[[list[str]], None] | None = None,
     provider: ProviderContract = STRIPE,
 ) -> GateResult:
-    """Run the state machine for ``variant``; a failure is caught and described, not raised.
-    ``sabotage`` adds a rule that forges provider charges (``verify.sabotage``)."""
+    """Run the state machine for ``design``; a failure is caught and described, not raised.
+    ``sabotage`` adds a rule that forges provider charges (``verify.sabotage``). ``seed``
+    runs the profile's budget from that seed instead (derandomize off, no example database),
+    which is how kill rates sample the search. ``shrink_seconds`` caps shrinking (default:
+    the profile's ``SHRINK_SECONDS``).
+
+    Same design, profile and seed: same examples, in this process or any other, whatever
+    was imported before (``verify.determinism``)."""
+    mutant = design if isinstance(design, Mutant) else None
+    variant = design.variant if isinstance(design, Mutant) else design
     stats = GateStats()
     make = sabotaged_machine_for if sabotage else machine_for
     machine = make(variant, stats=stats, provider=provider)
     chosen = settings_for(profile)
     if not shrink:
         chosen = settings(chosen, phases=[p for p in chosen.phases if p is not Phase.shrink])
-    budget = SHRINK_SECONDS.get(profile or settings.get_current_profile_name())
+    if seed is not None:
+        chosen = settings(chosen, derandomize=False, database=None)
+    named = profile or settings.get_current_profile_name()
+    budget = shrink_seconds if shrink_seconds is not None else SHRINK_SECONDS.get(named)
+    test = get_state_machine_test(machine, settings=chosen)  # type: ignore[no-untyped-call]
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
     started = time.perf_counter()
     try:
-        with shrink_budget(budget):
-            run_state_machine_as_test(machine, settings=chosen)  # type: ignore[no-untyped-call]
+        with pinned_local_constants(), shrink_budget(budget):
+            if mutant is None:
+                test()
+            else:
+                with mutant.applied():
+                    test()
     except AssertionError as exc:
         seconds = time.perf_counter() - started
         notes = list(getattr(exc, "__notes__", []))
@@ -83,25 +110,13 @@ def run_gate(
     return GateResult(variant.name, False, time.perf_counter() - started, stats)
 
 
-def run_gate_isolated(
-    variant: Variant, *, profile: str | None = None, provider: ProviderContract = STRIPE
+def run_mutant(
+    mutant: Mutant, *, profile: str | None = None, seed: int | None = None
 ) -> GateResult:
-    """``run_gate`` in a fresh interpreter, so nothing earlier tests left behind can steer
-    the derandomized search: under pytest, a mutant killed when its test ran alone was
-    missed when the whole suite ran first in the same process (cause not yet found)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    chosen = profile or settings.get_current_profile_name()
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_run_gate_in_child, variant, chosen, provider).result()
-
-
-def _run_gate_in_child(
-    variant: Variant, profile: str, provider: ProviderContract = STRIPE
-) -> GateResult:
-    load_profile(profile)
-    return run_gate(variant, profile=profile, provider=provider)
+    """The gate on one mutant: killed at its first failure, shrunk for the mutant budget."""
+    named = profile or settings.get_current_profile_name()
+    budget = MUTANT_SHRINK_SECONDS.get(named)
+    return run_gate(mutant, profile=profile, seed=seed, shrink_seconds=budget)
 
 
 def replayable_program(result: GateResult) -> str:
@@ -114,8 +129,14 @@ def replayable_program(result: GateResult) -> str:
     return "\n".join(lines[start : end + 1])
 
 
-def replay(program: str, variant: Variant, provider: ProviderContract = STRIPE) -> None:
+def replay(program: str, design: Design, provider: ProviderContract = STRIPE) -> None:
     """Run a printed falsifying program again; raises ``GateFailure`` when it still fails."""
+    variant = design.variant if isinstance(design, Mutant) else design
     machine = machine_for(variant, provider=provider)
     namespace: dict[str, Any] = {machine.__name__: machine}
-    exec(compile(program, "<falsifying example>", "exec"), namespace)
+    code = compile(program, "<falsifying example>", "exec")
+    if isinstance(design, Mutant):
+        with design.applied():
+            exec(code, namespace)
+    else:
+        exec(code, namespace)

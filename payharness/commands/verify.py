@@ -2,6 +2,8 @@
 
 ``--variant`` runs the state machine on a design (``hardened`` must pass, ``seed`` must be
 caught); ``--mutants`` runs it on every mutant of ``hardened`` and prints the mutation table;
+``--mutants --seeds N`` runs each mutant under N seeds and prints its kill rate;
+``--mutate`` runs mutmut 3 over the core with the gate as kill test;
 ``--bench`` prints state-machine steps per second. The exit status is 0 when every design
 behaved as the gate expects (hardened passes, seed and every mutant are caught).
 """
@@ -43,12 +45,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="with --mutants: also run the documented equivalent mutants",
     )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="with --mutants: run each mutant under N seeds (derandomize off, the profile's "
+        "example budget) and print its kill rate and the seeds it survived",
+    )
+    p.add_argument(
+        "--first-seed", type=int, default=0, help="with --seeds: the first seed (default 0)"
+    )
+    p.add_argument(
+        "--mutate",
+        action="store_true",
+        help="mutmut 3 over core/flows, core/domain.py, core/models with the gate as kill "
+        "test; prints killed / survived / equivalent (verify/mutate.py)",
+    )
+    p.add_argument(
+        "--mutate-seconds",
+        type=float,
+        default=1800.0,
+        help="with --mutate: stop mutmut after this long (it resumes on the next run)",
+    )
     p.add_argument("--bench", action="store_true", help="print state-machine steps per second")
     p.add_argument("--quiet", action="store_true", help="no traces or programs, summary only")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mutate:
+        from verify.mutate import mutate
+
+        return mutate(args.mutate_seconds)
     return verify(
         args.profile,
         args.variant,
@@ -56,4 +84,6 @@ def run(args: argparse.Namespace) -> int:
         equivalent=args.equivalent,
         bench=args.bench,
         quiet=args.quiet,
+        seeds=args.seeds,
+        first_seed=args.first_seed,
     )

@@ -12,7 +12,7 @@ import pytest
 from core.variants import HARDENED, SEED, VARIANTS, variant_named
 from verify.machine import GateFailure, machine_for
 from verify.mutants import EQUIVALENT, MUTANTS, mutant_named
-from verify.runner import GateResult, replay, replayable_program, run_gate, run_gate_isolated
+from verify.runner import GateResult, replay, replayable_program, run_gate, run_mutant
 from verify.sabotage import sabotaged_machine_for
 
 
@@ -32,18 +32,18 @@ def _caught(result: GateResult) -> str:
 
 def variant_or_mutant(name: str):  # type: ignore[no-untyped-def]
     if name.startswith("mutant:"):
-        return mutant_named(name.removeprefix("mutant:")).variant
+        return mutant_named(name.removeprefix("mutant:"))  # its variant and its code edits
     return variant_named(name)
 
 
 def test_hardened_holds_under_every_interleaving_and_fault() -> None:
-    result = run_gate_isolated(HARDENED)
+    result = run_gate(HARDENED)
     assert not result.failed, result.message
     assert result.stats.examples > 0 and result.stats.checks > 0
 
 
 def test_seed_is_caught_with_a_replayable_program(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_gate_isolated(SEED)
+    result = run_gate(SEED)
     program = _caught(result)
     assert "violated" in result.message and "REQUEST" in result.message
     with capsys.disabled():
@@ -52,7 +52,7 @@ def test_seed_is_caught_with_a_replayable_program(capsys: pytest.CaptureFixture[
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_every_mutant_is_killed(name: str) -> None:
-    result = run_gate_isolated(MUTANTS[name].variant)
+    result = run_mutant(MUTANTS[name])
     _caught(result)
     assert result.program_steps >= 1
 

@@ -9,7 +9,7 @@ import pytest
 from core.providers import PAYPAL, PAYPAL_WAIT, ProviderContract
 from core.variants import HARDENED
 from verify.machine import GateFailure
-from verify.runner import replay, replayable_program, run_gate_isolated
+from verify.runner import replay, replayable_program, run_gate
 
 STRIPE_TUNED = HARDENED.with_changes(
     "hardened-stripe-window",
@@ -20,13 +20,13 @@ STRIPE_TUNED = HARDENED.with_changes(
 
 @pytest.mark.parametrize("provider", [PAYPAL, PAYPAL_WAIT], ids=lambda p: p.name)
 def test_hardened_holds_on_paypal(provider: ProviderContract) -> None:
-    result = run_gate_isolated(HARDENED, provider=provider)
+    result = run_gate(HARDENED, provider=provider)
     assert not result.failed, result.message
     assert result.stats.examples > 0
 
 
 def test_a_stripe_window_is_caught_on_paypal(capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_gate_isolated(STRIPE_TUNED, provider=PAYPAL)
+    result = run_gate(STRIPE_TUNED, provider=PAYPAL)
     assert result.failed and "E1" in result.broken, result.message
     program = replayable_program(result)
     assert program.startswith("state = ")

@@ -1,0 +1,33 @@
+"""The kill test of ``payharness verify --mutate`` (mutmut over core/flows, core/domain.py and
+core/models): the gate, at the ``mutate`` budget, and a few simulator scenarios' hardened
+expectations. A mutation of the core is killed when hardened breaks a property or when the
+gate can no longer catch seed; both must stay as the gate expects."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.variants import HARDENED, SEED
+from verify.runner import run_gate
+
+SCENARIOS = ("lost_reply", "server_crash_after_charge", "key_reuse")
+
+
+def test_hardened_holds_in_the_gate() -> None:
+    result = run_gate(HARDENED, profile="mutate", shrink=False)
+    assert not result.failed, result.headline
+    assert result.stats.examples > 0
+
+
+def test_seed_is_still_caught_by_the_gate() -> None:
+    assert run_gate(SEED, profile="mutate", shrink=False).failed
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_hardened_meets_the_scenario(name: str) -> None:
+    from sim.runner import run_scenario
+    from sim.scenario import find
+
+    result = run_scenario(find(name), "hardened", record_effects=False, max_traces=1)
+    assert result.summary["expectation"]["met"]
+    assert all(v == "holds" for v in result.summary["properties"].values())
