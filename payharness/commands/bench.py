@@ -75,6 +75,9 @@ def bench_sim_main(args: argparse.Namespace) -> int:
         "events_per_s": round(result.events_per_s),
         "bare_events_per_s": round(result.bare_events_per_s),
         "ratio": round(result.ratio, 3),
+        "us_per_request": round(result.us_per_request, 2),
+        "floor_us": round(result.floor_us, 2),
+        "floor_ratio": round(result.floor_ratio, 3),
     }
     if args.million:
         print(f"long steady-state run: {args.long_payments:,} payments, streaming history ...")

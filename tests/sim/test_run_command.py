@@ -63,13 +63,23 @@ def test_run_refuses_a_broken_scenario_with_its_message(
     assert "load.rate" in capsys.readouterr().err
 
 
-def test_bench_sim_prints_rates_and_the_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_sim_ends_with_the_request_its_floor_and_their_ratio(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+
     assert cli(["bench", "sim", "--payments", "300", "--json"]) == 0
     out = capsys.readouterr().out
     figures = json.loads(out[out.index("{") :])
-    assert figures["requests_per_s"] > 0 and figures["bare_events_per_s"] > 0
-    assert figures["ratio"] > 0
-    assert "ratio to bare loop" in out
+    last = out[: out.index("{")].strip().splitlines()[-1]
+    match = re.fullmatch(r"per request ([\d.]+) µs, floor ([\d.]+) µs, ratio ([\d.]+)", last)
+    assert match, last
+    x, y, r = (float(g) for g in match.groups())
+    assert r == pytest.approx(x / y, abs=0.01)
+    assert x == pytest.approx(1e6 / figures["requests_per_s"], rel=0.01)
+    assert (x, y, r) == pytest.approx(
+        (figures["us_per_request"], figures["floor_us"], figures["floor_ratio"]), abs=0.06
+    )
 
 
 def test_bench_sim_long_run_checks_a_streamed_history_across_processes(
