@@ -618,11 +618,12 @@ def scenario_files(directory: Path = SCENARIO_DIR) -> list[Path]:
 
 
 def find(name_or_path: str, directory: Path = SCENARIO_DIR) -> Scenario:
-    """A scenario by file path or by name (the file's stem in ``scenarios/``)."""
+    """A scenario by file path or by name (the file's stem in ``scenarios/``, with or
+    without its ``.toml`` suffix)."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.exists() or (path.suffix == ".toml" and path.name != name_or_path):
         return load_file(path)
-    candidate = directory / f"{name_or_path}.toml"
+    candidate = directory / (path.name if path.suffix == ".toml" else f"{name_or_path}.toml")
     if candidate.exists():
         return load_file(candidate)
     known = ", ".join(p.stem for p in scenario_files(directory))
