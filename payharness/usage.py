@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,3 +68,16 @@ def out_dir(path: Path, option: str = "--out") -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {path}: the folder is not writable")
     return path
+
+
+def plain(doc: str) -> str:
+    """A docstring as ``--help`` text: reST ````literal```` marks dropped."""
+    return re.sub(r"``(.+?)``", r"\1", doc, flags=re.DOTALL)
+
+
+def scenario_problem(exc: Exception) -> str:
+    """A ``ScenarioError`` as one line: an unknown name says so, a bad file names its key."""
+    key = getattr(exc, "key", "")
+    if key == "(name)":
+        return f"scenario {getattr(exc, 'file', '')!r}: {getattr(exc, 'problem', exc)}"
+    return str(exc)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from core.providers import MAIN_PROVIDERS, PROVIDERS
 from core.variants import VARIANTS
 from live.paths import output_root
-from payharness.usage import UsageError, int_in, out_dir
+from payharness.usage import UsageError, int_in, out_dir, scenario_problem
 from reports.sim.verdicts import legend, summary_line, unmet_lines, verdict_table
 from sim.runner import RunResult, run_task
 from sim.scenario import Scenario, ScenarioError, find, load_all
@@ -76,7 +76,7 @@ def _load(names: list[str]) -> list[Scenario]:
     try:
         return [find(n) for n in names] if names else load_all()
     except ScenarioError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(scenario_problem(exc)) from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -251,7 +251,10 @@ def _seed_swarm(
     try:
         seeds = parse_seeds(args.seeds)
     except ValueError as exc:
-        raise UsageError(f"--seeds {exc}") from None
+        problem = str(exc)
+        raise UsageError(
+            f"--{problem}" if problem.startswith("seeds ") else f"--seeds: {problem}"
+        ) from None
     out = out_dir(args.out if args.out is not None else output_root() / "run-seeds")
     tasks = [(s, v, p) for s in scenarios for v in variants for p in providers]
     jobs = args.jobs or os.cpu_count() or 1
