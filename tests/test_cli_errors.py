@@ -57,6 +57,7 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], str]]:
         ("swarm: --jobs 0", ["swarm", "--minutes", "1", "--jobs", "0"], ARGPARSE),
         ("situations: bad --variant", ["situations", "--variant", "nosuch"], ARGPARSE),
         ("variants: unknown option", ["variants", "--nosuch"], ARGPARSE),
+        ("scenarios: unknown option", ["scenarios", "--nosuch"], ARGPARSE),
         ("sweep: no --param", ["sweep", "lost_reply"], ARGPARSE),
         ("sweep: --param rate=abc", ["sweep", "lost_reply", "--param", "rate=abc"], USAGE),
         ("sweep: --param rate=-5,10", ["sweep", "lost_reply", "--param", "rate=-5,10"], USAGE),
