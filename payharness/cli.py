@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import payharness.commands as commands
+from payharness.usage import EXIT_USAGE, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +41,11 @@ def run_command(
     parser = argparse.ArgumentParser(prog="payharness")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args([name, *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"payharness {name}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,9 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"payharness {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

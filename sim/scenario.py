@@ -74,6 +74,8 @@ class Spec:
     """The key's name in the file when it is not the field's (``break`` is a keyword)."""
     enum: type[Enum] | None = None
     """Values are names of this enum's members; the loaded value is the member."""
+    doc: str = ""
+    """What the key means, for the reference (``docs/scenarios.md``)."""
 
     @property
     def kinds(self) -> tuple[type, ...]:
@@ -107,12 +109,13 @@ def key(
     kind: type | tuple[type, ...] | None = None,
     toml: str | None = None,
     required: bool = False,
+    doc: str = "",
 ) -> Any:
     """Declare a field as a scenario key: ``default`` is what a file that omits it gets (and
     the field's default unless ``required``: the loader always fills it in)."""
     enum = choices if isinstance(choices, type) else None
     names = tuple(m.value for m in choices) if isinstance(choices, type) else choices
-    spec = Spec(kind, default, lo, hi, names, source, unit, toml, enum)
+    spec = Spec(kind, default, lo, hi, names, source, unit, toml, enum, doc)
     if required:
         return field(metadata={SPEC: spec})
     if isinstance(default, list):
@@ -163,6 +166,29 @@ class FaultKind(StrEnum):
     PROVIDER_KEY_WINDOW = "provider_key_window"
 
 
+FAULT_KIND_MEANING: dict[FaultKind, str] = {
+    FaultKind.SERVER_CRASH: "a server process dies (at at_s, at an effect, or per effect with "
+    "probability) and a supervisor restarts it after restart_s; its in-flight requests are lost",
+    FaultKind.SERVER_STALL: "a server pauses for stall_s (GC, VM migration) and then carries on "
+    "where it was, its locks possibly expired meanwhile",
+    FaultKind.REDIS_UNAVAILABLE: "Redis refuses connections inside the window",
+    FaultKind.REDIS_FAILOVER: "a replica is promoted at at_s: the keys and locks Redis held "
+    "are lost (and with duration_s Redis is unavailable meanwhile)",
+    FaultKind.POSTGRES_UNAVAILABLE: "Postgres refuses connections inside the window",
+    FaultKind.POSTGRES_COMMIT_FAILURE: "a commit fails inside the window (with probability)",
+    FaultKind.STRIPE_LATENCY_SPIKE: "provider calls inside the window are slower: latency x "
+    "factor + extra_ms",
+    FaultKind.STRIPE_5XX: "the provider answers 500 inside the window; with charged = true the "
+    "charge was made before the error",
+    FaultKind.STRIPE_LOST_REPLY: "the provider charges but its reply never reaches the server "
+    "(a read timeout: outcome unknown)",
+    FaultKind.STRIPE_429: "the provider refuses with 429 (rate limited) inside the window",
+    FaultKind.PROVIDER_KEY_WINDOW: "clients retry their keys again once the provider's key "
+    "window has passed since at_s (24 h + 1 min later): a key the provider forgot charges anew",
+}
+"""What each fault kind does to the simulated world (``docs/scenarios.md``)."""
+
+
 SERVER_EFFECTS: tuple[type[Effect[Any]], ...] = (
     CacheGet,
     CacheGetOrLock,
@@ -182,19 +208,23 @@ SERVER_EFFECTS: tuple[type[Effect[Any]], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Burst:
-    at_s: float = key(0.0, 0, unit="s")
-    duration_s: float = key(1.0, 0.001, unit="s")
-    rate: float = key(100.0, 0.001, 1_000_000, unit="payments/s")
+    at_s: float = key(0.0, 0, unit="s", doc="when the burst starts")
+    duration_s: float = key(1.0, 0.001, unit="s", doc="how long it lasts")
+    rate: float = key(100.0, 0.001, 1_000_000, unit="payments/s", doc="arrival rate inside it")
 
 
 @dataclass(frozen=True, slots=True)
 class Load:
-    arrivals: str = key("poisson", choices=("poisson", "burst", "ramp"))
+    arrivals: str = key(
+        "poisson",
+        choices=("poisson", "burst", "ramp"),
+        doc="Poisson arrivals at rate; plus [[load.bursts]]; or a linear ramp to rate_end",
+    )
     rate: float = key(20.0, 0.001, 100_000, unit="payments/s",
                       source="assumption: 20 new payments/s")  # fmt: skip
     rate_end: float | None = key(None, 0.001, 100_000, unit="payments/s",
                                  source="ramp only: rate at the end")  # fmt: skip
-    duration_s: float = key(30.0, 0.001, 10_000_000, unit="s")
+    duration_s: float = key(30.0, 0.001, 10_000_000, unit="s", doc="length of the load phase")
     max_payments: int | None = key(None, 1, 100_000_000, source="stop arrivals after this many")
     bursts: tuple[Burst, ...] = ()
     """The ``[[load.bursts]]`` tables, each declared by ``Burst``."""
@@ -206,9 +236,9 @@ class Workload:
     decline_rate: float = key(
         0.03, 0, 1, source="assumption: a few % of card payments are declined"
     )
-    amount_min: int = key(500, 1, 99_999_999, unit="cents")
-    amount_max: int = key(20_000, 1, 99_999_999, unit="cents")
-    currency: str = key("usd")
+    amount_min: int = key(500, 1, 99_999_999, unit="cents", doc="smallest amount drawn")
+    amount_max: int = key(20_000, 1, 99_999_999, unit="cents", doc="largest amount drawn")
+    currency: str = key("usd", doc="currency of every payment")
     key_collision_rate: float = key(
         0.0,
         0,
@@ -237,7 +267,11 @@ class ClientPolicy:
         1000,
         source="stripe-python: max_network_retries = 2 by default, i.e. 3 attempts (SDK)",
     )
-    backoff: str = key("stripe", choices=("stripe", "fixed", "none"))
+    backoff: str = key(
+        "stripe",
+        choices=("stripe", "fixed", "none"),
+        doc="retry delay: stripe-python's jittered exponential, initial_delay_ms each, or none",
+    )
     initial_delay_ms: int = key(
         500, 0, 10_000_000, unit="ms",
         source="stripe-python HTTPClient.INITIAL_DELAY = 0.5 s (SDK)",
@@ -260,7 +294,9 @@ class ClientPolicy:
 class Topology:
     servers: int = key(3, 1, 1000, source="the diagrams draw three servers")
     workers: int = key(16, 1, 100_000, source="assumption: concurrent requests per server process")
-    balancer: str = key("round_robin", choices=("round_robin", "random"))
+    balancer: str = key(
+        "round_robin", choices=("round_robin", "random"), doc="how requests pick a server"
+    )
     pg_pool: int = key(
         10,
         1,
@@ -301,8 +337,8 @@ class Topology:
 
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
-    kind: FaultKind = key(None, choices=FaultKind)
-    at_s: float = key(0.0, 0, unit="s")
+    kind: FaultKind = key(None, choices=FaultKind, doc="what fails (required; see the kinds)")
+    at_s: float = key(0.0, 0, unit="s", doc="when the fault starts")
     duration_s: float | None = key(
         None, 0, unit="s", source="default: to the end of the load phase"
     )
@@ -314,8 +350,10 @@ class FaultSpec:
         source="server_crash: crash when a flow reaches this effect",
     )
     count: int | None = key(None, 1, source="fire at most this many times")
-    restart_s: float = key(5.0, 0, unit="s",
-                           source="assumption: a supervisor restarts a server in 5 s")  # fmt: skip
+    restart_s: float = key(
+        5.0, 0, unit="s",
+        source="server_crash: restart delay (assumption: a supervisor restarts a server in 5 s)",
+    )  # fmt: skip
     stall_s: float = key(60.0, 0, unit="s",
                          source="server_stall: pause length (GC, VM migration)")  # fmt: skip
     extra_ms: float = key(0.0, 0, unit="ms", source="stripe_latency_spike: added latency")
@@ -372,10 +410,10 @@ class Expectation:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scenario:
-    name: str = key(None, required=True)
+    name: str = key(None, required=True, doc="default: the file's stem")
     file: str
-    description: str = key(None, required=True)
-    seed: int = key(1, 0, required=True)
+    description: str = key(None, required=True, doc="required: what situation this is")
+    seed: int = key(1, 0, required=True, doc="random seed (payharness run --seed overrides it)")
     settle_s: float | None = key(
         None, 0, unit="s", source="default: past the lock TTL and stale-row age", required=True
     )
@@ -618,11 +656,12 @@ def scenario_files(directory: Path = SCENARIO_DIR) -> list[Path]:
 
 
 def find(name_or_path: str, directory: Path = SCENARIO_DIR) -> Scenario:
-    """A scenario by file path or by name (the file's stem in ``scenarios/``)."""
+    """A scenario by file path or by name (the file's stem in ``scenarios/``, with or
+    without its ``.toml`` suffix)."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.exists() or (path.suffix == ".toml" and path.name != name_or_path):
         return load_file(path)
-    candidate = directory / f"{name_or_path}.toml"
+    candidate = directory / (path.name if path.suffix == ".toml" else f"{name_or_path}.toml")
     if candidate.exists():
         return load_file(candidate)
     known = ", ".join(p.stem for p in scenario_files(directory))

@@ -32,7 +32,7 @@ from core.effects import (
 from core.flows.payment import payment_flow
 from core.history import request_event, response_event
 from core.runtime.driver import FlowDriver
-from core.runtime.sync import describe
+from core.runtime.sync import clip, describe
 from core.runtime.world import World
 from core.variants import Variant
 from sim.backends import FAST_ERROR_US, Backends, Pool
@@ -264,7 +264,7 @@ class Fleet:
                 return False  # the reply reached a dead server
             if self.record_effects:
                 answer = repr(fault) if fault is not None else repr(value)
-                self.note("effect", f"{describe(effect)} → {answer}"[:300], attempt)
+                self.note("effect", clip(f"{describe(effect)} → {answer}", 300), attempt)
             if fault is not None:
                 driver.throw(fault)
             else:

@@ -9,6 +9,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from sim.scenario import Scenario, ScenarioError
+
 ALIASES: dict[str, tuple[str, Callable[[float], Any], str]] = {
     "lock_ttl": ("variant.lock_ttl_ms", lambda v: round(v * 1000), "lock TTL in seconds"),
     "lock_wait": ("variant.lock_wait_ms", lambda v: int(v), "lock retry wait in ms"),
@@ -71,6 +73,34 @@ def parse_param(spec: str) -> Axis:
             f"--param {name!r}: unknown; use one of {known} or a dotted key like topology.servers"
         )
     return Axis(name, parsed, name, lambda v: v)
+
+
+def check_grid(scenario: Scenario, axes: Sequence[Axis]) -> None:
+    """Raise ``SweepError`` naming the ``--param`` when one of its values cannot be converted
+    or makes an invalid scenario: checked for every value before any cell runs."""
+    names = [a.name for a in axes]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise SweepError(f"--param {twice}: given twice")
+    for axis in axes:
+        if not axis.values:
+            raise SweepError(f"--param {axis.name}: no values")
+        for value in axis.values:
+            given = f"--param {axis.name}={value}"
+            try:
+                converted = axis.convert(value)
+            except (TypeError, ValueError):
+                raise SweepError(f"{given}: not a number") from None
+            try:
+                scenario.with_params({axis.key: converted})
+            except ScenarioError as exc:
+                raise SweepError(f"{given}: {exc.key}: {exc.problem}") from None
+    for cell in cells(axes):
+        try:
+            scenario.with_params(overrides(axes, cell))
+        except ScenarioError as exc:
+            given = " ".join(f"--param {k}={v}" for k, v in cell.items())
+            raise SweepError(f"{given}: {exc.key}: {exc.problem}") from None
 
 
 def cells(axes: Sequence[Axis]) -> list[dict[str, Any]]:

@@ -46,6 +46,18 @@ def short(value: object) -> str:
     return repr(value)
 
 
+def clip(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` characters at a word boundary (the last space, after
+    a comma when there is one), marked with " …"; a trace line never ends mid-word."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 2]
+    cut = head.rfind(" ")
+    if cut <= 0:
+        return text  # one long word: keep it whole rather than cut it
+    return head[:cut].rstrip() + " …"
+
+
 def describe(effect: Effect[Any]) -> str:
     """An effect as a trace shows it."""
     name = type(effect).__name__
@@ -60,7 +72,7 @@ def describe(effect: Effect[Any]) -> str:
         return f"{name}({effect.cache_key!r}, {short(effect.response)}, {effect.lock_key!r})"
     if isinstance(effect, PaymentInsert | PaymentTransition):
         return f"{name}({short(effect)})"
-    return repr(effect).replace("\n", " ")[:240]
+    return clip(repr(effect).replace("\n", " "), 240)
 
 
 def answer(world: World, driver: FlowDriver[Any], attempt: str, faults: Interceptor | None) -> None:
@@ -77,14 +89,14 @@ def answer(world: World, driver: FlowDriver[Any], attempt: str, faults: Intercep
             fault = faults.after(attempt, effect, value) if faults is not None else None
             if fault is None:
                 if world.record_effects:
-                    world.note("effect", f"{describe(effect)} → {short(value)}"[:400], attempt)
+                    world.note("effect", clip(f"{describe(effect)} → {short(value)}", 400), attempt)
                 driver.send(value)
                 return
             world.note("fault", f"{describe(effect)} ran, reply lost: {fault!r}", attempt)
             driver.throw(fault)
             return
     if world.record_effects:
-        world.note("effect", f"{describe(effect)} → {fault!r}"[:400], attempt)
+        world.note("effect", clip(f"{describe(effect)} → {fault!r}", 400), attempt)
     driver.throw(fault)
 
 

@@ -10,6 +10,7 @@ import json
 import sys
 
 from core.variants import VARIANTS
+from payharness.usage import UsageError, int_in, scenario_problem
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = bench_sub.add_parser("sim", help="simulated requests/s and events/s vs bare SimPy")
     s.add_argument("--scenario", default="steady_state", help="scenario to time")
     s.add_argument("--variant", default="hardened", choices=sorted(VARIANTS))
-    s.add_argument("--payments", type=int, default=20_000,
+    s.add_argument("--payments", type=int_in(1), default=20_000,
                    help="payments in the timed steady run (default 20000)")  # fmt: skip
     s.add_argument(
         "--million",
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "peak memory",
     )
     s.add_argument(
-        "--long-payments", type=int, default=500_000, help="payments in the long run (500000)"
+        "--long-payments", type=int_in(1), default=500_000, help="payments in the long run (500000)"
     )
     s.add_argument("--json", action="store_true", help="print figures as JSON too")
     s.set_defaults(func=bench_sim_main)
@@ -44,8 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     live.set_defaults(func=bench_live_main)
 
     def usage(_args: argparse.Namespace) -> int:
-        p.print_help()
-        return 2
+        p.error("choose sim or live (payharness bench sim --help)")
 
     p.set_defaults(func=usage)
 
@@ -66,8 +66,7 @@ def bench_sim_main(args: argparse.Namespace) -> int:
         else:
             scenario = find(args.scenario)
     except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(scenario_problem(exc)) from None
     result = bench_sim(scenario, args.variant)
     print("\n".join(result.lines()))
     figures: dict[str, object] = {
@@ -119,8 +118,7 @@ def bench_live_main(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("loadtests") is None or (
         importlib.util.find_spec("loadtests.bench") is None
     ):
-        print("payharness bench live: not available (loadtests.bench is not installed here)")
-        return 2
+        raise UsageError("live: not available here (loadtests.bench is not installed)")
     import loadtests.bench as bench
     from reports.bench import write_bench_report
 

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--schema", default=None, help="Postgres schema (default: $PAYHARNESS_DB_SCHEMA)"
     )
     m.set_defaults(func=migrate)
-    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda a: p.error("choose migrate (payharness db migrate --help)"))
 
 
 def migrate(args: argparse.Namespace) -> int:

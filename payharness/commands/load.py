@@ -13,7 +13,9 @@ import argparse
 import signal
 import sys
 
+from core.variants import VARIANTS
 from loadtests.settings import FAULT_KINDS, SHAPES
+from payharness.usage import UsageError, int_in, number_in, plain
 
 
 def _duration(text: str) -> float:
@@ -25,15 +27,20 @@ def _duration(text: str) -> float:
     return float(text)
 
 
+_duration.__name__ = "duration"
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "load",
         help="Locust load (and live faults) against the stack, then the audit and the report",
-        description=__doc__,
+        description=plain(__doc__ or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--users", type=int, default=20, help="peak users (default 20)")
-    p.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second")
+    p.add_argument("--users", type=int_in(1), default=20, help="peak users (default 20)")
+    p.add_argument(
+        "--spawn-rate", type=number_in(0, above=True), default=10.0, help="users started per second"
+    )
     p.add_argument("--duration", type=_duration, default=60.0, help="e.g. 60, 90s, 2m")
     p.add_argument("--shape", choices=SHAPES, default="steady")
     p.add_argument(
@@ -41,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="",
         help=f"comma list of {', '.join(FAULT_KINDS)}, or 'all' (default: none)",
     )
-    p.add_argument("--workers", type=int, default=0, help="Locust master + K local workers")
+    p.add_argument("--workers", type=int_in(0), default=0, help="Locust master + K local workers")
     p.add_argument("--ui", action="store_true", help="keep Locust's web UI on 127.0.0.1:8089")
     p.add_argument("--pace", type=float, default=1.0, help="seconds per scenario per user")
     p.add_argument("--timeout", type=float, default=5.0, help="client timeout, seconds")
@@ -62,9 +69,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--step-seconds", type=float, default=15.0, help="step shape: step length")
     p.add_argument("--slo-ms", type=float, default=250.0, help="p99 SLO for the knee")
     p.add_argument("--fault-every", default="6,12", help="seconds between faults: MIN,MAX")
-    p.add_argument("--servers", type=int, default=3, help="API servers when starting the stack")
-    p.add_argument("--base-port", type=int, default=8000)
-    p.add_argument("--mock-port", type=int, default=12111)
+    p.add_argument(
+        "--servers", type=int_in(1, 64), default=3, help="API servers when starting the stack"
+    )
+    p.add_argument("--base-port", type=int_in(1, 65535), default=8000)
+    p.add_argument("--mock-port", type=int_in(1, 65535), default=12111)
     p.add_argument("--variant", default="hardened", help="variant when starting the stack")
     p.add_argument(
         "--variant-overrides",
@@ -83,14 +92,33 @@ def run(args: argparse.Namespace) -> int:
     from loadtests.run import LoadOptions, parse_faults, parse_weights, run_load
     from loadtests.stack import StackError
 
+    unknown = sorted({v.strip() for v in args.variant.split(",")} - set(VARIANTS))
+    if unknown:
+        raise UsageError(f"--variant: unknown {unknown[0]!r}; known: {', '.join(VARIANTS)}")
+
     try:
         lo, hi = (float(x) for x in args.fault_every.split(","))
+        if not 0 < lo <= hi:
+            raise ValueError
+    except ValueError:
+        raise UsageError(
+            f"--fault-every {args.fault_every!r}: allowed: MIN,MAX seconds, 0 < MIN <= MAX"
+        ) from None
+    try:
+        faults = parse_faults(args.faults)
+    except ValueError as exc:
+        raise UsageError(f"--faults: {exc}") from None
+    try:
+        weights = parse_weights(args.weights)
+    except ValueError as exc:
+        raise UsageError(f"--weights: {exc}") from None
+    try:
         opts = LoadOptions(
             users=args.users,
             spawn_rate=args.spawn_rate,
             duration_s=args.duration,
             shape=args.shape,
-            faults=parse_faults(args.faults),
+            faults=faults,
             workers=args.workers,
             ui=args.ui,
             servers=args.servers,
@@ -101,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             stub=args.stub,
             pace_s=args.pace,
             timeout_s=args.timeout,
-            weights=parse_weights(args.weights),
+            weights=weights,
             mock_fault_rate=args.mock_fault_rate,
             step_users=args.step_users,
             step_s=args.step_seconds,
@@ -112,8 +140,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     except ValueError as exc:
-        print(f"load: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
 
     def _stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # unwind: the stack this run started is taken down

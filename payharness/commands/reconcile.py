@@ -7,22 +7,26 @@ import asyncio
 import signal
 import sys
 
+from payharness.usage import UsageError, int_in, number_in
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("reconcile", help="resolve RECONCILE and stale PENDING/PROCESSING payments")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one run, then exit (default)")
-    mode.add_argument("--every", type=float, metavar="S", help="a run every S seconds")
+    mode.add_argument(
+        "--every", type=number_in(0, above=True), metavar="S", help="a run every S seconds"
+    )
     p.add_argument(
         "--variant", default=None, help="seed or hardened (default: $PAYHARNESS_VARIANT)"
     )
     p.add_argument(
         "--stale-after-ms",
-        type=int,
+        type=int_in(0),
         default=None,
         help="treat PENDING/PROCESSING rows older than this as abandoned (default: the variant's)",
     )
-    p.add_argument("--max-runs", type=int, default=None, help="stop after this many runs")
+    p.add_argument("--max-runs", type=int_in(1), default=None, help="stop after this many runs")
     p.set_defaults(func=run)
 
 
@@ -38,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
             config = config.with_changes(variant=args.variant)
         variant = config.resolve_variant()
     except (ConfigError, ValueError) as exc:
-        print(f"reconcile: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     if args.stale_after_ms is not None:
         variant = variant.with_changes(
             variant.name, variant.summary, stale_after_ms=args.stale_after_ms

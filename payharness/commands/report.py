@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from payharness.usage import UsageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,8 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     if not (run_dir / "settings.json").exists():
-        print(f"report: {run_dir} is not a load run folder (no settings.json)", file=sys.stderr)
-        return 2
+        raise UsageError(f"{run_dir} is not a load run folder (no settings.json)")
     from loadtests.history import MERGED, merge_histories
     from reports.load import build_report
 

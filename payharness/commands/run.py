@@ -13,17 +13,16 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
 from core.providers import MAIN_PROVIDERS, PROVIDERS
 from core.variants import VARIANTS
 from live.paths import output_root
+from payharness.usage import UsageError, int_in, out_dir, scenario_problem
+from reports.sim.verdicts import legend, summary_line, unmet_lines, verdict_table
 from sim.runner import RunResult, run_task
 from sim.scenario import Scenario, ScenarioError, find, load_all
-
-PROPS = ("E1", "E2", "E3", "E4", "E5", "E6", "E7", "T")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +34,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "write summary.json, Parquet histories and report.md/report.html. Exit 0 exactly "
         "when every expectation held.",
     )
-    p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="name or .toml path")
+    p.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help="a name in scenarios/ (lost_reply or lost_reply.toml) or a .toml path",
+    )
     p.add_argument(
         "--variant", action="append", choices=sorted(VARIANTS), help="repeatable; default all"
     )
@@ -46,7 +50,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="repeatable; default: " + " and ".join(MAIN_PROVIDERS),
     )
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=int, default=None, help="override every scenario's seed")
+    seeds.add_argument(
+        "--seed", type=int_in(0), default=None, help="override every scenario's seed"
+    )
     seeds.add_argument(
         "--seeds",
         default=None,
@@ -58,35 +64,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--dask", default=None, metavar="ADDRESS", help="with --seeds: run on this Dask cluster"
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/run)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument(
+        "--jobs", type=int_in(1), default=None, help="worker processes (default: CPU count)"
+    )
     p.add_argument("--no-report", action="store_true", help="skip the Markdown/HTML report")
-    p.add_argument("--traces", type=int, default=1, help="traces printed per run (default 1)")
+    p.add_argument("--traces", type=int_in(0), default=1, help="traces printed per run (default 1)")
     p.set_defaults(func=main)
 
 
 def _load(names: list[str]) -> list[Scenario]:
-    return [find(n) for n in names] if names else load_all()
+    try:
+        return [find(n) for n in names] if names else load_all()
+    except ScenarioError as exc:
+        raise UsageError(scenario_problem(exc)) from None
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        scenarios = _load(args.scenarios)
-    except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    scenarios = _load(args.scenarios)
     if not scenarios:
-        print("error: no scenarios found", file=sys.stderr)
-        return 2
+        raise UsageError("no scenarios found")
     variants = args.variant or list(VARIANTS)
     providers = args.provider or list(MAIN_PROVIDERS)
     if args.seeds is not None:
         return _seed_swarm(args, scenarios, variants, providers)
     if args.dask is not None:
-        print("error: --dask needs --seeds", file=sys.stderr)
-        return 2
-    out: Path = args.out if args.out is not None else output_root() / "run"
-    out.mkdir(parents=True, exist_ok=True)
+        raise UsageError("--dask needs --seeds")
+    out = out_dir(args.out if args.out is not None else output_root() / "run")
     tasks = [(s, v, p) for s in scenarios for v in variants for p in providers]
+    stale = _stale_runs(out, tasks)
     jobs = args.jobs or min(len(tasks), os.cpu_count() or 1)
     started = time.perf_counter()
     results = _execute(tasks, args.seed, out, jobs)
@@ -94,12 +99,12 @@ def main(args: argparse.Namespace) -> int:
     order = {(s.name, v, p): i for i, (s, v, p) in enumerate(tasks)}
     results.sort(key=lambda r: order[(r.summary["scenario"], r.summary["variant"], _provider(r))])
 
-    print(verdict_table(results))
     _print_traces(results, args.traces)
     summaries = [r.summary for r in results]
     (out / "summary.json").write_text(
         json.dumps(summaries, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
     )
+    covers = _covers(scenarios, variants, providers, stale)
     if not args.no_report:
         from reports.sim.render import write_report
 
@@ -108,15 +113,53 @@ def main(args: argparse.Namespace) -> int:
         }
         figures = _figures(out, results, jobs)
         descriptions = {s.name: s.description for s in scenarios}
-        md, html = write_report(out, results, descriptions, traces, figures)
-        print(f"report: {md} and {html}")
-    met = sum(1 for r in results if r.met)
+        md, html = write_report(out, results, descriptions, traces, figures, notes=covers)
+        print(f"\nreport: {md} and {html}")
     events = sum(r.events for r in results)
     print(
-        f"{met}/{len(results)} runs met their expectations; {events} events simulated in "
-        f"{wall:.1f} s wall ({jobs} processes); summary: {out / 'summary.json'}"
+        f"{events} events simulated in {wall:.1f} s wall ({jobs} processes); "
+        f"summary: {out / 'summary.json'} (this run's {len(results)} runs only)"
     )
-    return 0 if met == len(results) else 1
+    for line in covers[1:]:
+        print(f"note: {line}")
+    print()
+    print(verdict_table(summaries))
+    print()
+    print(legend())
+    unmet = unmet_lines(summaries)
+    if unmet:
+        print()
+        print("\n".join(unmet))
+    print()
+    print(summary_line(summaries))
+    return 0 if all(r.met for r in results) else 1
+
+
+def _stale_runs(out: Path, tasks: list[tuple[Scenario, str, str]]) -> list[str]:
+    """Run folders in ``out`` left by earlier invocations that this one will not rewrite."""
+    ours = {
+        out / s.name / v / ("summary.json" if p == "stripe" else f"{p}/summary.json")
+        for s, v, p in tasks
+    }
+    found = {*out.glob("*/*/summary.json"), *out.glob("*/*/*/summary.json")}
+    return sorted(str(f.parent.relative_to(out)) for f in found - ours)
+
+
+def _covers(
+    scenarios: list[Scenario], variants: list[str], providers: list[str], stale: list[str]
+) -> list[str]:
+    """What this run's summary and report cover, and what in the folder is older."""
+    lines = [
+        f"This run covers {len(scenarios)} scenarios ({', '.join(s.name for s in scenarios)}) "
+        f"x variants {', '.join(variants)} x providers {', '.join(providers)}."
+    ]
+    if stale:
+        shown = ", ".join(stale[:6]) + (f" and {len(stale) - 6} more" if len(stale) > 6 else "")
+        lines.append(
+            f"{len(stale)} run folders here are from earlier runs, not this one, and are not "
+            f"in summary.json or the report: {shown}"
+        )
+    return lines
 
 
 def _provider(result: RunResult) -> str:
@@ -166,44 +209,6 @@ def _figures(out: Path, results: list[RunResult], jobs: int) -> dict[str, Path]:
         return {n: f.result() for n, f in futures.items()}
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
-    return str(value)
-
-
-def verdict_table(results: list[RunResult]) -> str:
-    header = ["scenario", "variant", "provider", "requests", "charges", *PROPS, "p50 ms", "p99 ms",
-              "paid/s", "expected"]  # fmt: skip
-    rows = [header]
-    for r in results:
-        s = r.summary
-        marks = {"holds": "ok", "BROKEN": "BROKEN"}
-        rows.append(
-            [
-                s["scenario"],
-                s["variant"],
-                _provider(r),
-                str(s["requests"]),
-                str(s["provider_charges"]),
-                *(marks.get(s["properties"][p], "-") for p in PROPS),
-                _fmt(s["latency_ms"]["p50"]),
-                _fmt(s["latency_ms"]["p99"]),
-                _fmt(s["throughput_per_s"]),
-                "met" if s["expectation"]["met"] else "NOT MET",
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _trace_lines(result: RunResult, limit: int) -> list[str]:
     lines: list[str] = []
     seen: set[str] = set()
@@ -246,10 +251,11 @@ def _seed_swarm(
     try:
         seeds = parse_seeds(args.seeds)
     except ValueError as exc:
-        print(f"error: --seeds {exc}", file=sys.stderr)
-        return 2
-    out: Path = args.out if args.out is not None else output_root() / "run-seeds"
-    out.mkdir(parents=True, exist_ok=True)
+        problem = str(exc)
+        raise UsageError(
+            f"--{problem}" if problem.startswith("seeds ") else f"--seeds: {problem}"
+        ) from None
+    out = out_dir(args.out if args.out is not None else output_root() / "run-seeds")
     tasks = [(s, v, p) for s in scenarios for v in variants for p in providers]
     jobs = args.jobs or os.cpu_count() or 1
     print(

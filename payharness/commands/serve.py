@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from payharness.usage import UsageError, int_in
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run one payment API server (live stack)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int_in(1, 65535), default=8000)
     p.add_argument(
         "--variant", default=None, help="seed or hardened (default: $PAYHARNESS_VARIANT)"
     )
@@ -34,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
             config = config.with_changes(variant=args.variant)
         app = create_app(config)
     except (ConfigError, FaultSpecError, ValueError) as exc:
-        print(f"serve: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     uvicorn.run(
         app,
         host=args.host,

@@ -10,14 +10,23 @@ import argparse
 import os
 import sys
 
+from core.variants import VARIANTS
+from payharness.usage import UsageError, int_in, number_in
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("stack", help="start, inspect or stop the live stack")
     ssub = p.add_subparsers(dest="stack_command", metavar="STACK_COMMAND")
     up = ssub.add_parser("up", help="start the mock, N API servers and the reconciler")
-    up.add_argument("--servers", type=int, default=3, help="API server processes (default 3)")
-    up.add_argument("--base-port", type=int, default=8000, help="first server port (default 8000)")
-    up.add_argument("--mock-port", type=int, default=12111, help="Stripe mock port (default 12111)")
+    up.add_argument(
+        "--servers", type=int_in(1, 64), default=3, help="API server processes (default 3)"
+    )
+    up.add_argument(
+        "--base-port", type=int_in(1, 65535), default=8000, help="first server port (default 8000)"
+    )
+    up.add_argument(
+        "--mock-port", type=int_in(1, 65535), default=12111, help="Stripe mock port (default 12111)"
+    )
     up.add_argument(
         "--variant",
         default="hardened",
@@ -34,7 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="the provider cannot list charges: the audit counts the adapters' call logs",
     )
-    up.add_argument("--reconcile-every", type=float, default=5.0, help="seconds (default 5)")
+    up.add_argument(
+        "--reconcile-every", type=number_in(0, above=True), default=5.0, help="seconds (default 5)"
+    )
     up.add_argument("--no-reconciler", action="store_true")
     up.add_argument("--access-log", action="store_true", help="servers log every request")
     up.set_defaults(func=cmd_up)
@@ -42,10 +53,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     st.set_defaults(func=cmd_status)
     down = ssub.add_parser("down", help="stop exactly what `up` started")
     down.set_defaults(func=cmd_down)
-    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda a: p.error("choose up, status or down"))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    unknown = sorted({v.strip() for v in args.variant.split(",")} - set(VARIANTS))
+    if unknown:
+        raise UsageError(f"--variant: unknown {unknown[0]!r}; known: {', '.join(VARIANTS)}")
     from live.stack import (
         StackAlreadyUp,
         StackOptions,

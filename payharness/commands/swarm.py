@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from live.paths import output_root
+from payharness.usage import int_in, out_dir
 
 
 def _minutes(text: str) -> float:
@@ -37,10 +38,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--minutes", type=_minutes, required=True, help="time budget (wall clock)")
     p.add_argument(
-        "--seed", type=int, default=None, help="master seed (default: a fresh one, printed)"
+        "--seed", type=int_in(0), default=None, help="master seed (default: a fresh one, printed)"
     )
     p.add_argument("--out", type=Path, default=None, help="folder (default out/swarm/<seed>)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
+    p.add_argument("--jobs", type=int_in(1), default=None, help="worker processes (default: CPUs)")
     p.set_defaults(func=main)
 
 
@@ -49,12 +50,7 @@ def main(args: argparse.Namespace) -> int:
     from sim.swarm import swarm
 
     master = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    out: Path = args.out if args.out is not None else output_root() / "swarm" / str(master)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"error: --out {out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    out = out_dir(args.out if args.out is not None else output_root() / "swarm" / str(master))
     jobs = args.jobs or os.cpu_count() or 1
     print(
         f"swarm: master seed {master}, {args.minutes:g} min on {jobs} processes "

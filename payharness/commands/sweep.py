@@ -13,8 +13,9 @@ from tqdm import tqdm
 
 from core.variants import VARIANTS
 from live.paths import output_root
+from payharness.usage import UsageError, int_in, out_dir, scenario_problem
 from sim.scenario import ScenarioError, find
-from sim.sweep import ALIASES, SweepError, parse_param, run_sweep
+from sim.sweep import ALIASES, SweepError, check_grid, parse_param, run_sweep
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,13 +26,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Parameters: " + aliases + "; or any dotted scenario key such as "
         "topology.servers or variant.lock_ttl_ms.",
     )
-    p.add_argument("scenario", metavar="SCENARIO", help="name or .toml path")
+    p.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="a name in scenarios/ (with or without .toml) or a path",
+    )
     p.add_argument(
         "--param", action="append", required=True, metavar="NAME=V1,V2,...", help="repeatable"
     )
     p.add_argument("--variant", default="seed", choices=sorted(VARIANTS))
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPUs)")
+    p.add_argument("--seed", type=int_in(0), default=None)
+    p.add_argument("--jobs", type=int_in(1), default=None, help="worker processes (default: CPUs)")
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="run cells on this cluster")
     p.add_argument("--out", type=Path, default=None, help="default out/sweep/<scenario>")
     p.set_defaults(func=main)
@@ -40,18 +45,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         scenario = find(args.scenario)
+    except ScenarioError as exc:
+        raise UsageError(scenario_problem(exc)) from None
+    try:
         axes = [parse_param(spec) for spec in args.param]
-    except (ScenarioError, SweepError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        check_grid(scenario, axes)
+    except SweepError as exc:
+        raise UsageError(str(exc)) from None
     names = [a.name for a in axes]
-    if len(set(names)) != len(names):
-        print("error: a --param is given twice", file=sys.stderr)
-        return 2
     total = 1
     for a in axes:
         total *= len(a.values)
-    out: Path = args.out or output_root() / "sweep" / scenario.name
+    out = out_dir(args.out or output_root() / "sweep" / scenario.name)
     bar = tqdm(total=total, desc=f"sweep {scenario.name}", unit="cell", file=sys.stderr)
     started = time.perf_counter()
     try:

@@ -59,5 +59,11 @@ def show(_: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("variants", help="print the design variants as a Markdown table")
+    p = sub.add_parser(
+        "variants",
+        help="print the design variants as a Markdown table",
+        description="Print each design variant's summary and a Markdown table of every "
+        "policy knob, its value per variant and why (read from the field docstrings in "
+        "core/variants.py; the README's table is this output).",
+    )
     p.set_defaults(func=show)

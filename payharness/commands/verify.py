@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from core.variants import VARIANTS
+from payharness.usage import UsageError, int_in, number_in, plain
 from verify.console import verify
 from verify.profiles import PROFILES
 
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "verify",
         help="run the Hypothesis property gate (exactly-once under any interleaving and fault)",
-        description=__doc__,
+        description=plain(__doc__ or ""),
     )
     p.add_argument(
         "--profile",
@@ -47,13 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--seeds",
-        type=int,
+        type=int_in(1),
         metavar="N",
         help="with --mutants: run each mutant under N seeds (derandomize off, the profile's "
         "example budget) and print its kill rate and the seeds it survived",
     )
     p.add_argument(
-        "--first-seed", type=int, default=0, help="with --seeds: the first seed (default 0)"
+        "--first-seed", type=int_in(0), default=0, help="with --seeds: the first seed (default 0)"
     )
     p.add_argument(
         "--mutate",
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--mutate-seconds",
-        type=float,
+        type=number_in(0, above=True),
         default=1800.0,
         help="with --mutate: stop mutmut after this long (it resumes on the next run)",
     )
@@ -73,6 +74,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.mutants and (args.seeds is not None or args.equivalent):
+        raise UsageError(
+            f"{'--seeds' if args.seeds is not None else '--equivalent'} needs --mutants"
+        )
     if args.mutate:
         from verify.mutate import mutate
 

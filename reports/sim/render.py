@@ -113,8 +113,10 @@ def write_report(
     descriptions: dict[str, str],
     traces: dict[tuple[str, str], list[str]],
     figures: dict[str, Path] | None = None,
+    notes: Sequence[str] = (),
 ) -> tuple[Path, Path]:
-    """Write ``report.md`` (PNG files beside it) and ``report.html`` (PNGs embedded)."""
+    """Write ``report.md`` (PNG files beside it) and ``report.html`` (PNGs embedded).
+    ``notes``: paragraphs under the headline (which runs the report covers)."""
     out.mkdir(parents=True, exist_ok=True)
     table = summary_frame([r.summary for r in runs])
     by_scenario: dict[str, list[Any]] = {}
@@ -126,10 +128,14 @@ def write_report(
             figures[name] = scenario_figure(name, group, figure_path(out, name))
     met = sum(1 for r in runs if r.summary["expectation"]["met"])
     head = f"{met} of {len(runs)} runs met their expectations."
-    md = ["# payharness simulation report", "", head, "", _table_md(table), ""]
+    md = ["# payharness simulation report", "", head, ""]
+    for note in notes:
+        md += [note, ""]
+    md += [_table_md(table), ""]
     body = [
         "<h1>payharness simulation report</h1>",
         f"<p>{html.escape(head)}</p>",
+        *(f"<p>{html.escape(note)}</p>" for note in notes),
         table.to_html(index=False, border=0, classes="verdicts"),
     ]
     for name, group in by_scenario.items():
