@@ -1,9 +1,11 @@
 """``python -m live.paypal_standin --port N [--search-lag-ms MS] [--simultaneous fail|wait]``:
-the PayPal stand-in on 127.0.0.1 (never another interface)."""
+the PayPal stand-in on 127.0.0.1 (never another interface). The client secret it accepts is
+``PAYHARNESS_PAYPAL_CLIENT_SECRET`` (kept off the command line)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import uvicorn
 
@@ -18,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--search-lag-ms", type=int, default=defaults.search_lag_ms)
     parser.add_argument("--processing-ms", type=int, default=defaults.processing_ms)
     parser.add_argument("--client-id", default=defaults.client_id)
-    parser.add_argument("--client-secret", default=defaults.client_secret)
+    secret = os.environ.get("PAYHARNESS_PAYPAL_CLIENT_SECRET", defaults.client_secret)
+    parser.add_argument("--client-secret", default=secret, help="default: the env variable")
     args = parser.parse_args(argv)
     settings = settings_from(
         {
