@@ -21,6 +21,12 @@ DEFAULT_DB_SCHEMA = "payharness"
 DEFAULT_REDIS_PREFIX = "payharness:"
 DEFAULT_STRIPE_API_BASE = "http://127.0.0.1:12111"
 DEFAULT_STRIPE_API_KEY = "sk_test_payharness"
+DEFAULT_PROVIDER = "stripe"
+DEFAULT_PAYPAL_API_BASE = "http://127.0.0.1:12112"
+DEFAULT_PAYPAL_CLIENT_ID = "payharness"
+DEFAULT_PAYPAL_CLIENT_SECRET = "payharness-secret"
+PAYPAL_PROVIDERS = ("paypal", "paypal-wait")
+"""Provider names served by the PayPal adapter (the stand-in's ``--simultaneous`` reading)."""
 
 REDACTED = "***"
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
@@ -50,12 +56,21 @@ class LiveConfig:
     variant_overrides: str = ""
     """``field=value,…`` applied to the named variant: a test/load-harness knob (e.g. a short
     ``lock_ttl_ms`` so a crashed server's lock expires within a test). Empty in production."""
+    provider: str = DEFAULT_PROVIDER
+    """``stripe`` or ``paypal``/``paypal-wait`` (``core.providers``): which adapter the servers
+    use and which contract the flows plan with."""
+    paypal_api_base: str = DEFAULT_PAYPAL_API_BASE
+    paypal_client_id: str = DEFAULT_PAYPAL_CLIENT_ID
+    paypal_client_secret: str = DEFAULT_PAYPAL_CLIENT_SECRET
     pool_min: int = 1
     pool_max: int = 10
     redis_timeout_s: float = 2.0
     db_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
+        if self.provider != DEFAULT_PROVIDER and self.provider not in PAYPAL_PROVIDERS:
+            known = ", ".join((DEFAULT_PROVIDER, *PAYPAL_PROVIDERS))
+            raise ConfigError(f"PAYHARNESS_PROVIDER={self.provider!r}: use one of {known}")
         if not _SCHEMA_RE.match(self.db_schema):
             raise ConfigError(
                 f"PAYHARNESS_DB_SCHEMA={self.db_schema!r}: use lower-case letters, digits, '_'"
@@ -82,7 +97,17 @@ class LiveConfig:
             variant=e.get("PAYHARNESS_VARIANT", "hardened"),
             variant_overrides=e.get("PAYHARNESS_VARIANT_OVERRIDES", ""),
             pool_max=int(e.get("PAYHARNESS_DB_POOL_MAX", "10")),
+            provider=e.get("PAYHARNESS_PROVIDER", DEFAULT_PROVIDER),
+            paypal_api_base=e.get("PAYHARNESS_PAYPAL_API_BASE", DEFAULT_PAYPAL_API_BASE),
+            paypal_client_id=e.get("PAYHARNESS_PAYPAL_CLIENT_ID", DEFAULT_PAYPAL_CLIENT_ID),
+            paypal_client_secret=e.get(
+                "PAYHARNESS_PAYPAL_CLIENT_SECRET", DEFAULT_PAYPAL_CLIENT_SECRET
+            ),
         )
+
+    @property
+    def is_paypal(self) -> bool:
+        return self.provider in PAYPAL_PROVIDERS
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes a child process see this configuration."""
@@ -101,6 +126,11 @@ class LiveConfig:
             env["PAYHARNESS_STRIPE_CALL_LOG"] = self.stripe_call_log
         if self.variant_overrides:
             env["PAYHARNESS_VARIANT_OVERRIDES"] = self.variant_overrides
+        if self.is_paypal:
+            env["PAYHARNESS_PROVIDER"] = self.provider
+            env["PAYHARNESS_PAYPAL_API_BASE"] = self.paypal_api_base
+            env["PAYHARNESS_PAYPAL_CLIENT_ID"] = self.paypal_client_id
+            env["PAYHARNESS_PAYPAL_CLIENT_SECRET"] = self.paypal_client_secret
         return env
 
     def redacted_env(self) -> dict[str, str]:
@@ -111,6 +141,9 @@ class LiveConfig:
         key = env["PAYHARNESS_STRIPE_API_KEY"]
         if key != DEFAULT_STRIPE_API_KEY:
             env["PAYHARNESS_STRIPE_API_KEY"] = key[:8] + REDACTED
+        secret = env.get("PAYHARNESS_PAYPAL_CLIENT_SECRET")
+        if secret is not None and secret != DEFAULT_PAYPAL_CLIENT_SECRET:
+            env["PAYHARNESS_PAYPAL_CLIENT_SECRET"] = REDACTED
         return env
 
     @classmethod

@@ -50,7 +50,9 @@ async def reconcile_once(
     run = RunReport()
     for _ in range(max_passes):
         report = await run_async(
-            reconcile_flow(chosen, limit=limit), transport, attempt="reconcile"
+            reconcile_flow(chosen, limit=limit, provider=transport.contract),
+            transport,
+            attempt="reconcile",
         )
         run.add(report)
         resolved = len(report.completed) + len(report.failed)

@@ -250,7 +250,7 @@ def create_app(
         attempt = uuid.uuid4().hex[:20]
         fault_point = armed.for_request(key) if armed is not None else None
         response = await run_async(
-            payment_flow(payment_request, chosen, attempt),
+            payment_flow(payment_request, chosen, attempt, transport.contract),
             transport,
             attempt=attempt,
             fault_point=fault_point,

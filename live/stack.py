@@ -55,6 +55,13 @@ class StackOptions:
     """Use this Stripe API instead of starting the mock."""
     stateless_provider: bool = False
     reconcile_every_s: float = 5.0
+    provider: str | None = None
+    """``stripe``, ``paypal`` or ``paypal-wait``; None: ``PAYHARNESS_PROVIDER`` (default stripe).
+    PayPal starts the stand-in (``live/paypal_standin``) on ``paypal_port`` instead of the
+    Stripe mock, and the servers write call logs for the audit (its search lags)."""
+    paypal_port: int = 12112
+    paypal_search_lag_ms: int | None = None
+    """The stand-in's transaction-search lag; None: the contract's (3 h)."""
     reconciler: bool = True
     access_log: bool = False
 
@@ -85,12 +92,16 @@ def bring_up(options: StackOptions, env: Mapping[str, str], echo: Echo = print) 
         raise StackAlreadyUp("already up (see `payharness stack status`); run `stack down` first")
     names = _variants_per_server(options)
     base = _provider_config(options, env)
-    problem = preflight(base, need_node=options.stripe_api_base is None, echo=echo)
+    need_node = options.stripe_api_base is None and not base.is_paypal
+    problem = preflight(base, need_node=need_node, echo=echo)
     if problem:
         raise StackUpError(problem)
     _migrate(base, echo)
     ports = [options.base_port + i for i in range(options.servers)]
-    wanted = ports + ([options.mock_port] if options.stripe_api_base is None else [])
+    if base.is_paypal:
+        wanted = [*ports, options.paypal_port]
+    else:
+        wanted = ports + ([options.mock_port] if options.stripe_api_base is None else [])
     busy = [p for p in wanted if not port_free(p)]
     if busy:
         raise StackUpError(f"ports already in use on 127.0.0.1: {busy}")
@@ -98,7 +109,7 @@ def bring_up(options: StackOptions, env: Mapping[str, str], echo: Echo = print) 
     started: list[ProcessEntry] = []
     state: StackState = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "stripe_api_base": base.stripe_api_base,
+        "stripe_api_base": base.paypal_api_base if base.is_paypal else base.stripe_api_base,
         "servers": [f"http://127.0.0.1:{p}" for p in ports],
         "env": base.redacted_env(),
         "processes": started,
@@ -188,6 +199,13 @@ def _provider_config(options: StackOptions, env: Mapping[str, str]) -> LiveConfi
         base = base.with_changes(stripe_api_base=api_base)
         if options.stateless_provider:
             base = base.with_changes(stripe_lists_charges=False)
+        if options.provider is not None:
+            base = base.with_changes(provider=options.provider)
+        if base.is_paypal:
+            base = base.with_changes(
+                paypal_api_base=f"http://127.0.0.1:{options.paypal_port}",
+                stripe_lists_charges=False,
+            )
     except (ConfigError, ValueError) as exc:
         raise StackUsageError(str(exc)) from None
     return base
@@ -219,6 +237,9 @@ class _Launch:
 
     def provider(self) -> None:
         """Start the mock and wait for it, or check that the given provider answers."""
+        if self.base.is_paypal:
+            self.paypal_standin()
+            return
         url = f"{self.base.stripe_api_base}/v1/charges?limit=1"
         key = self.base.stripe_api_key
         if self.options.stripe_api_base is not None:
@@ -241,6 +262,21 @@ class _Launch:
         )
         if not wait_until(lambda: http_ok(url, auth=key), entry):
             raise _failed(f"the Stripe mock did not answer at {self.base.stripe_api_base}", entry)
+
+    def paypal_standin(self) -> None:
+        """Start the PayPal stand-in (loopback only) and wait until it answers."""
+        port = self.options.paypal_port
+        cmd = [sys.executable, "-m", "live.paypal_standin", "--port", str(port)]
+        cmd += ["--simultaneous", "wait" if self.base.provider == "paypal-wait" else "fail"]
+        cmd += ["--client-id", self.base.paypal_client_id]
+        if self.options.paypal_search_lag_ms is not None:
+            cmd += ["--search-lag-ms", str(self.options.paypal_search_lag_ms)]
+        env = {**self.env, "PAYHARNESS_PAYPAL_CLIENT_SECRET": self.base.paypal_client_secret}
+        log = self.folder / "paypal-standin.log"
+        entry = self._record(spawn("paypal-standin", cmd, env, log, port=port))
+        url = f"{self.base.paypal_api_base}/_standin/healthz"
+        if not wait_until(partial(http_ok, url), entry):
+            raise _failed(f"the PayPal stand-in did not answer at {url}", entry)
 
     def servers(self, ports: list[int], names: list[str]) -> None:
         """Start every server at once (imports dominate start-up), then wait for each."""

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from core.effects import Effect
+from core.providers import STRIPE, ProviderContract, provider_named
 from core.runtime.backends import Backends
 from core.runtime.effect_table import HANDLERS
 from core.variants import Variant
 from live.config import LiveConfig
+from live.paypal_provider import PayPalProvider
 from live.postgres_store import PostgresStore, now_ms
 from live.redis_store import RedisStore
 from live.stripe_provider import StripeProvider
@@ -54,12 +56,26 @@ class LiveTransport:
             max_size=config.pool_max,
             timeout_s=config.db_timeout_s,
         )
-        self.stripe = StripeProvider(
-            config.stripe_api_base,
-            config.stripe_api_key,
-            timeout_s=self.variant.provider_timeout_ms / 1000,
-            call_log_path=config.stripe_call_log,
-        )
+        self.contract: ProviderContract = STRIPE
+        """The provider's promises, for the flows (``payment_flow``/``reconcile_flow``)."""
+        self.stripe: StripeProvider | PayPalProvider
+        """The provider adapter (named ``stripe`` for the callers that predate PayPal)."""
+        if config.is_paypal:
+            self.contract = provider_named(config.provider)
+            self.stripe = PayPalProvider(
+                config.paypal_api_base,
+                config.paypal_client_id,
+                config.paypal_client_secret,
+                timeout_s=self.variant.provider_timeout_ms / 1000,
+                call_log_path=config.stripe_call_log,
+            )
+        else:
+            self.stripe = StripeProvider(
+                config.stripe_api_base,
+                config.stripe_api_key,
+                timeout_s=self.variant.provider_timeout_ms / 1000,
+                call_log_path=config.stripe_call_log,
+            )
         self.backends = Backends(WallClock(clock), self.redis, self.postgres, self.stripe)
 
     async def open(self) -> None:

@@ -44,6 +44,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the provider cannot list charges: the audit counts the adapters' call logs",
     )
     up.add_argument(
+        "--provider",
+        choices=["stripe", "paypal", "paypal-wait"],
+        default=None,
+        help="payment provider: stripe (the mock) or paypal/paypal-wait (the PayPal stand-in); "
+        "default $PAYHARNESS_PROVIDER or stripe",
+    )
+    up.add_argument(
+        "--paypal-port", type=int_in(1, 65535), default=12112, help="PayPal stand-in port (default 12112)"
+    )
+    up.add_argument(
+        "--paypal-search-lag-ms",
+        type=int_in(0),
+        default=None,
+        help="the stand-in's transaction-search lag (default PayPal's 3 h)",
+    )
+    up.add_argument(
         "--reconcile-every", type=number_in(0, above=True), default=5.0, help="seconds (default 5)"
     )
     up.add_argument("--no-reconciler", action="store_true")
@@ -77,6 +93,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         stripe_api_base=args.stripe_api_base,
         stateless_provider=args.stateless_provider,
         reconcile_every_s=args.reconcile_every,
+        provider=args.provider,
+        paypal_port=args.paypal_port,
+        paypal_search_lag_ms=args.paypal_search_lag_ms,
         reconciler=not args.no_reconciler,
         access_log=args.access_log,
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from live.config import LiveConfig
-from tests.live.stack import REPO, Proc, ServerPool, start_mock
+from tests.live.stack import REPO, Proc, ServerPool, start_mock, start_paypal_standin
 
 
 @dataclass(frozen=True)
@@ -134,3 +134,34 @@ def three_servers(servers: ServerPool) -> list[str]:
     """Three hardened servers sharing Redis, Postgres and the mock: their base URLs."""
     env = {"PAYHARNESS_FAULTS": "after_charge=pause:1000", "PAYHARNESS_FAULT_KEYS": SLOW_KEYS}
     return [f"http://127.0.0.1:{p.port}" for p in servers.start_many(3, env)]
+
+
+@pytest.fixture(scope="session")
+def paypal_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    """The PayPal stand-in, search lag 0 (so lookups can be compared at once), ``fail``."""
+    proc = start_paypal_standin(tmp_path_factory.mktemp("paypal-logs"))
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def paypal_live(live_base: LiveRun, paypal_standin: Proc) -> LiveRun:
+    """The run's config with the PayPal adapter pointed at the session's stand-in."""
+    config = live_base.config.with_changes(
+        provider="paypal",
+        paypal_api_base=f"http://127.0.0.1:{paypal_standin.port}",
+        stripe_lists_charges=False,
+    )
+    return LiveRun(config, live_base.log_dir, live_base.run_id)
+
+
+@pytest.fixture(scope="session")
+def paypal_three_servers(paypal_live: LiveRun) -> Iterator[list[str]]:
+    """Three hardened servers on the PayPal adapter, sharing Redis, Postgres, the stand-in."""
+    pool = ServerPool(paypal_live.config.to_env(), paypal_live.log_dir)
+    try:
+        yield [f"http://127.0.0.1:{p.port}" for p in pool.start_many(3)]
+    finally:
+        pool.stop_all()

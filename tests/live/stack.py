@@ -159,3 +159,32 @@ class ServerPool:
     def stop_all(self) -> None:
         for proc in self.started:
             proc.stop()
+
+
+def start_paypal_standin(
+    log_dir: Path,
+    *,
+    search_lag_ms: int = 0,
+    simultaneous: str = "fail",
+    processing_ms: int = 20,
+) -> Proc:
+    """The PayPal stand-in (``python -m live.paypal_standin``) on a free loopback port."""
+    port = free_port()
+    log = log_dir / f"paypal-standin-{port}.log"
+    cmd = [
+        sys.executable, "-m", "live.paypal_standin", "--port", str(port),
+        "--search-lag-ms", str(search_lag_ms), "--simultaneous", simultaneous,
+        "--processing-ms", str(processing_ms),
+    ]  # fmt: skip
+    with log.open("ab") as handle:
+        popen = subprocess.Popen(
+            cmd, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    proc = Proc("paypal-standin", popen, log, port)
+    url = f"http://127.0.0.1:{port}/_standin/healthz"
+    try:
+        wait_for(lambda: http_ok(url), START_TIMEOUT_S, "paypal stand-in", popen)
+    except RuntimeError as exc:
+        proc.stop()
+        raise RuntimeError(f"{exc}\n{proc.log_tail()}") from None
+    return proc
