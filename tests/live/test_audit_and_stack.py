@@ -21,7 +21,15 @@ from live.audit_source import live_final_state
 from live.config import LiveConfig
 from live.redis_store import response_from_json
 from tests.live.conftest import LiveRun
-from tests.live.helpers import Answer, body_for, mock_charges, post, rows_for, unique
+from tests.live.helpers import (
+    KEYRING,
+    Answer,
+    body_for,
+    mock_charges,
+    post,
+    rows_for,
+    unique,
+)
 from tests.live.stack import REPO, ServerPool, free_port
 from tests.live.test_live_service import reconcile_now
 
@@ -240,8 +248,9 @@ def test_get_payment_health_and_readiness(live: LiveRun, three_servers: list[str
         async with httpx.AsyncClient(timeout=30) as client:
             made = await post(client, url, key, body_for(merchant, "o-1"))
             pid = made.body["payment"]["id"]
-            found = await client.get(f"{url}/payments/{pid}")
-            missing = await client.get(f"{url}/payments/pay_nope")
+            auth = KEYRING.auth(merchant)
+            found = await client.get(f"{url}/payments/{pid}", headers=auth)
+            missing = await client.get(f"{url}/payments/pay_nope", headers=auth)
             ready = await client.get(f"{url}/readyz")
             return made, found, missing, ready
 
