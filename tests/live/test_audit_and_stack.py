@@ -268,7 +268,8 @@ def test_stats_count_one_round_trip_per_effect(live: LiveRun, three_servers: lis
     (2 Redis round trips);
     Postgres PENDING insert (no find first: the insert's unique indexes are the lookup) and
     the completion transaction of three writes sent as one ``ph_apply()`` call (2 round trips;
-    no BEGIN or COMMIT exchange, no second statement per transition)."""
+    no BEGIN or COMMIT exchange, no second statement per transition); plus the API key's
+    lookup by key id (1 Postgres round trip per request, before the flow)."""
     url = three_servers[2]
 
     async def scenario() -> tuple[dict[str, int], Answer, dict[str, int]]:
@@ -281,7 +282,7 @@ def test_stats_count_one_round_trip_per_effect(live: LiveRun, three_servers: lis
     before, made, after = asyncio.run(scenario())
     assert made.status == 201 and not made.replayed
     assert after["redis_round_trips"] - before["redis_round_trips"] == 2
-    assert after["postgres_round_trips"] - before["postgres_round_trips"] == 2
+    assert after["postgres_round_trips"] - before["postgres_round_trips"] == 2 + 1  # + the key
     assert after["postgres_pool"]["pool_max"] == live.config.pool_max
 
 
