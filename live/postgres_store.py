@@ -214,6 +214,11 @@ class PostgresStore:
         except (psycopg.OperationalError, *_TRANSIENT) as exc:
             raise Unavailable(f"postgres: {exc}") from exc
 
+    async def query(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One autocommit read of another table of the schema (``live.merchant_keys``);
+        faults as for every read (``Unavailable``)."""
+        return await self._read(query, params)
+
     async def ping(self) -> bool:
         rows = await self._read("SELECT 1", ())
         return rows == [(1,)]

@@ -1,7 +1,13 @@
 """The HTTP service: ``POST /payments`` with IETF Idempotency-Key semantics over the core flow.
 
-Status codes (draft-ietf-httpapi-idempotency-key-header, Stripe's conventions):
+Every payment operation needs ``Authorization: Bearer <key>`` (``live.merchant_keys``): the
+merchant is the key's. Status codes (draft-ietf-httpapi-idempotency-key-header, RFC 6750,
+Stripe's conventions):
 
+- 401 with ``WWW-Authenticate: Bearer`` for a missing, unknown, malformed or revoked key;
+- 403 ``merchant_mismatch`` when the body names another merchant than the key's (a body
+  without ``merchant`` takes the key's);
+- 404 from ``GET /payments/{id}`` for another merchant's payment, as for no payment at all;
 - 400 missing or malformed ``Idempotency-Key``, or an invalid body (``{code, message}``);
 - 201 a new payment; the same status and body with ``Idempotent-Replayed: true`` for a replay;
 - 202 accepted, the outcome is unknown and will be reconciled (retry with the same key);
@@ -37,6 +43,7 @@ from core.runtime.async_runner import run_async
 from core.variants import Variant
 from live.config import LiveConfig
 from live.faultpoints import FaultPoints
+from live.merchant_keys import authenticate, bearer_token
 from live.transport import LiveTransport
 from live.validation import (
     ANY_TEXT_PATTERN,
@@ -116,9 +123,12 @@ ID_PARAMETER: dict[str, Any] = {
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["merchant", "order", "amount", "currency", "source"],
+    "required": ["order", "amount", "currency", "source"],
     "properties": {
-        "merchant": _text,
+        "merchant": {
+            **_text,
+            "description": "optional: the API key's merchant; any other is refused (403)",
+        },
         "order": _text,
         "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT},
         "currency": {"type": "string", "enum": sorted(ISO_4217), "example": "usd"},
@@ -135,6 +145,31 @@ REQUEST_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+SECURITY_SCHEME = "merchantKey"
+SECURITY: list[dict[str, list[str]]] = [{SECURITY_SCHEME: []}]
+REALM = 'Bearer realm="payharness"'
+
+
+class Unauthorized(Exception):
+    """No usable API key: answered 401 with ``WWW-Authenticate``."""
+
+    def __init__(self, presented: bool) -> None:
+        super().__init__("unauthorized")
+        self.presented = presented
+
+
+def unauthorized(exc: Unauthorized) -> Any:
+    if exc.presented:
+        challenge = f'{REALM}, error="invalid_token"'
+        message = "the API key is unknown, malformed or revoked"
+    else:
+        challenge = REALM
+        message = "an API key is required: Authorization: Bearer <key>"
+    return _json(
+        401, {"code": "unauthorized", "message": message}, {"WWW-Authenticate": challenge}
+    )
 
 
 def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Any:
@@ -184,7 +219,8 @@ def create_app(
         version="0.1.0",
         description=(
             "The seed's payment gateway running the payharness core flow. "
-            f"Variant: {chosen.name}. POST /payments requires an Idempotency-Key header."
+            f"Variant: {chosen.name}. POST /payments requires an Idempotency-Key header; "
+            "payment operations need a merchant's API key (Authorization: Bearer)."
         ),
         lifespan=lifespan,
     )
@@ -205,6 +241,15 @@ def create_app(
             dict(exc.headers or {}),
         )
 
+    async def merchant_of(request: Request) -> str:
+        """The merchant of the request's active API key; ``Unauthorized`` otherwise (a
+        backend fault propagates as ``Fault``: 503, nothing decided)."""
+        token = bearer_token(request.headers.getlist("authorization"))
+        merchant = await authenticate(state["transport"].postgres.query, token)
+        if merchant is None:
+            raise Unauthorized(presented=bool(request.headers.getlist("authorization")))
+        return merchant
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Any:
         # A bug or a backend's unexpected error, never the client's input (live.validation
@@ -220,7 +265,9 @@ def create_app(
         201: {"description": "Payment completed (or its replay)", "content": _c(OUTCOME_SCHEMA)},
         202: {"description": "Outcome unknown; will be reconciled", "content": _c(OUTCOME_SCHEMA)},
         400: {"description": "Missing/malformed key or body", "content": _c(ERROR_SCHEMA)},
+        401: {"description": "Missing, unknown or revoked API key", "content": _c(ERROR_SCHEMA)},
         402: {"description": "Declined (final)", "content": _c(OUTCOME_SCHEMA)},
+        403: {"description": "Body merchant is not the key's", "content": _c(ERROR_SCHEMA)},
         409: {"description": "Same key in flight; see Retry-After", "content": _c(ERROR_SCHEMA)},
         413: {"description": f"Body over {MAX_BODY_BYTES} bytes", "content": _c(ERROR_SCHEMA)},
         415: {"description": "Body not application/json", "content": _c(ERROR_SCHEMA)},
@@ -233,17 +280,24 @@ def create_app(
         status_code=201,
         responses=responses,
         openapi_extra={
+            "security": SECURITY,
             "parameters": [KEY_PARAMETER],
             "requestBody": {"required": True, "content": {"application/json": _s(REQUEST_SCHEMA)}},
         },
     )
     async def create_payment(request: Request) -> Any:
-        """Charge an order once per Idempotency-Key."""
+        """Charge an order once per Idempotency-Key, for the API key's merchant."""
+        try:
+            merchant = await merchant_of(request)
+        except Unauthorized as exc:
+            return unauthorized(exc)
+        except Fault as exc:
+            return error_response(503, "backend_unavailable", str(exc))
         try:
             key = key_from_headers(request.headers.getlist("idempotency-key"))
             check_content_type(request.headers.get("content-type"))
             raw = await read_limited(request.stream(), request.headers.get("content-length"))
-            payment_request = parse_body(raw, key)
+            payment_request = parse_body(raw, key, merchant)
         except RequestRejected as exc:
             return error_response(exc.status, exc.code, exc.message, field=exc.field)
         transport = state["transport"]
@@ -259,18 +313,30 @@ def create_app(
 
     @app.get(
         "/payments/{payment_id}",
-        responses={404: {"description": "No such payment", "content": _c(ERROR_SCHEMA)}},
+        responses={
+            401: responses[401],
+            404: {"description": "No such payment of this merchant", "content": _c(ERROR_SCHEMA)},
+            503: {"description": "A backend is unavailable", "content": _c(ERROR_SCHEMA)},
+        },
+        openapi_extra={"security": SECURITY},
     )
-    async def get_payment(payment_id: str) -> Any:
-        """A payment row as Postgres holds it."""
+    async def get_payment(payment_id: str, request: Request) -> Any:
+        """A payment row of the API key's merchant as Postgres holds it; another merchant's
+        payment is 404, exactly as a payment that does not exist."""
+        try:
+            merchant = await merchant_of(request)
+        except Unauthorized as exc:
+            return unauthorized(exc)
+        except Fault as exc:
+            return error_response(503, "backend_unavailable", str(exc))
         if not payment_id_could_exist(payment_id):
             return error_response(404, "payment_not_found", "no such payment")
         try:
             row = await state["transport"].postgres.get(payment_id)
         except Fault as exc:
             return error_response(503, "backend_unavailable", str(exc))
-        if row is None:
-            return error_response(404, "payment_not_found", f"no payment {payment_id!r}")
+        if row is None or row.merchant != merchant:
+            return error_response(404, "payment_not_found", "no such payment")
         return _json(
             200,
             {
@@ -335,6 +401,13 @@ def create_app(
         malformed id is a 404 from the handler, not a 400 from FastAPI's validation)."""
         spec = generated()
         spec["paths"]["/payments/{payment_id}"]["get"]["parameters"] = [ID_PARAMETER]
+        spec.setdefault("components", {})["securitySchemes"] = {
+            SECURITY_SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a merchant's API key (`payharness merchants add NAME`)",
+            }
+        }
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]

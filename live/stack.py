@@ -136,6 +136,10 @@ def up_summary(state: StackState, env: Mapping[str, str]) -> list[str]:
         where = f" port {entry['port']}" if "port" in entry else ""
         lines.append(f"  {entry['name']:<22} pid {entry['pid']}{where}")
     lines.append("servers: " + " ".join(state["servers"]))
+    lines.append(
+        "payments need a merchant's API key: KEY=$(payharness merchants add NAME), then "
+        "-H \"Authorization: Bearer $KEY\" (same PAYHARNESS_DB_SCHEMA)"
+    )
     return lines
 
 

@@ -181,8 +181,11 @@ def well_formed(field: str, value: str, limit: int, *, needs_text: bool) -> None
         raise RequestRejected(400, "invalid_request", f"{field} must not be blank", field)
 
 
-def parse_body(raw: bytes, key: str) -> PaymentRequest:
-    """A ``PaymentRequest`` from the raw body, or ``RequestRejected``."""
+def parse_body(raw: bytes, key: str, merchant: str | None = None) -> PaymentRequest:
+    """A ``PaymentRequest`` from the raw body, or ``RequestRejected``.
+
+    ``merchant`` is the authenticated merchant (``live.merchant_keys``): a body without
+    ``merchant`` takes it, a body naming another merchant is 403 ``merchant_mismatch``."""
     if len(raw) > MAX_BODY_BYTES:
         raise too_large()
     try:
@@ -222,6 +225,14 @@ def parse_body(raw: bytes, key: str) -> PaymentRequest:
         body["amount"] = int(amount)
     if "metadata" in body:  # null, [], "" and false are not an object either
         _check_metadata(body["metadata"])
+    if merchant is not None:
+        if "merchant" not in body:
+            body["merchant"] = merchant
+        elif body["merchant"] != merchant:
+            raise RequestRejected(
+                403, "merchant_mismatch",
+                "the body's merchant is not the merchant of the API key", "merchant",
+            )
     try:
         return PaymentRequest.from_json(body, key)
     except ValidationError as exc:

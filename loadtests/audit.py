@@ -4,6 +4,10 @@ run's Postgres rows and the provider's charges.
 The final state is fenced to the run: only merchants whose id starts with the run's prefix
 (``LoadSettings.merchant_prefix``) are kept, so charges and rows of other runs, tests or
 benchmarks sharing the mock or the database never enter the verdict.
+
+E4's "nobody is shown another merchant's payment" is also judged live: the snooper users
+(``loadtests.users.Snooper``) read payments with another merchant's API key, and every such
+read answered 200 is an E4 violation (``cross_merchant_reads``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.checker import PROPERTIES, TITLES, Verdict, check
+from core.checker import PROPERTIES, TITLES, Verdict, Violation, check
 from core.history import Event, FinalState
 from live.history_file import JsonLinesHistory
 
@@ -91,6 +95,12 @@ class AuditResult:
             lines.append(f"  {prop:3} {state:12} {TITLES[prop]}")
         counts = ", ".join(f"{k}={n}" for k, n in sorted(v.counts.items()))
         lines.append(f"  counts: {counts}")
+        reads = self.extra.get("cross_merchant_reads")
+        if reads and reads.get("reads"):
+            lines.append(
+                f"  reads with another merchant's key: {reads['reads']}, shown (200): "
+                f"{reads['shown']}, statuses {reads['statuses']}"
+            )
         if not self.final.charges_listed:
             lines.append(
                 "  the provider cannot list its charges: charges counted from the adapter's log"
@@ -98,6 +108,33 @@ class AuditResult:
         if not v.ok:
             lines.append(v.render())
         return "\n".join(lines)
+
+
+def cross_merchant_reads(
+    reads: Iterable[dict[str, Any]], merchant_prefix: str
+) -> tuple[dict[str, Any], list[Violation]]:
+    """Counts of the run's reads of a payment with another merchant's key, and one E4
+    violation per read that was answered 200 (the payment was shown)."""
+    mine = [
+        r
+        for r in reads
+        if str(r["owner"]).startswith(merchant_prefix) and r["reader"] != r["owner"]
+    ]
+    statuses: dict[str, int] = {}
+    violations: list[Violation] = []
+    for r in mine:
+        statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+        if int(r["status"]) == 200:
+            violations.append(
+                Violation(
+                    "E4",
+                    f"merchant {r['reader']} was shown {r['owner']}'s payment "
+                    f"{r['payment_id']} ({r['target']})",
+                    trace=(f"t={r['t']} ms GET /payments/{r['payment_id']} "
+                           f"as {r['reader']} -> 200",),
+                )
+            )
+    return {"reads": len(mine), "shown": len(violations), "statuses": statuses}, violations
 
 
 def audit(
@@ -108,12 +145,15 @@ def audit(
     eventual: bool = True,
     out_dir: Path | None = None,
     extra: dict[str, Any] | None = None,
+    reads: Iterable[dict[str, Any]] = (),
 ) -> AuditResult:
     """Judge a run; write ``audit.json`` and ``audit.txt`` beside the history."""
     history = JsonLinesHistory(str(history_path))
     fenced = fill_sources(fence(final, merchant_prefix), history)
     verdict = check(history, fenced, eventual=eventual)
-    result = AuditResult(verdict, fenced, dict(extra or {}))
+    counted, shown = cross_merchant_reads(reads, merchant_prefix)
+    verdict.violations.extend(shown)
+    result = AuditResult(verdict, fenced, {**(extra or {}), "cross_merchant_reads": counted})
     out = out_dir or history_path.parent
     (out / AUDIT_JSON).write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     (out / AUDIT_TEXT).write_text(result.render() + "\n", encoding="utf-8")

@@ -87,3 +87,50 @@ def count_lines(run_dir: Path) -> int:
             while chunk := handle.read(1 << 20):
                 total += chunk.count(b"\n")
     return total
+
+
+READS_GLOB = "reads-*.jsonl"
+
+
+class ReadLog:
+    """``reads-<host>-<pid>.jsonl``: every ``GET /payments/{id}`` a snooper made with another
+    merchant's key (``reader`` is not ``owner``); the audit counts a 200 as an E4 violation
+    (a merchant shown another merchant's payment)."""
+
+    def __init__(self, directory: str | Path, t0_ms: int) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.t0_ms = t0_ms
+        self.path = self.directory / f"reads-{socket.gethostname()}-{os.getpid()}.jsonl"
+        self._handle: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._lock = threading.Lock()
+
+    def record(
+        self, user: str, reader: str, owner: str, payment_id: str, target: str, status: int
+    ) -> None:
+        row = {
+            "t": int(time.time() * 1000) - self.t0_ms,
+            "user": user,
+            "reader": reader,
+            "owner": owner,
+            "payment_id": payment_id,
+            "target": target,
+            "status": status,
+        }
+        with self._lock:
+            self._handle.write(json.dumps(row, separators=(",", ":")) + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._handle.closed:
+                self._handle.close()
+
+
+def load_reads(run_dir: Path) -> list[dict[str, object]]:
+    """Every cross-merchant read of the run, in time order."""
+    rows: list[dict[str, object]] = []
+    for path in sorted(Path(run_dir).glob(READS_GLOB)):
+        with open(path, encoding="utf-8") as handle:
+            rows += [json.loads(line) for line in handle if line.strip()]
+    return sorted(rows, key=lambda r: int(str(r["t"])))

@@ -1,6 +1,6 @@
 """The Locust entry point: ``locust -f loadtests/locustfile.py`` (``payharness load`` runs it).
 
-The five user kinds are weighted from the run's settings; one shape class follows the
+The six user kinds are weighted from the run's settings; one shape class follows the
 settings' shape (steady, step, spike). ``--ph-settings`` carries the settings as JSON from the
 master to every worker, so workers on other hosts need only this file and the master's
 address.
@@ -22,10 +22,19 @@ from loadtests.users import (
     NewKeyAfterFailure,
     Payer,
     Retrier,
+    Snooper,
     close_history,
 )
 
-__all__ = ["DoubleTapper", "KeyReuser", "NewKeyAfterFailure", "Payer", "PaymentShape", "Retrier"]
+__all__ = [
+    "DoubleTapper",
+    "KeyReuser",
+    "NewKeyAfterFailure",
+    "Payer",
+    "PaymentShape",
+    "Retrier",
+    "Snooper",
+]
 
 
 def _settings_from(raw: str) -> LoadSettings | None:

@@ -29,7 +29,7 @@ from core.history import Event
 from live.paths import output_root
 from loadtests.audit import AuditResult, audit
 from loadtests.faults import SERVER_SIDE, FaultInjector, FaultLog
-from loadtests.history import ProcessHistory, merge_histories
+from loadtests.history import ProcessHistory, load_reads, merge_histories
 from loadtests.settings import (
     DEFAULT_WEIGHTS,
     ENV,
@@ -314,13 +314,14 @@ def settle_round(
     def one(mk: tuple[str, str]) -> None:
         ev = first[mk]
         request = PaymentRequest(ev.merchant, ev.order, ev.amount, ev.currency, ev.source, ev.key)
+        headers = request_headers(request, settings.auth_for(ev.merchant))
         target = rng.choice(targets)
         attempt = hist.next_attempt()
         hist.record(request_record(hist.now(), attempt, "settle", request, target))
         started = time.perf_counter()
         try:
             r = client.post(
-                f"{target}/payments", json=request_body(request), headers=request_headers(request)
+                f"{target}/payments", json=request_body(request), headers=headers
             )
             answer, payment = parse_answer(
                 r.status_code, dict(r.headers), r.text, (time.perf_counter() - started) * 1000
@@ -388,6 +389,7 @@ def run_load(opts: LoadOptions, echo: Callable[[str], None] = print) -> LoadResu
             log_dir=run_dir,
             echo=echo,
         )
+    settings: LoadSettings | None = None
     try:
         settings = LoadSettings(
             run_id=run_id,
@@ -405,7 +407,12 @@ def run_load(opts: LoadOptions, echo: Callable[[str], None] = print) -> LoadResu
             step_s=opts.step_s,
             slo_ms=opts.slo_ms,
         )
+        settings = settings.with_(
+            api_keys=stack.issue_keys([settings.merchant(i) for i in range(settings.merchants)])
+        )
         settings_path = settings.save(run_dir / "settings.json")
+        if settings.api_keys:
+            echo(f"issued {len(settings.api_keys)} API keys for the run's merchants")
         prefix = settings.merchant_prefix
         injector: FaultInjector | None = None
         targets = stack.fault_targets(prefix, run_dir) if server_faults else None
@@ -453,10 +460,24 @@ def run_load(opts: LoadOptions, echo: Callable[[str], None] = print) -> LoadResu
         settle_round(stack, settings, run_dir, keys_with_rows, opts, echo)
         history = merge_histories(run_dir)
         final = stack.final_state()
-        result = audit(history, final, prefix, extra={"notes": notes, "stack": stack.name})
+        result = audit(
+            history,
+            final,
+            prefix,
+            extra={"notes": notes, "stack": stack.name},
+            reads=load_reads(run_dir),
+        )
         echo(result.render())
         return LoadResult(run_dir, result, 0 if result.verdict.ok else 1, notes)
     finally:
+        try:
+            removed = stack.remove_keys()
+            if removed:
+                echo(f"removed the run's {removed} API keys")
+        except Exception as exc:  # the stack may be gone with its schema; say so
+            echo(f"could not remove the run's API keys: {exc!r}")
+        if settings is not None and settings.api_keys:
+            settings.redacted().save(run_dir / "settings.json")
         if not opts.keep_stack:
             stack.close()
 

@@ -17,13 +17,16 @@ from typing import Any
 
 ENV = "PAYHARNESS_LOAD_SETTINGS"
 
-USER_KINDS = ("payer", "retrier", "double_tapper", "key_reuser", "new_key_after_failure")
+USER_KINDS = (
+    "payer", "retrier", "double_tapper", "key_reuser", "new_key_after_failure", "snooper",
+)
 DEFAULT_WEIGHTS: dict[str, int] = {
     "payer": 10,
     "retrier": 4,
     "double_tapper": 2,
     "key_reuser": 1,
     "new_key_after_failure": 2,
+    "snooper": 1,
 }
 SHAPES = ("steady", "step", "spike")
 FAULT_KINDS = ("kill", "redis-flush", "redis-restart", "pg-terminate", "mock")
@@ -63,6 +66,9 @@ class LoadSettings:
     step_users: int = 0
     step_s: float = 15.0
     slo_ms: float = 250.0
+    api_keys: dict[str, str] = field(default_factory=dict)
+    """Each merchant's API key (``Authorization: Bearer``), issued by the run at its start and
+    removed at its end; ``settings.json`` is rewritten without them then (``redacted``)."""
 
     @property
     def merchant_prefix(self) -> str:
@@ -72,10 +78,21 @@ class LoadSettings:
     def merchant(self, i: int) -> str:
         return f"{self.merchant_prefix}-m{i}"
 
+    def redacted(self) -> LoadSettings:
+        """These settings with the keys masked (what stays on disk after the run)."""
+        return replace(self, api_keys=dict.fromkeys(self.api_keys, "***"))
+
+    def auth_for(self, merchant: str) -> dict[str, str]:
+        token = self.api_keys.get(merchant)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
     def save(self, path: Path) -> Path:
+        """Written owner-only: while the run lasts the file holds the merchants' keys."""
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         path.write_text(self.to_json(), encoding="utf-8")
         return path
 

@@ -47,6 +47,10 @@ class Stack(Protocol):
 
     def heal(self) -> list[str]: ...
 
+    def issue_keys(self, merchants: list[str]) -> dict[str, str]: ...
+
+    def remove_keys(self) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -79,6 +83,8 @@ class LiveStack:
     private_redis: PrivateRedis | None = None
     env: dict[str, str] = field(default_factory=dict)
     name: str = "live"
+    key_ids: list[str] = field(default_factory=list)
+    """The API keys this run issued (removed by ``remove_keys``)."""
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -184,6 +190,31 @@ class LiveStack:
             flush_redis(FaultTargets({}, cfg.redis_url, cfg.redis_prefix + "*", ""))
         except Exception as exc:  # leave them (they expire), say so
             print(f"could not delete keys {cfg.redis_prefix}*: {exc}", file=sys.stderr)
+
+    # --- the run's merchants' API keys -----------------------------------------------------
+
+    def issue_keys(self, merchants: list[str]) -> dict[str, str]:
+        """One API key per merchant in the stack's schema: ``{merchant: token}``."""
+        from live.merchant_keys import add_key
+
+        cfg = self.config
+        tokens: dict[str, str] = {}
+        for merchant in merchants:
+            issued = add_key(cfg.database_url, cfg.db_schema, merchant)
+            self.key_ids.append(issued.key_id)
+            tokens[merchant] = issued.token
+        return tokens
+
+    def remove_keys(self) -> int:
+        """Delete the keys this run issued (exactly those ids); how many were removed."""
+        from live.merchant_keys import remove_keys
+
+        if not self.key_ids:
+            return 0
+        cfg = self.config
+        removed = remove_keys(cfg.database_url, cfg.db_schema, self.key_ids)
+        self.key_ids.clear()
+        return removed
 
     # --- after the load -------------------------------------------------------------------
 
@@ -374,6 +405,13 @@ class StubStack:
 
     def heal(self) -> list[str]:
         return []
+
+    def issue_keys(self, merchants: list[str]) -> dict[str, str]:
+        """The stub authenticates nobody (it has no key store): no keys."""
+        return {}
+
+    def remove_keys(self) -> int:
+        return 0
 
     def close(self) -> None:
         if self.proc.poll() is None:

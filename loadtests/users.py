@@ -1,4 +1,7 @@
-"""Locust users: the five kinds of client the gateway must survive.
+"""Locust users: the six kinds of client the gateway must survive.
+
+Each user pays as one of the run's merchants, with that merchant's API key
+(``Authorization: Bearer``, issued by the run: ``LoadSettings.api_keys``).
 
 Every attempt is written to the process's history before it is sent and after it returns,
 so a request cut off by a killed server still leaves its request event. Statuses the
@@ -18,7 +21,7 @@ from locust import constant_pacing, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from core.domain import PaymentRequest
-from loadtests.history import ProcessHistory
+from loadtests.history import ProcessHistory, ReadLog
 from loadtests.settings import ENV, LoadSettings
 from loadtests.wire import (
     DECLINE_SOURCE,
@@ -58,10 +61,19 @@ def history_of(settings: LoadSettings) -> ProcessHistory:
     return hist
 
 
+def reads_of(settings: LoadSettings) -> ReadLog:
+    log = _state.get("reads")
+    if log is None or log.directory.as_posix() != settings.history_dir:
+        log = ReadLog(settings.history_dir, settings.t0_ms)
+        _state["reads"] = log
+    return log
+
+
 def close_history() -> None:
-    hist = _state.pop("history", None)
-    if hist is not None:
-        hist.close()
+    for name in ("history", "reads"):
+        hist = _state.pop(name, None)
+        if hist is not None:
+            hist.close()
 
 
 class PaymentUser(FastHttpUser):
@@ -78,6 +90,7 @@ class PaymentUser(FastHttpUser):
         self.history = history_of(self.settings)
         self.rng = random.Random()
         self.merchant = self.settings.merchant(self.rng.randrange(self.settings.merchants))
+        self.auth = self.settings.auth_for(self.merchant)
         self.name = f"{self.kind}-{id(self) % 100_000:05d}"
         self._pacer = constant_pacing(self.settings.pace_s)
 
@@ -111,7 +124,7 @@ class PaymentUser(FastHttpUser):
             f"{target}/payments",
             name=name,
             json=request_body(request),
-            headers=request_headers(request),
+            headers=request_headers(request, self.auth),
             catch_response=True,
         ) as resp:
             latency = (time.perf_counter() - started) * 1000
@@ -235,10 +248,51 @@ class NewKeyAfterFailure(PaymentUser):
         self.until_final(again, self.send(again, label="new_key_after_failure again"))
 
 
+class Snooper(PaymentUser):
+    """Pays, then asks every server for that payment with another merchant's key: each must
+    answer 404 (E4: nobody is shown another merchant's payment). Reads go to the run's
+    ``reads-*.jsonl``; the audit counts any 200 as an E4 violation."""
+
+    kind = "snooper"
+
+    @task
+    def pay(self) -> None:
+        request = self.fresh(source=self.rng.choice(GOOD_SOURCES))
+        answer = self.until_final(request, self.send(request))
+        payment_id = answer.payment_id
+        others = [
+            m
+            for m in (self.settings.merchant(i) for i in range(self.settings.merchants))
+            if m != self.merchant
+        ]
+        if not payment_id or not others:
+            return
+        reader = self.rng.choice(others)
+        auth = self.settings.auth_for(reader)
+        log = reads_of(self.settings)
+        for target in self.settings.targets:
+            with self.client.request(
+                "GET",
+                f"{target}/payments/{payment_id}",
+                name="GET /payments/{id} [snooper, another merchant]",
+                headers=auth,
+                catch_response=True,
+            ) as resp:
+                status = int(resp.status_code or 0)
+                if status == 200:
+                    resp.failure("E4: another merchant's payment was shown")
+                elif status == 0 or status >= 500:
+                    resp.failure(f"{status}")
+                else:
+                    resp.success()
+            log.record(self.name, reader, self.merchant, payment_id, target, status)
+
+
 USER_CLASSES: dict[str, type[PaymentUser]] = {
     "payer": Payer,
     "retrier": Retrier,
     "double_tapper": DoubleTapper,
     "key_reuser": KeyReuser,
     "new_key_after_failure": NewKeyAfterFailure,
+    "snooper": Snooper,
 }

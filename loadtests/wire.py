@@ -72,8 +72,15 @@ def request_body(request: PaymentRequest) -> dict[str, Any]:
     return body
 
 
-def request_headers(request: PaymentRequest) -> dict[str, str]:
-    return {"Idempotency-Key": request.idempotency_key, "Content-Type": "application/json"}
+def request_headers(
+    request: PaymentRequest, auth: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The POST's headers; ``auth`` is the merchant's ``Authorization`` header."""
+    return {
+        "Idempotency-Key": request.idempotency_key,
+        "Content-Type": "application/json",
+        **(auth or {}),
+    }
 
 
 def choose_source(rng: random.Random, decline_rate: float, mock_fault_rate: float) -> str:

@@ -128,6 +128,8 @@ class Meter:
     pg_transactions: float = 0.0
     round_trips: dict[str, float] = field(default_factory=lambda: {"redis": 0.0, "postgres": 0.0})
     cpu_s: dict[str, float] = field(default_factory=dict)
+    auth: dict[str, str] = field(default_factory=dict)
+    """The ``Authorization`` header of the endpoint's merchant (none for ``bare``)."""
 
     def add(
         self,

@@ -11,7 +11,7 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from loadtests.rawhttp import HTTPError, RawClient
@@ -52,8 +52,10 @@ async def offer(
     seconds: float,
     merchant: str,
     slo_ms: float,
+    auth: Mapping[str, str] | None = None,
 ) -> Level:
-    """Send ``rate`` new payments per second for ``seconds``, open loop."""
+    """Send ``rate`` new payments per second for ``seconds``, open loop, with ``auth`` (the
+    merchant's ``Authorization`` header) on every request."""
     loop = asyncio.get_running_loop()
     n = max(1, int(rate * seconds))
     latencies: list[float] = []
@@ -62,6 +64,7 @@ async def offer(
     rng = random.Random()
     in_flight = 0
     urls = [f"{t}/payments" for t in targets]
+    sent = dict(auth or {})
 
     async def one(due: float, i: int) -> None:
         nonlocal in_flight
@@ -86,7 +89,7 @@ async def offer(
         }
         try:
             status = await client.post(
-                urls[i % len(urls)], json.dumps(body).encode(), {"Idempotency-Key": key}
+                urls[i % len(urls)], json.dumps(body).encode(), {**sent, "Idempotency-Key": key}
             )
         except HTTPError:
             status = 0
@@ -120,14 +123,17 @@ async def ramp(
     merchant: str,
     args: argparse.Namespace,
     echo: Callable[[str], None],
+    auth: Mapping[str, str] | None = None,
 ) -> list[Level]:
     """One endpoint's whole ramp on one client (``--order sequential``)."""
     levels: list[Level] = []
     async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
-        await offer(client, targets, 5, 1.0, merchant, 1e9)  # warm connections and pools
+        await offer(client, targets, 5, 1.0, merchant, 1e9, auth)  # warm connections and pools
         rate: float | None = args.start_rate
         while rate is not None:
-            level = await offer(client, targets, rate, args.level_seconds, merchant, args.slo_ms)
+            level = await offer(
+                client, targets, rate, args.level_seconds, merchant, args.slo_ms, auth
+            )
             levels.append(level)
             echo("    " + describe(level))
             rate = next_rate(levels, args)
@@ -136,12 +142,18 @@ async def ramp(
 
 
 async def one_level(
-    targets: Sequence[str], merchant: str, rate: float, args: argparse.Namespace
+    targets: Sequence[str],
+    merchant: str,
+    rate: float,
+    args: argparse.Namespace,
+    auth: Mapping[str, str] | None = None,
 ) -> Level:
     """One rate level with its own client, after a warm-up of ``WARMUP`` payments."""
     async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
-        await offer(client, targets, WARMUP, 1.0, merchant, 1e9)
-        return await offer(client, targets, rate, args.level_seconds, merchant, args.slo_ms)
+        await offer(client, targets, WARMUP, 1.0, merchant, 1e9, auth)
+        return await offer(
+            client, targets, rate, args.level_seconds, merchant, args.slo_ms, auth
+        )
 
 
 def next_rate(levels: list[Level], args: argparse.Namespace) -> float | None:

@@ -59,6 +59,14 @@ class BenchRig:
     def live_config(self) -> LiveConfig:
         return LiveConfig.from_env(self.stack_env)
 
+    def api_key_auth(self, merchant: str) -> dict[str, str]:
+        """A new API key for ``merchant`` in the bench's own database (dropped with it)."""
+        from live.merchant_keys import add_key
+
+        cfg = self.live_config
+        token = add_key(cfg.database_url, cfg.db_schema, merchant).token
+        return {"Authorization": f"Bearer {token}"}
+
     @property
     def redis_pids(self) -> list[int]:
         return [self.redis.proc.pid] if self.redis.proc is not None else []

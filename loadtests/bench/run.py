@@ -56,6 +56,9 @@ def run_bench(args: argparse.Namespace, echo: Echo) -> BenchOutcome:
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     with BenchRig.open(endpoints, args.servers, out_dir, bench_id, echo) as rig:
         meters = {name: Meter(name, rig.groups[name]) for name in endpoints}
+        for name, meter in meters.items():
+            if name != "bare":  # the flow servers authenticate: one key in the bench's database
+                meter.auth = rig.api_key_auth(_merchant(meter))
         for name in endpoints:
             echo(f"  {name}: {len(rig.groups[name])} servers {' '.join(rig.groups[name])}")
         if args.order == "sequential":
@@ -114,11 +117,11 @@ def _ramp_in_lockstep(
 
 
 def _whole_ramp(m: Meter, args: argparse.Namespace, echo: Echo) -> list[Level]:
-    return asyncio.run(ramp(m.targets, _merchant(m), args, echo))
+    return asyncio.run(ramp(m.targets, _merchant(m), args, echo, m.auth))
 
 
 def _one_level(m: Meter, rate: float, args: argparse.Namespace) -> Level:
-    return asyncio.run(one_level(m.targets, _merchant(m), rate, args))
+    return asyncio.run(one_level(m.targets, _merchant(m), rate, args, m.auth))
 
 
 def _merchant(m: Meter) -> str:

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--weights",
         default="",
         help="user mix, e.g. payer=10,retrier=4,double_tapper=2,key_reuser=1,"
-        "new_key_after_failure=2",
+        "new_key_after_failure=2,snooper=1",
     )
     p.add_argument(
         "--mock-fault-rate",

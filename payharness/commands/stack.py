@@ -51,7 +51,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "default $PAYHARNESS_PROVIDER or stripe",
     )
     up.add_argument(
-        "--paypal-port", type=int_in(1, 65535), default=12112, help="PayPal stand-in port (default 12112)"
+        "--paypal-port",
+        type=int_in(1, 65535),
+        default=12112,
+        help="PayPal stand-in port (default 12112)",
     )
     up.add_argument(
         "--paypal-search-lag-ms",

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from live.config import LiveConfig
+from tests.live.helpers import KEYRING
 from tests.live.stack import REPO, Proc, ServerPool, start_mock, start_paypal_standin
 
 
@@ -81,6 +82,7 @@ def live_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
         db_schema=f"ph_test_{run_id}", redis_prefix=f"phtest:{run_id}:", variant="hardened"
     )
     asyncio.run(migrate(config.database_url, config.db_schema))
+    KEYRING.configure(config)
     log_dir = tmp_path_factory.mktemp("live-logs")
     try:
         yield LiveRun(config, log_dir, run_id)

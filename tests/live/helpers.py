@@ -1,4 +1,5 @@
-"""Small clients the live tests share: POST with retries on 409, charges at the mock, rows."""
+"""Small clients the live tests share: POST with retries on 409, charges at the mock, rows,
+and every test merchant's API key (``KEYRING``: issued on first use in the session's schema)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 from core.domain import Payment
 from core.variants import variant_named
 from live.config import LiveConfig
+from live.merchant_keys import IssuedKey, add_key
 from live.postgres_store import PostgresStore
 from live.stripe_provider import StripeProvider
 
@@ -25,6 +27,40 @@ class Answer:
     replayed: bool
     retry_after: str | None
     server: str
+
+
+class Keyring:
+    """One API key per test merchant, issued on first use in the session's schema (which the
+    session drops at its end, keys included)."""
+
+    def __init__(self) -> None:
+        self.config: LiveConfig | None = None
+        self.issued: dict[str, IssuedKey] = {}
+
+    def configure(self, config: LiveConfig) -> None:
+        self.config = config
+        self.issued.clear()
+
+    def token(self, merchant: str) -> str:
+        found = self.issued.get(merchant)
+        if found is None:
+            if self.config is None:
+                raise RuntimeError("the keyring has no schema: use the live_base fixture")
+            found = add_key(self.config.database_url, self.config.db_schema, merchant)
+            self.issued[merchant] = found
+        return found.token
+
+    def auth(self, merchant: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(merchant)}"}
+
+
+KEYRING = Keyring()
+
+
+def auth_for(body: Any) -> dict[str, str]:
+    """The Authorization header for the body's merchant (none for a body without one)."""
+    merchant = body.get("merchant") if isinstance(body, dict) else None
+    return KEYRING.auth(merchant) if isinstance(merchant, str) and merchant else {}
 
 
 def body_for(
@@ -43,8 +79,17 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
-async def post(client: httpx.AsyncClient, server: str, key: str | None, body: Any) -> Answer:
-    headers = {} if key is None else {"Idempotency-Key": key}
+async def post(
+    client: httpx.AsyncClient,
+    server: str,
+    key: str | None,
+    body: Any,
+    auth: dict[str, str] | None = None,
+) -> Answer:
+    """POST a payment, authenticated as the body's merchant unless ``auth`` says otherwise."""
+    headers = dict(auth_for(body) if auth is None else auth)
+    if key is not None:
+        headers["Idempotency-Key"] = key
     r = await client.post(f"{server}/payments", json=body, headers=headers)
     return Answer(
         r.status_code,

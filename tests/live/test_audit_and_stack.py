@@ -21,7 +21,15 @@ from live.audit_source import live_final_state
 from live.config import LiveConfig
 from live.redis_store import response_from_json
 from tests.live.conftest import LiveRun
-from tests.live.helpers import Answer, body_for, mock_charges, post, rows_for, unique
+from tests.live.helpers import (
+    KEYRING,
+    Answer,
+    body_for,
+    mock_charges,
+    post,
+    rows_for,
+    unique,
+)
 from tests.live.stack import REPO, ServerPool, free_port
 from tests.live.test_live_service import reconcile_now
 
@@ -240,8 +248,9 @@ def test_get_payment_health_and_readiness(live: LiveRun, three_servers: list[str
         async with httpx.AsyncClient(timeout=30) as client:
             made = await post(client, url, key, body_for(merchant, "o-1"))
             pid = made.body["payment"]["id"]
-            found = await client.get(f"{url}/payments/{pid}")
-            missing = await client.get(f"{url}/payments/pay_nope")
+            auth = KEYRING.auth(merchant)
+            found = await client.get(f"{url}/payments/{pid}", headers=auth)
+            missing = await client.get(f"{url}/payments/pay_nope", headers=auth)
             ready = await client.get(f"{url}/readyz")
             return made, found, missing, ready
 
@@ -259,7 +268,8 @@ def test_stats_count_one_round_trip_per_effect(live: LiveRun, three_servers: lis
     (2 Redis round trips);
     Postgres PENDING insert (no find first: the insert's unique indexes are the lookup) and
     the completion transaction of three writes sent as one ``ph_apply()`` call (2 round trips;
-    no BEGIN or COMMIT exchange, no second statement per transition)."""
+    no BEGIN or COMMIT exchange, no second statement per transition); plus the API key's
+    lookup by key id (1 Postgres round trip per request, before the flow)."""
     url = three_servers[2]
 
     async def scenario() -> tuple[dict[str, int], Answer, dict[str, int]]:
@@ -272,7 +282,7 @@ def test_stats_count_one_round_trip_per_effect(live: LiveRun, three_servers: lis
     before, made, after = asyncio.run(scenario())
     assert made.status == 201 and not made.replayed
     assert after["redis_round_trips"] - before["redis_round_trips"] == 2
-    assert after["postgres_round_trips"] - before["postgres_round_trips"] == 2
+    assert after["postgres_round_trips"] - before["postgres_round_trips"] == 2 + 1  # + the key
     assert after["postgres_pool"]["pool_max"] == live.config.pool_max
 
 

@@ -5,6 +5,7 @@ left locked; (merchant, key) pairs that join to the same ``merchant:key`` stay a
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from live.faultpoints import KNOWN_POINTS, Action, FaultPoints
 from live.service import create_app
 from live.stripe_provider import StripeProvider
 from tests.live.conftest import LiveRun
-from tests.live.helpers import body_for, mock_charges, unique
+from tests.live.helpers import KEYRING, body_for, mock_charges, unique
 
 pytestmark = [
     pytest.mark.live,
@@ -27,10 +28,25 @@ pytestmark = [
 JSON = {"Content-Type": "application/json"}
 
 
+def merchant_in(content: bytes) -> str | None:
+    """The body's merchant when it is a clean string (the key to authenticate with)."""
+    try:
+        merchant = json.loads(content).get("merchant")
+        return merchant if isinstance(merchant, str) and merchant.encode() else None
+    except (ValueError, AttributeError, UnicodeError, RecursionError):
+        return None
+
+
 def raw_post(
-    server: str, key: str | None, content: bytes, headers: dict[str, str] | None = None
+    server: str,
+    key: str | None,
+    content: bytes,
+    headers: dict[str, str] | None = None,
+    as_merchant: str | None = None,
 ) -> httpx.Response:
-    sent = {**JSON, **(headers or {})}
+    """POST raw bytes, authenticated as ``as_merchant`` (default: the body's merchant)."""
+    merchant = as_merchant or merchant_in(content) or unique("m-raw-")
+    sent = {**JSON, **KEYRING.auth(merchant), **(headers or {})}
     if key is not None:
         sent["Idempotency-Key"] = key
     return httpx.post(f"{server}/payments", content=content, headers=sent, timeout=30)
@@ -60,7 +76,7 @@ def test_a_lone_surrogate_in_a_text_field_is_400_and_the_key_is_not_left_locked(
 ) -> None:
     server, merchant, key = three_servers[0], unique("m-sur-"), unique("k-sur-")
     bad = {field: '"x-\\ud800"'}  # the JSON escape of a lone surrogate, as the probe sent it
-    response = raw_post(server, key, body_text(merchant, "o-1", fields=bad))
+    response = raw_post(server, key, body_text(merchant, "o-1", fields=bad), as_merchant=merchant)
     assert_refused(response, 400, "invalid_request")
     assert "surrogate" in response.json()["message"]
     good_merchant = unique("m-sur-ok-")
@@ -79,7 +95,8 @@ def test_a_body_nested_20000_levels_deep_is_400(three_servers: list[str]) -> Non
 
 @pytest.mark.parametrize("path", ["%00", "a%00b", "%ED%A0%80", "x" * 300, "%1F"])
 def test_a_payment_id_that_cannot_exist_is_404(three_servers: list[str], path: str) -> None:
-    response = httpx.get(f"{three_servers[0]}/payments/{path}", timeout=30)
+    auth = KEYRING.auth(unique("m-get-"))
+    response = httpx.get(f"{three_servers[0]}/payments/{path}", headers=auth, timeout=30)
     assert_refused(response, 404)
 
 
@@ -100,7 +117,7 @@ def test_a_text_plain_body_is_415_and_charges_nothing(
     no_type = httpx.post(
         f"{three_servers[0]}/payments",
         content=body,
-        headers={"Idempotency-Key": unique("k-plain-")},
+        headers={"Idempotency-Key": unique("k-plain-"), **KEYRING.auth(merchant)},
         timeout=30,
     )
     assert_refused(no_type, 415)
@@ -128,6 +145,7 @@ def test_two_idempotency_key_header_lines_are_400(
         content=body_text(merchant, "o-1"),
         headers=[
             ("Content-Type", "application/json"),
+            ("Authorization", KEYRING.auth(merchant)["Authorization"]),
             ("Idempotency-Key", unique("k-a-")),
             ("Idempotency-Key", unique("k-b-")),
         ],
@@ -218,17 +236,20 @@ def test_an_injected_error_at_every_fault_point_leaves_no_lock_and_a_retry_succe
             for point in HARDENED_POINTS:
                 merchant, key = unique(f"m-raise-{point}-"), unique("k-")
                 body = body_for(merchant, "o-1")
+                auth = KEYRING.auth(merchant)
+                sent = {"Idempotency-Key": key, **auth}
                 if point == "before_release":  # hardened releases alone only without an answer
-                    paid = await c.post("/payments", json=body, headers={"Idempotency-Key": key})
+                    paid = await c.post("/payments", json=body, headers=sent)
                     assert paid.status_code == 201
                     key = unique("k-other-")  # same order, another key: 409 and a plain release
+                    sent = {"Idempotency-Key": key, **auth}
                 faults.actions = {point: Action("raise")}
-                hit = await c.post("/payments", json=body, headers={"Idempotency-Key": key})
+                hit = await c.post("/payments", json=body, headers=sent)
                 faults.actions = {}
                 request = PaymentRequest(merchant, "o-1", 1999, "usd", "tok_visa", key)
                 lock = live.config.redis_prefix + RedisKeys.for_request(variant, request).lock
                 locked = bool(sync_redis.exists(lock))
-                retry = await c.post("/payments", json=body, headers={"Idempotency-Key": key})
+                retry = await c.post("/payments", json=body, headers=sent)
                 results[point] = (
                     hit.status_code, hit.json(), locked, retry.status_code, retry.json()
                 )

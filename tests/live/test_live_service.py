@@ -17,6 +17,7 @@ from live.redis_store import RedisStore
 from live.transport import LiveTransport
 from tests.live.conftest import SLOW_KEYS, LiveRun
 from tests.live.helpers import (
+    KEYRING,
     body_for,
     mock_charges,
     post,
@@ -120,7 +121,7 @@ def test_bad_keys_and_bodies_are_400_with_code_and_message(
                 await post(client, server, "x" * 256, body_for(merchant, "o")),
                 await post(client, server, unique("k-"), {"merchant": merchant}),
                 await post(client, server, unique("k-"), body_for(merchant, "o", amount=0)),
-                await post(client, server, unique("k-"), [1, 2]),
+                await post(client, server, unique("k-"), [1, 2], KEYRING.auth(merchant)),
             ]
 
     answers = asyncio.run(scenario())

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from live.stripe_provider import StripeProvider
 from tests.live.conftest import LiveRun
-from tests.live.helpers import body_for, unique
+from tests.live.helpers import KEYRING, body_for, unique
 
 pytestmark = [
     pytest.mark.live,
@@ -118,7 +118,12 @@ def test_arbitrary_requests_get_no_5xx_and_charge_nothing(
         extra: list[tuple[str, str]],
         body: bytes,
     ) -> None:
-        sent = [("Idempotency-Key", key), ("Content-Type", content_type), *extra]
+        sent = [
+            ("Authorization", KEYRING.auth(MERCHANT)["Authorization"]),
+            ("Idempotency-Key", key),
+            ("Content-Type", content_type),
+            *extra,
+        ]
         encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in sent]
         try:
             response = client.request(method, path, content=body, headers=encoded)
@@ -137,7 +142,7 @@ def test_arbitrary_requests_get_no_5xx_and_charge_nothing(
         ok = client.post(
             "/payments",
             json=body_for(MERCHANT, unique("o-")),
-            headers={"Idempotency-Key": unique("k-fuzz-ok-")},
+            headers={"Idempotency-Key": unique("k-fuzz-ok-"), **KEYRING.auth(MERCHANT)},
         )
         assert ok.status_code == 201, ok.text
     finally:

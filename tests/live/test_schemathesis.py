@@ -1,6 +1,8 @@
 """schemathesis against a live server's own OpenAPI document: generated valid and invalid
-requests for every operation. No response may be a 5xx, and a request answered 4xx
-(invalid, or a key reused with another payload) must not create a charge at the mock."""
+requests for every operation, authenticated with one merchant's API key (a generated body
+naming another merchant is a 403; ``schemathesis run``'s ``ignored_auth`` check also sends
+requests without the key and expects 401). No response may be a 5xx, and a request answered
+4xx (invalid, or a key reused with another payload) must not create a charge at the mock."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from schemathesis import GenerationMode
 
 from live.stripe_provider import StripeProvider
 from tests.live.conftest import LiveRun
+from tests.live.helpers import KEYRING, unique
 from tests.live.stack import REPO
 
 pytestmark = [
@@ -47,7 +50,9 @@ def test_openapi_document_holds_against_a_live_server(
     base_url = three_servers[0]
     spec = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
     assert "/payments" in spec["paths"] and "/readyz" in spec["paths"]
+    assert "merchantKey" in spec["components"]["securitySchemes"]
     schema = schemathesis.openapi.from_dict(spec)
+    auth = KEYRING.auth(unique("m-schema-"))
     problems: list[str] = []
     calls = 0
     payment_statuses: set[int] = set()
@@ -69,7 +74,7 @@ def test_openapi_document_holds_against_a_live_server(
             nonlocal calls
             label = case.operation.label
             before = charge_count(live) if label == "POST /payments" else 0
-            response = case.call(base_url=base_url, timeout=30)
+            response = case.call(base_url=base_url, headers=auth, timeout=30)
             calls += 1
             status = response.status_code
             if label == "POST /payments":
@@ -108,6 +113,7 @@ def test_schemathesis_run_with_every_check_reports_nothing(
         [
             exe, "--config-file", str(REPO / "schemathesis.toml"),
             "run", f"{three_servers[0]}/openapi.json",
+            "--header", f"Authorization: {KEYRING.auth(unique('m-schema-cli-'))['Authorization']}",
             "--checks", "all",
             "--generation-codec", "utf-8",
             "--generation-allow-x00", "true",

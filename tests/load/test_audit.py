@@ -151,3 +151,28 @@ def test_merge_orders_events_of_several_processes_by_time(tmp_path: Path) -> Non
     merged = merge_histories(tmp_path)
     ts = [json.loads(line)["t"] for line in merged.read_text().splitlines()]
     assert ts == [1, 2, 3, 5, 9, 10]
+
+
+def test_a_cross_merchant_read_answered_200_is_an_e4_violation(tmp_path: Path) -> None:
+    """The snoopers' reads (``reads-*.jsonl``): 404 is right, a 200 showed another merchant's
+    payment (E4); reads of other runs' merchants are fenced out."""
+    from loadtests.history import ReadLog, load_reads
+
+    hist = ProcessHistory(tmp_path, 0)
+    hist.close()
+    log = ReadLog(tmp_path, 0)
+    log.record("snooper-1", f"{RUN}-m1", M, "pay_1", "http://s1", 404)
+    log.record("snooper-1", f"{RUN}-m1", M, "pay_1", "http://s2", 200)
+    log.record("snooper-2", "other-m1", "other-m0", "pay_9", "http://s1", 200)
+    log.close()
+    reads = load_reads(tmp_path)
+    assert len(reads) == 3
+    empty = FinalState(payments=(), orders={}, charges=())
+    result = audit(merge_histories(tmp_path), empty, RUN, reads=reads)
+    assert not result.verdict.ok and result.verdict.holds("E4") is False
+    assert result.extra["cross_merchant_reads"] == {
+        "reads": 2, "shown": 1, "statuses": {"404": 1, "200": 1},
+    }  # fmt: skip
+    assert "pay_1" in result.render()
+    good = [r for r in reads if r["status"] != 200]
+    assert audit(merge_histories(tmp_path), empty, RUN, reads=good).verdict.ok
