@@ -87,6 +87,8 @@ def _resolve(
             return None  # the first request is still executing at the provider
         except (OutcomeUnknown, Unavailable, IdempotencyMismatch):
             trusted_after = variant.stale_after_ms
+            if variant.lookup_waits_for_request_deadline:
+                trusted_after = max(trusted_after, variant.request_deadline_ms)
             if variant.lookup_waits_for_provider_lag:
                 trusted_after += provider.lookup_lag_ms
             if now - row.created_ms < trusted_after:
