@@ -488,15 +488,20 @@ class PaymentWorld(RuleBasedStateMachine):
     @rule(ms=st.sampled_from(CLOCK_JUMPS))
     def advance_clock(self, ms: int) -> None:
         """Time passes. Past ``REQUEST_DEADLINE_MS`` no server is still working on a
-        request it started before: each in-flight flow is abandoned (see the module doc)."""
+        request it started before: each in-flight flow is abandoned (see the module doc),
+        within the deadline, and the provider finishes what it was executing for them then,
+        not hours later: no request executes at the provider for an hour either."""
         ms = provider_jump(self.provider, ms)
-        self.world.clock.advance(ms)
-        note(f"the clock moves {duration(ms)} to t={duration(self.world.clock.now)}")
         if ms >= REQUEST_DEADLINE_MS:
+            self.world.clock.advance(REQUEST_DEADLINE_MS - 1)
             for attempt in self.stepper.in_flight():
                 where = self.stepper.flows[attempt].pending_name
                 self.stepper.crash(attempt)
-                note(f"{attempt}: past its deadline, its server gave up at {where}")
+                note(f"{attempt}: at its deadline, its server gave up at {where}")
+            self.world.clock.advance(ms - (REQUEST_DEADLINE_MS - 1))
+        else:
+            self.world.clock.advance(ms)
+        note(f"the clock moved {duration(ms)} to t={duration(self.world.clock.now)}")
 
     # --- the claimed properties -----------------------------------------------------------
 
