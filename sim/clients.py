@@ -18,13 +18,25 @@ from sim.metrics import Metrics
 from sim.scenario import ClientPolicy, Scenario
 from sim.servers import Balancer, Fleet
 from sim.spill import SpilledRequests
-from sim.timeline import US_PER_MS, US_PER_S, Timeline
+from sim.timeline import US_PER_MS, US_PER_S, Task, Timeline
 
 TIMED_OUT = object()
 """What a client's wait receives when its own timeout fires first."""
 
 SUCCESS_SOURCE = "tok_visa"
 DECLINE_SOURCE = "tok_chargeDeclined"
+
+
+def _below(rng: random.Random, n: int) -> int:
+    """``rng.randint(a, a + n - 1) - a``: ``Random._randbelow_with_getrandbits``, the draws
+    ``randint`` makes, without its three Python calls."""
+    if n <= 0:
+        raise ValueError(f"empty range for randint() ({n} values)")
+    k = n.bit_length()
+    r = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
 
 
 def backoff_us(
@@ -153,7 +165,7 @@ class Clients:
                 continue
             n += 1
             self._active += 1
-            env.process(self._customer(n))
+            Task(env, self._customer(n))  # nobody waits on a customer: no process event
             if limit is not None and n >= limit:
                 break
         self._arrivals_done = True
@@ -182,7 +194,7 @@ class Clients:
         return PaymentRequest(
             merchant=merchant,
             order=f"o{n:07d}",
-            amount=rng.randint(wl.amount_min, wl.amount_max),
+            amount=wl.amount_min + _below(rng, wl.amount_max - wl.amount_min + 1),
             currency=wl.currency,
             source=source,
             idempotency_key=key,
@@ -255,7 +267,7 @@ class Clients:
         for tried in range(1, limit + 1):
             server = self._pick_server()
             response: Response | None = None
-            wake = env.event()
+            wake = simpy.Event(env)  # env.event() without the bound-class lookup
             attempt = self._send(request, fp, client, server, wake)
             if attempt is not None:
                 double = (

@@ -11,22 +11,26 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 
-from core.domain import PaymentRequest
+from core.domain import PaymentRequest, fingerprint
 from sim.chunks import ChunkWriter, read_chunks
 
-Row = tuple[str, str, int, str, str, str, tuple[tuple[str, str], ...]]
-"""A request as plain values: merchant, order, amount, currency, source, key, metadata."""
+Row = tuple[str, str, int, str, str, str, tuple[tuple[str, str], ...], str]
+"""A request as plain values: merchant, order, amount, currency, source, key, metadata, and
+its fingerprint (so the settle phase does not compute it again)."""
 
 
 def _row(request: PaymentRequest) -> Row:
     r = request
     meta = tuple(sorted(r.metadata.items()))
-    return (r.merchant, r.order, r.amount, r.currency, r.source, r.idempotency_key, meta)
+    fp = fingerprint(r)
+    return (r.merchant, r.order, r.amount, r.currency, r.source, r.idempotency_key, meta, fp)
 
 
 def _request(row: Row) -> PaymentRequest:
-    merchant, order, amount, currency, source, key, meta = row
-    return PaymentRequest(merchant, order, amount, currency, source, key, dict(meta))
+    merchant, order, amount, currency, source, key, meta, fp = row
+    request = PaymentRequest(merchant, order, amount, currency, source, key, dict(meta))
+    object.__setattr__(request, "_fp_full", fp)  # fingerprint()'s memo, as it sets it
+    return request
 
 
 class SpilledRequests:

@@ -73,15 +73,14 @@ class Task:
     returns, whether or not anyone waits on it). An exception in the generator propagates
     out of ``env.run`` at once instead of at the process event's step."""
 
-    __slots__ = ("_generator", "_resume_cb")
+    __slots__ = ("_generator",)
 
     def __init__(self, env: simpy.Environment, generator: Generator[simpy.Event, Any, Any]):
         self._generator = generator
-        self._resume_cb = self._resume
         start = simpy.Event(env)
         start._ok = True
         start._value = None
-        start.callbacks.append(self._resume_cb)
+        start.callbacks.append(self._resume)  # a bound method per wait, as SimPy: no cycle
         heappush(env._queue, (env._now, URGENT, next(env._eid), start))
 
     def _resume(self, event: simpy.Event) -> None:
@@ -98,7 +97,7 @@ class Task:
                     event = generator.throw(exc)
                 callbacks = event.callbacks
                 if callbacks is not None:
-                    callbacks.append(self._resume_cb)
+                    callbacks.append(self._resume)
                     return
         except StopIteration:
             return
