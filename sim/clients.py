@@ -18,7 +18,7 @@ from sim.metrics import Metrics
 from sim.scenario import ClientPolicy, Scenario
 from sim.servers import Balancer, Fleet
 from sim.spill import SpilledRequests
-from sim.timeline import US_PER_MS, US_PER_S, Task, Timeline
+from sim.timeline import US_PER_MS, US_PER_S, Task, Timeline, Wait
 
 TIMED_OUT = object()
 """What a client's wait receives when its own timeout fires first."""
@@ -160,7 +160,7 @@ class Clients:
             gap = int(rng.expovariate(peak) * US_PER_S) + 1
             if env.now + gap >= self.load_end_us:
                 break
-            yield env.timeout(gap)
+            yield Wait(env, gap)
             if not constant and rng.random() * peak > self._rate_at(env.now / US_PER_S):
                 continue
             n += 1

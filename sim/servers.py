@@ -14,10 +14,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Any, cast
 
 import simpy
-from simpy.events import PENDING
+from simpy.events import NORMAL, PENDING
 
 from core.domain import PaymentRequest, Response
 from core.effects import (
@@ -204,8 +205,11 @@ class Fleet:
                 )
             )  # fmt: skip
         wake = attempt.wake
-        if wake._value is PENDING:  # not wake.triggered
-            wake.succeed(response)
+        if wake._value is PENDING:  # wake.succeed(response), inlined: the same schedule
+            wake._ok = True
+            wake._value = response
+            env = self.env
+            heappush(env._queue, (env._now, NORMAL, next(env._eid), wake))
 
     # --- answering effects ----------------------------------------------------------------
 
