@@ -11,13 +11,13 @@ from typing import Any
 
 import simpy
 
-from core.domain import Outcome, PaymentRequest, Response, fingerprint
+from core.domain import MAX_AMOUNT, Outcome, PaymentRequest, Response, fingerprint
 from core.variants import PROVIDER_KEY_WINDOW_MS
 from sim.backends import FAST_ERROR_US
 from sim.metrics import Metrics
 from sim.scenario import ClientPolicy, Scenario
 from sim.servers import Balancer, Fleet
-from sim.spill import SpilledRequests
+from sim.spill import SpilledRequests, unchecked_request
 from sim.timeline import US_PER_MS, US_PER_S, Task, Timeline, Wait
 
 TIMED_OUT = object()
@@ -127,6 +127,8 @@ class Clients:
         """The first request of every (merchant, key), retried once in the settle phase;
         on disk until then. A (merchant, key) is never remembered twice: every payment makes
         a key of its own (``_request``) and paying again adds ``-again`` to it."""
+        self._checked = False
+        """Whether a generated request passed PaymentRequest's checks (``_request``)."""
         self.late_retry_us: int | None = None
         for spec in scenario.faults:
             if spec.kind == "provider_key_window":
@@ -191,14 +193,16 @@ class Clients:
         else:
             key = f"k{n:07d}-{rng.getrandbits(40):010x}"
         source = DECLINE_SOURCE if rng.random() < wl.decline_rate else SUCCESS_SOURCE
-        return PaymentRequest(
-            merchant=merchant,
-            order=f"o{n:07d}",
-            amount=wl.amount_min + _below(rng, wl.amount_max - wl.amount_min + 1),
-            currency=wl.currency,
-            source=source,
-            idempotency_key=key,
-        )
+        order = f"o{n:07d}"
+        amount = wl.amount_min + _below(rng, wl.amount_max - wl.amount_min + 1)
+        if self._checked:
+            # Only the currency could fail PaymentRequest's checks (merchants, orders, keys
+            # and sources are made here, amounts are within the scenario's checked bounds),
+            # and the first request passed them with the same currency.
+            return unchecked_request(merchant, order, amount, wl.currency, source, key)
+        request = PaymentRequest(merchant, order, amount, wl.currency, source, key)
+        self._checked = wl.amount_min >= 1 and wl.amount_max <= MAX_AMOUNT
+        return request
 
     def _customer(self, n: int) -> Generator[Any, Any, None]:
         """One user paying one order: retries with the same key, maybe pays again."""

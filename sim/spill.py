@@ -9,7 +9,7 @@ the end. So they are appended to a temporary file in batches and read back from 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from types import MappingProxyType
 
@@ -36,11 +36,20 @@ if tuple(f.name for f in fields(PaymentRequest)) != _FIELDS:  # pragma: no cover
     raise ImportError(f"sim.spill restores PaymentRequest as {_FIELDS}; its fields changed")
 
 
-def _request(row: Row) -> PaymentRequest:
-    """The request the row was made of, rebuilt field by field: its values passed
-    ``PaymentRequest``'s checks when it was first made, so they are not checked again (a
-    fifth of the settle phase's time per request); ``fingerprint``'s memo comes back too."""
-    merchant, order, amount, currency, source, key, meta, fp = row
+def unchecked_request(
+    merchant: str,
+    order: str,
+    amount: int,
+    currency: str,
+    source: str,
+    key: str,
+    metadata: Mapping[str, str] = NO_METADATA,
+    fp: str | None = None,
+) -> PaymentRequest:
+    """``PaymentRequest(...)`` field by field, without its checks: for values known to pass
+    them (a request read back, or the simulator's generated requests once the first passed;
+    a fifth of a simulated request's own time went to checking them again). ``metadata``
+    must be ``NO_METADATA`` or read-only already; ``fp`` is ``fingerprint``'s memo."""
     request = object.__new__(PaymentRequest)
     put = object.__setattr__
     put(request, "merchant", merchant)
@@ -49,10 +58,18 @@ def _request(row: Row) -> PaymentRequest:
     put(request, "currency", currency)
     put(request, "source", source)
     put(request, "idempotency_key", key)
-    put(request, "metadata", MappingProxyType(dict(meta)) if meta else NO_METADATA)
+    put(request, "metadata", metadata)
     put(request, "_fp_full", fp)
     put(request, "_fp_no_amount", None)
     return request
+
+
+def _request(row: Row) -> PaymentRequest:
+    """The request the row was made of (its values passed the checks when it was first
+    made), ``fingerprint``'s memo with it."""
+    merchant, order, amount, currency, source, key, meta, fp = row
+    metadata = MappingProxyType(dict(meta)) if meta else NO_METADATA
+    return unchecked_request(merchant, order, amount, currency, source, key, metadata, fp)
 
 
 class SpilledRequests:
