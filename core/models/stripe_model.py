@@ -47,11 +47,14 @@ class Metadata(Mapping[str, str]):
 
     def __init__(self, items: Iterable[tuple[str, str]]) -> None:
         pairs = tuple(items)
-        names = tuple(name for name, _value in pairs)
-        if len(set(names)) != len(names):
-            raise ValueError(f"metadata names repeat: {names}")
-        self._names = self._shared_names.setdefault(names, names)
-        self._values = tuple(value for _name, value in pairs)
+        names = tuple([name for name, _value in pairs])  # a list first: faster than a genexpr
+        shared = self._shared_names.get(names)
+        if shared is None:  # names seen before were checked then
+            if len(set(names)) != len(names):
+                raise ValueError(f"metadata names repeat: {names}")
+            shared = self._shared_names.setdefault(names, names)
+        self._names = shared
+        self._values = tuple([value for _name, value in pairs])
 
     def __getitem__(self, name: str) -> str:
         try:
