@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from core.effects import ChargeResult, Conflict, IdempotencyMismatch, OutcomeUnknown, Unavailable
 from core.variants import PROVIDER_KEY_WINDOW_MS
@@ -61,6 +61,14 @@ class Metadata(Mapping[str, str]):
             return self._values[self._names.index(name)]
         except ValueError:
             raise KeyError(name) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """``Mapping.get`` without its ``__getitem__`` and ``KeyError`` round trip: every
+        charge's history record reads four names."""
+        names = self._names
+        if name in names:
+            return self._values[names.index(name)]
+        return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
