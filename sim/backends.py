@@ -50,6 +50,11 @@ class Pool:
         if self.used < self.capacity:
             self.used += 1
             return None
+        return self.wait()
+
+    def wait(self) -> simpy.Event:
+        """When no slot is free: the event that fires with one (the hot path inlines the
+        free-slot test of ``acquire`` and calls this only when it fails)."""
         event = self.env.event()
         self.waiters.append(event)
         return event

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import sys
 import tempfile
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,13 +22,14 @@ import simpy
 from tqdm import tqdm
 
 from core.domain import PaymentRequest, Response
+from core.effects import ClockRead, Fault
 from core.flows.payment import payment_flow
 from core.history import History
 from core.models.clock import ModelClock
 from core.runtime.driver import FlowDriver
 from core.runtime.sync import answer
 from core.variants import variant_named
-from sim.backends import sim_world
+from sim.backends import Backends, sim_world
 from sim.engine import SimWorld, fewer_gc_passes
 from sim.metrics import Metrics
 from sim.scenario import Scenario, find
@@ -156,11 +159,7 @@ def core_only_us(payments: int, variant: str = "hardened") -> float:
     v = variant_named(variant)
     clock = ModelClock()
     world = sim_world(v, clock, History(keep=False))
-    requests = [
-        PaymentRequest(f"m{i % 10}", f"o{i:07d}", 1_000 + i % 5_000, "usd", "tok_visa",
-                       f"k{i:07d}-{i * 7919 % 1_000_003:010x}")
-        for i in range(payments)
-    ]  # fmt: skip
+    requests = _steady_requests(payments)
     gc.collect()
     started = time.process_time()
     with fewer_gc_passes():  # as SimWorld.run does
@@ -172,6 +171,112 @@ def core_only_us(payments: int, variant: str = "hardened") -> float:
                 while not driver.done:
                     answer(world, driver, attempt, None)
     return (time.process_time() - started) * 1e6 / (2 * max(1, payments))
+
+
+def _steady_requests(payments: int) -> list[PaymentRequest]:
+    return [
+        PaymentRequest(f"m{i % 10}", f"o{i:07d}", 1_000 + i % 5_000, "usd", "tok_visa",
+                       f"k{i:07d}-{i * 7919 % 1_000_003:010x}")
+        for i in range(payments)
+    ]  # fmt: skip
+
+
+def core_in_flight_us(payments: int, in_flight: int, variant: str = "hardened") -> float:
+    """``core_only_us`` with ``in_flight`` flows under way at once, each answered one effect
+    per turn, round robin: the core as a simulation runs it (the steady bench holds about
+    600 requests in flight, most of them waiting on the provider), its frames and objects no
+    longer all in the CPU's caches."""
+    v = variant_named(variant)
+    clock = ModelClock()
+    world = sim_world(v, clock, History(keep=False))
+    requests = _steady_requests(payments)
+    gc.collect()
+    started = time.process_time()
+    with fewer_gc_passes():
+        for round_ in range(2):
+            live: list[tuple[FlowDriver[Response], str]] = []
+            for i, request in enumerate(requests):
+                clock.now += 1
+                attempt = f"b{round_}{i:07d}"
+                live.append((FlowDriver(payment_flow(request, v, attempt)), attempt))
+                if len(live) >= in_flight:  # a turn: one effect of every flow under way
+                    for driver, name in live:
+                        answer(world, driver, name, None)
+                    live = [(d, name) for d, name in live if not d.done]
+            while live:
+                for driver, name in live:
+                    answer(world, driver, name, None)
+                live = [(d, name) for d, name in live if not d.done]
+    return (time.process_time() - started) * 1e6 / (2 * max(1, payments))
+
+
+def minimal_sim_us(payments: int, variant: str = "hardened") -> tuple[float, float]:
+    """The thinnest SimPy simulator of the steady bench's requests: (CPU µs, SimPy events)
+    per request. Arrivals at the bench's 2,000/s, one process per request answering its
+    flow's effects through ``World.perform`` after the topology's lognormal latencies, each
+    payment replayed once in a second round. No clients, retries, timer, balancer, servers,
+    pools, faults, metrics or history: what any SimPy simulator of this core must spend."""
+    v = variant_named(variant)
+    clock = ModelClock()
+    world = sim_world(v, clock, History(keep=False))
+    topology = steady_scenario(payments).topology
+    backends = Backends(topology, random.Random(1))
+    latency = {
+        "redis": backends.redis_latency,
+        "postgres": backends.pg_latency,
+        "stripe": backends.stripe_latency,
+    }
+    arrivals_rng = random.Random(2)
+    env = simpy.Environment()
+    requests = _steady_requests(payments)
+
+    def serve(request: PaymentRequest, attempt: str) -> Generator[simpy.Event, Any, None]:
+        driver: FlowDriver[Response] = FlowDriver(payment_flow(request, v, attempt))
+        while not driver.done:
+            effect = driver.pending
+            assert effect is not None
+            if type(effect) is not ClockRead:
+                yield env.timeout(latency[type(effect).backend]())
+            clock.now = int(env.now) // 1000
+            try:
+                value = world.perform(effect)
+            except Fault as exc:
+                driver.throw(exc)
+            else:
+                driver.send(value)
+
+    def arrivals(round_: int) -> Generator[simpy.Event, Any, None]:
+        for i, request in enumerate(requests):
+            yield env.timeout(int(arrivals_rng.expovariate(2_000.0) * 1e6) + 1)
+            env.process(serve(request, f"b{round_}{i:07d}"))
+
+    gc.collect()
+    started = time.process_time()
+    with fewer_gc_passes():
+        for round_ in range(2):
+            env.process(arrivals(round_))
+            env.run()
+    cpu = time.process_time() - started
+    n = 2 * max(1, payments)
+    return cpu * 1e6 / n, scheduled_events(env) / n
+
+
+def floor_detail(payments: int = 20_000, in_flight: int = 600) -> dict[str, float]:
+    """What a simulated request cannot cost less than, in steps (CPU µs per request, one
+    process, measured one after another): the bench's floor (the core alone, one request at
+    a time, plus its events at the bare loop's rate), the core with ``in_flight`` requests
+    under way, and the thinnest SimPy simulator of the same requests (``minimal_sim_us``)."""
+    bare = bare_timeouts()
+    core = core_only_us(payments)
+    minimal, events = minimal_sim_us(payments)
+    return {
+        "bare_events_per_s": round(bare),
+        "core_us": round(core, 1),
+        "core_in_flight_us": round(core_in_flight_us(payments, in_flight), 1),
+        "minimal_sim_us": round(minimal, 1),
+        "minimal_sim_events": round(events, 2),
+        "minimal_sim_floor_us": round(core + events * 1e6 / bare, 1),
+    }
 
 
 def steady_scenario(payments: int, rate: float = 2_000.0) -> Scenario:

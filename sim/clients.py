@@ -11,20 +11,32 @@ from typing import Any
 
 import simpy
 
-from core.domain import Outcome, PaymentRequest, Response, fingerprint
+from core.domain import MAX_AMOUNT, Outcome, PaymentRequest, Response, fingerprint
 from core.variants import PROVIDER_KEY_WINDOW_MS
 from sim.backends import FAST_ERROR_US
 from sim.metrics import Metrics
 from sim.scenario import ClientPolicy, Scenario
 from sim.servers import Balancer, Fleet
-from sim.spill import SpilledRequests
-from sim.timeline import US_PER_MS, US_PER_S, Timeline
+from sim.spill import SpilledRequests, unchecked_request
+from sim.timeline import US_PER_MS, US_PER_S, Task, Timeline, Wait
 
 TIMED_OUT = object()
 """What a client's wait receives when its own timeout fires first."""
 
 SUCCESS_SOURCE = "tok_visa"
 DECLINE_SOURCE = "tok_chargeDeclined"
+
+
+def _below(rng: random.Random, n: int) -> int:
+    """``rng.randint(a, a + n - 1) - a``: ``Random._randbelow_with_getrandbits``, the draws
+    ``randint`` makes, without its three Python calls."""
+    if n <= 0:
+        raise ValueError(f"empty range for randint() ({n} values)")
+    k = n.bit_length()
+    r = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
 
 
 def backoff_us(
@@ -115,6 +127,8 @@ class Clients:
         """The first request of every (merchant, key), retried once in the settle phase;
         on disk until then. A (merchant, key) is never remembered twice: every payment makes
         a key of its own (``_request``) and paying again adds ``-again`` to it."""
+        self._checked = False
+        """Whether a generated request passed PaymentRequest's checks (``_request``)."""
         self.late_retry_us: int | None = None
         for spec in scenario.faults:
             if spec.kind == "provider_key_window":
@@ -148,12 +162,12 @@ class Clients:
             gap = int(rng.expovariate(peak) * US_PER_S) + 1
             if env.now + gap >= self.load_end_us:
                 break
-            yield env.timeout(gap)
+            yield Wait(env, gap)
             if not constant and rng.random() * peak > self._rate_at(env.now / US_PER_S):
                 continue
             n += 1
             self._active += 1
-            env.process(self._customer(n))
+            Task(env, self._customer(n))  # nobody waits on a customer: no process event
             if limit is not None and n >= limit:
                 break
         self._arrivals_done = True
@@ -179,14 +193,16 @@ class Clients:
         else:
             key = f"k{n:07d}-{rng.getrandbits(40):010x}"
         source = DECLINE_SOURCE if rng.random() < wl.decline_rate else SUCCESS_SOURCE
-        return PaymentRequest(
-            merchant=merchant,
-            order=f"o{n:07d}",
-            amount=rng.randint(wl.amount_min, wl.amount_max),
-            currency=wl.currency,
-            source=source,
-            idempotency_key=key,
-        )
+        order = f"o{n:07d}"
+        amount = wl.amount_min + _below(rng, wl.amount_max - wl.amount_min + 1)
+        if self._checked:
+            # Only the currency could fail PaymentRequest's checks (merchants, orders, keys
+            # and sources are made here, amounts are within the scenario's checked bounds),
+            # and the first request passed them with the same currency.
+            return unchecked_request(merchant, order, amount, wl.currency, source, key)
+        request = PaymentRequest(merchant, order, amount, wl.currency, source, key)
+        self._checked = wl.amount_min >= 1 and wl.amount_max <= MAX_AMOUNT
+        return request
 
     def _customer(self, n: int) -> Generator[Any, Any, None]:
         """One user paying one order: retries with the same key, maybe pays again."""
@@ -255,7 +271,7 @@ class Clients:
         for tried in range(1, limit + 1):
             server = self._pick_server()
             response: Response | None = None
-            wake = env.event()
+            wake = simpy.Event(env)  # env.event() without the bound-class lookup
             attempt = self._send(request, fp, client, server, wake)
             if attempt is not None:
                 double = (

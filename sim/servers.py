@@ -14,9 +14,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Any, cast
 
 import simpy
+from simpy.events import NORMAL, PENDING
 
 from core.domain import PaymentRequest, Response
 from core.effects import (
@@ -39,7 +41,7 @@ from sim.backends import FAST_ERROR_US, Backends, Pool
 from sim.fault_book import FaultBook
 from sim.metrics import Metrics
 from sim.scenario import Topology
-from sim.timeline import US_PER_MS, US_PER_S, Timeline
+from sim.timeline import US_PER_MS, US_PER_S, Task, Timeline, Wait
 
 Crash = Callable[["Server", str, float], None]
 """Crash a server (``where`` it happened, seconds until it restarts): ``sim.faults``."""
@@ -119,6 +121,7 @@ class Fleet:
         record_effects: bool,
     ) -> None:
         self.env = timeline.env
+        self.clock = timeline.clock
         self.history = timeline.history
         self.now_ms = timeline.now_ms
         self.note = timeline.note
@@ -134,6 +137,14 @@ class Fleet:
         self.stripe_latency = backends.stripe_latency
         self.bucket = backends.bucket
         self._boundary = bool(faults.specs("server_crash") or faults.specs("server_stall"))
+        # Which per-effect faults the scenario has at all (its specs never change during a
+        # run): without any, ``FaultBook.hit`` returns None and draws nothing, so the hot
+        # path need not ask.
+        self._commit_failures = bool(faults.specs("postgres_commit_failure"))
+        self._charge_faults = any(
+            faults.specs(kind)
+            for kind in ("stripe_429", "stripe_latency_spike", "stripe_5xx", "stripe_lost_reply")
+        )
         self.provider_busy_until_us = 0
         """When the provider finishes the last request it still executes after its caller
         timed out (a latency spike); the settle phase waits for it."""
@@ -154,18 +165,22 @@ class Fleet:
         if server is None or not server.up:
             return None
         self.metrics.attempts += 1
-        attempt = Attempt(self._next_id("a"), client, request, fp, wake)
-        self.history.record(request_event(self.now_ms(), attempt.id, client, request, fp))
+        self._ids += 1
+        attempt = Attempt(f"a{self._ids:07d}", client, request, fp, wake)
+        history = self.history
+        if history.keep or history.listeners:  # nobody would see the event otherwise
+            history.record(request_event(self.now_ms(), attempt.id, client, request, fp))
         server.inflight[attempt.id] = attempt
-        self.env.process(self._serve(server, attempt))
+        Task(self.env, self._serve(server, attempt))
         return attempt
 
     def _serve(self, server: Server, attempt: Attempt) -> Generator[Any, Any, None]:
         generation = server.generation
         workers = server.workers
-        slot = workers.acquire()
-        if slot is not None:
-            yield slot
+        if workers.used < workers.capacity:  # Pool.acquire, inlined: a slot is free
+            workers.used += 1
+        else:
+            yield workers.wait()
         try:
             if server.generation != generation:
                 return
@@ -181,14 +196,20 @@ class Fleet:
         assert response is not None
         attempt.response = response
         server.inflight.pop(attempt.id, None)
-        self.history.record(
-            response_event(
-                self.now_ms(), attempt.id, attempt.client, attempt.request, response,
-                attempt.fingerprint,
-            )
-        )  # fmt: skip
-        if not attempt.wake.triggered:
-            attempt.wake.succeed(response)
+        history = self.history
+        if history.keep or history.listeners:
+            history.record(
+                response_event(
+                    self.now_ms(), attempt.id, attempt.client, attempt.request, response,
+                    attempt.fingerprint,
+                )
+            )  # fmt: skip
+        wake = attempt.wake
+        if wake._value is PENDING:  # wake.succeed(response), inlined: the same schedule
+            wake._ok = True
+            wake._value = response
+            env = self.env
+            heappush(env._queue, (env._now, NORMAL, next(env._eid), wake))
 
     # --- answering effects ----------------------------------------------------------------
 
@@ -198,63 +219,76 @@ class Fleet:
         """Answer effects until the flow returns (True) or its server dies (False).
 
         The simulator's hot loop: one pass per effect of every request, so it reads its
-        collaborators into locals and calls the world's handlers directly."""
-        env, faults = self.env, self.faults
+        collaborators into locals, inlines the clock's tick (``Timeline.tick``) and the
+        pool's acquire, and calls the world's handlers directly."""
+        env, faults, clock = self.env, self.faults, self.clock
         handle = self.world.perform
         generation = server.generation
         boundary = self._boundary and server.index >= 0
+        commit_failures = self._commit_failures
+        redis_latency, pg_latency = self.redis_latency, self.pg_latency
+        send, throw = driver.send, driver.throw
         while not driver.done:
             if server.generation != generation:
                 return False
-            now = env.now
+            now = env._now
             if server.stalled_until > now:
-                yield env.timeout(server.stalled_until - now)
+                yield Wait(env, server.stalled_until - now)
                 continue
             effect = driver.pending
             assert effect is not None  # a flow that is not done waits on an effect
             cls = type(effect)
             if cls is ClockRead:
-                driver.send(self._tick())
+                ms = int(now) // US_PER_MS
+                if ms != clock.now:
+                    clock.now = ms
+                send(clock.now)
                 continue
             if cls is Sleep:
-                yield env.timeout(cast(Sleep, effect).ms * US_PER_MS)
-                driver.send(None)
+                yield Wait(env, cast(Sleep, effect).ms * US_PER_MS)
+                send(None)
                 continue
             if boundary and self._boundary_faults(server, attempt, cls.__name__):
                 return False
             backend = cls.backend
             value: Any = None
             fault: Fault | None = None
-            answered = False  # the Postgres and charge paths answer inside their own steps
             if backend == "redis":
-                yield env.timeout(self.redis_latency())
+                yield Wait(env, redis_latency())
+                ms = int(env._now) // US_PER_MS
+                if ms != clock.now:
+                    clock.now = ms
+                try:
+                    value = handle(effect)
+                except Fault as exc:
+                    fault = exc
             elif backend == "postgres":
                 pool = server.pool
-                conn = pool.acquire()
-                if conn is not None:
-                    yield conn
+                if pool.used < pool.capacity:  # Pool.acquire, inlined: a slot is free
+                    pool.used += 1
+                else:
+                    yield pool.wait()
                 try:
-                    yield env.timeout(self.pg_latency())
-                    if cls is DbTransaction and faults.specs("postgres_commit_failure"):
-                        spec = faults.hit("postgres_commit_failure", env.now, "DbTransaction")
+                    yield Wait(env, pg_latency())
+                    if commit_failures and cls is DbTransaction:
+                        spec = faults.hit("postgres_commit_failure", env._now, "DbTransaction")
                         if spec is not None:
                             self.note("fault", "postgres: commit failed, nothing applied", attempt)
                             fault = Unavailable("postgres: commit failed (injected)")
                     if fault is None:
-                        self._tick()
+                        ms = int(env._now) // US_PER_MS
+                        if ms != clock.now:
+                            clock.now = ms
                         try:
                             value = handle(effect)
                         except Fault as exc:
                             fault = exc
                 finally:
                     pool.release()
-                answered = True
             elif cls is ProviderCharge:
                 value, fault = yield from self._charge(cast(ProviderCharge, effect), attempt)
-                answered = True
             else:
-                yield env.timeout(self.stripe_latency())
-            if not answered:
+                yield Wait(env, self.stripe_latency())
                 self._tick()
                 try:
                     value = handle(effect)
@@ -266,9 +300,9 @@ class Fleet:
                 answer = repr(fault) if fault is not None else repr(value)
                 self.note("effect", clip(f"{describe(effect)} → {answer}", 300), attempt)
             if fault is not None:
-                driver.throw(fault)
+                throw(fault)
             else:
-                driver.send(value)
+                send(value)
         return True
 
     def _boundary_faults(self, server: Server, attempt: str, effect: str) -> bool:
@@ -293,34 +327,41 @@ class Fleet:
         after the simulated latency), with rate limit, 429/5xx/lost reply and spikes."""
         env, faults = self.env, self.faults
         provider = self.world.provider
-        if faults.hit("stripe_429", env.now) is not None or not self.bucket.take(int(env.now)):
-            yield env.timeout(FAST_ERROR_US)
+        charge_faults = self._charge_faults  # False: every ``faults.hit`` below is None
+        if (
+            charge_faults and faults.hit("stripe_429", env._now) is not None
+        ) or not self.bucket.take(int(env._now)):
+            yield Wait(env, FAST_ERROR_US)
             self.note("fault", "stripe: 429 rate_limit", attempt)
             return None, Unavailable("stripe: 429 rate_limit (not saved; safe to retry)")
         self._tick()
         try:
             started = provider.send(effect)
         except Fault as fault:
-            yield env.timeout(FAST_ERROR_US)
+            yield Wait(env, FAST_ERROR_US)
             return None, fault
         latency = self.stripe_latency()
-        for spike in faults.active("stripe_latency_spike", env.now):
-            latency = int(latency * spike.factor + spike.extra_ms * US_PER_MS)
+        if charge_faults:
+            for spike in faults.active("stripe_latency_spike", env._now):
+                latency = int(latency * spike.factor + spike.extra_ms * US_PER_MS)
         if isinstance(started, ChargeResult):
-            yield env.timeout(latency)
+            yield Wait(env, latency)
             return started, None
         ticket = started
-        server_error = faults.hit("stripe_5xx", env.now)
-        lost = faults.hit("stripe_lost_reply", env.now)
+        if charge_faults:
+            server_error = faults.hit("stripe_5xx", env._now)
+            lost = faults.hit("stripe_lost_reply", env._now)
+        else:
+            server_error = lost = None
         limit = self.variant.provider_timeout_ms * US_PER_MS
         if latency > limit:
             # The server stops waiting; the provider still finishes the charge later.
             env.process(self._finish_later(ticket, latency))
             self.provider_busy_until_us = max(self.provider_busy_until_us, int(env.now) + latency)
-            yield env.timeout(limit)
+            yield Wait(env, limit)
             self.note("fault", "stripe: read timeout; the charge completes later", attempt)
             return None, OutcomeUnknown("stripe: read timeout (the charge may have happened)")
-        yield env.timeout(latency)
+        yield Wait(env, latency)
         self._tick()
         if server_error is not None:
             provider.finish_unheard(ticket, applied=server_error.charged)

@@ -7,7 +7,12 @@ nothing reads wall time.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from heapq import heappush
+from typing import Any
+
 import simpy
+from simpy.events import NORMAL, URGENT
 
 from core.history import Event, History, Kind
 from core.models.clock import ModelClock
@@ -42,3 +47,57 @@ class Timeline:
 
     def note(self, kind: Kind, detail: str, attempt: str = "") -> None:
         self.history.record(Event(t=self.now_ms(), kind=kind, attempt=attempt, detail=detail))
+
+
+class Wait(simpy.Timeout):
+    """``env.timeout(delay)`` as SimPy schedules it (same time, priority and event id, so the
+    same order), built without the bound-class lookup and the extra ``schedule`` call: the
+    simulator's hot loop makes two or three per request."""
+
+    def __init__(self, env: simpy.Environment, delay: float) -> None:
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._delay = delay
+        self._ok = True
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
+
+
+class Task:
+    """A SimPy process that nobody waits for, without the process event: started by an
+    event of the same priority at the same place in the queue as ``env.process`` schedules
+    its ``Initialize``, resumed as ``Process._resume`` resumes one, but its end schedules
+    nothing (a ``Process`` is an event of its own, triggered and stepped when its generator
+    returns, whether or not anyone waits on it). An exception in the generator propagates
+    out of ``env.run`` at once instead of at the process event's step."""
+
+    __slots__ = ("_generator",)
+
+    def __init__(self, env: simpy.Environment, generator: Generator[simpy.Event, Any, Any]):
+        self._generator = generator
+        start = simpy.Event(env)
+        start._ok = True
+        start._value = None
+        start.callbacks.append(self._resume)  # a bound method per wait, as SimPy: no cycle
+        heappush(env._queue, (env._now, URGENT, next(env._eid), start))
+
+    def _resume(self, event: simpy.Event) -> None:
+        generator = self._generator
+        try:
+            while True:
+                if event._ok:
+                    event = generator.send(event._value)
+                else:
+                    event._defused = True
+                    failure = event._value
+                    exc = type(failure)(*failure.args)
+                    exc.__cause__ = failure
+                    event = generator.throw(exc)
+                callbacks = event.callbacks
+                if callbacks is not None:
+                    callbacks.append(self._resume)
+                    return
+        except StopIteration:
+            return

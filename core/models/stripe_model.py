@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from core.effects import ChargeResult, Conflict, IdempotencyMismatch, OutcomeUnknown, Unavailable
 from core.variants import PROVIDER_KEY_WINDOW_MS
@@ -47,17 +47,28 @@ class Metadata(Mapping[str, str]):
 
     def __init__(self, items: Iterable[tuple[str, str]]) -> None:
         pairs = tuple(items)
-        names = tuple(name for name, _value in pairs)
-        if len(set(names)) != len(names):
-            raise ValueError(f"metadata names repeat: {names}")
-        self._names = self._shared_names.setdefault(names, names)
-        self._values = tuple(value for _name, value in pairs)
+        names = tuple([name for name, _value in pairs])  # a list first: faster than a genexpr
+        shared = self._shared_names.get(names)
+        if shared is None:  # names seen before were checked then
+            if len(set(names)) != len(names):
+                raise ValueError(f"metadata names repeat: {names}")
+            shared = self._shared_names.setdefault(names, names)
+        self._names = shared
+        self._values = tuple([value for _name, value in pairs])
 
     def __getitem__(self, name: str) -> str:
         try:
             return self._values[self._names.index(name)]
         except ValueError:
             raise KeyError(name) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """``Mapping.get`` without its ``__getitem__`` and ``KeyError`` round trip: every
+        charge's history record reads four names."""
+        names = self._names
+        if name in names:
+            return self._values[names.index(name)]
+        return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)

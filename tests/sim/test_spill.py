@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from core.domain import PaymentRequest
+from core.domain import PaymentRequest, fingerprint
 from sim.spill import SpilledRequests
 
 
@@ -22,6 +24,12 @@ def test_requests_come_back_equal_and_in_order_across_batches() -> None:
     back = list(spilled)
     assert back == sent
     assert back[3].metadata == {"a": "1", "note": "n3"}
+    for a, b in zip(back, sent, strict=True):  # rebuilt without __init__: every field as made
+        assert [getattr(a, f.name) for f in fields(PaymentRequest)] == [
+            getattr(b, f.name) for f in fields(PaymentRequest)
+        ]
+        assert type(a.metadata) is type(b.metadata)
+        assert fingerprint(a) == fingerprint(b)
     assert list(spilled) == sent  # read twice, same again
 
 
