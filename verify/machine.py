@@ -425,6 +425,20 @@ class PaymentWorld(RuleBasedStateMachine):
         note("the reconciler runs a whole pass")
         self._reconcile()
 
+    @rule(until=st.sampled_from(STOPS))
+    def reconcilers_race(self, until: str) -> None:
+        """Two reconciliation passes overlap (two workers, or a pass that outlived its
+        schedule): the second reads the rows and runs until ``until``, the first runs a
+        whole pass, then the second carries on with what it read. The stale read the
+        compare-and-set fences, in one step instead of four."""
+        second = self.stepper.start_reconciler()
+        note(f"{second}: a reconciler starts a pass")
+        self._run_until(second, until)
+        self._reconcile()
+        if second in self.stepper.flows:
+            note(f"{second}: carries on with the rows it read")
+            self._run_until(second, "done")
+
     def _reconcile(self) -> None:
         attempt = self.stepper.start_reconciler()
         while attempt in self.stepper.flows:
