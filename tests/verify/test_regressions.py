@@ -73,7 +73,8 @@ def test_scoped_keys_are_one_to_one() -> None:
 REASK_REFUSED_THEN_ZOMBIE_CHARGES = """
 state = HardenedWorld()
 state.provider_fault(fault='charge: unavailable')
-keys_0 = state.new_key(amount=50, currency='usd', key='k1', merchant='m1', metadata={}, order='o1', source='tok_visa')
+keys_0 = state.new_key(amount=50, currency='usd', key='k1', merchant='m1', metadata={},
+                       order='o1', source='tok_visa')
 (flows_0,) = state.send(key=keys_0, until='a commit')
 state.servers_pause_while_reconciling(ms=61000)
 state.resume(flow=flows_0, until='done')
