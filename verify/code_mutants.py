@@ -91,8 +91,8 @@ CODE_BUGS = (
         SourcePatch(
             "core.flows.payment",
             "within_key_window",
-            "PROVIDER_KEY_WINDOW_MS - variant.reconcile_margin_ms",
-            "PROVIDER_KEY_WINDOW_MS + variant.reconcile_margin_ms",
+            "window - variant.reconcile_margin_ms",
+            "window + variant.reconcile_margin_ms",
         ),
     ),
     _bug(

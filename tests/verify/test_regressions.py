@@ -3,11 +3,8 @@ before its fix and must hold now."""
 
 from __future__ import annotations
 
-import pytest
-
 from core.scope import scope_digest
 from core.variants import HARDENED
-from verify.machine import GateFailure
 from verify.runner import replay
 
 SEPARATOR_IN_MERCHANT_FOUND = """
@@ -80,16 +77,16 @@ state.servers_pause_while_reconciling(ms=61000)
 state.resume(flow=flows_0, until='done')
 state.teardown()
 """
-"""Found by the ``ci`` gate at example 10,089 (E4), not yet fixed: a server inserts PENDING
+"""Found by the ``ci`` gate at example 10,089 (E4): a server inserts PENDING
 and pauses 61 s; the reconciler's re-ask by key is refused (``Unavailable``: nothing ran),
 so it looks the charge up, finds none and fails the row; the server wakes, charges (the
 provider never stored the key), its completion is fenced off and its client is told
 'failed' for a charge that succeeded. The re-ask by key is the fence against that zombie;
-a refused re-ask inside the key window (and the request deadline) should leave the row for
-the next pass instead of failing it by lookup. A fix belongs in ``core/flows/reconcile.py``
-(``_resolve``); this test then passes and its ``xfail`` must go."""
+a refused or unanswered re-ask inside the key window now leaves the row for the next pass
+(``core/flows/reconcile.py``, ``_resolve``) instead of failing it by lookup. The same hole
+let a client's retry charge a row the reconciler had just failed (the gate found that too,
+on Stripe and on both PayPal contracts)."""
 
 
-@pytest.mark.xfail(strict=True, raises=GateFailure, reason="hardened bug, see the docstring")
 def test_a_refused_reask_does_not_fail_a_row_a_zombie_still_charges() -> None:
     replay(REASK_REFUSED_THEN_ZOMBIE_CHARGES, HARDENED)
