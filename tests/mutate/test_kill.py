@@ -5,12 +5,24 @@ gate can no longer catch seed; both must stay as the gate expects."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+import core.flows.payment
 from core.variants import HARDENED, SEED
 from verify.runner import run_gate
 
 SCENARIOS = ("lost_reply", "server_crash_after_charge", "key_reuse")
+
+
+def test_the_mutated_copy_is_the_one_imported() -> None:
+    """Under mutmut (``MUTANT_UNDER_TEST`` set) the core comes from ``mutants/``, not from the
+    editable install, which points at another checkout: else no mutant could be killed."""
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        pytest.skip("not running under mutmut")
+    assert Path(core.flows.payment.__file__).resolve().parts[-4] == "mutants"
 
 
 def test_hardened_holds_in_the_gate() -> None:
