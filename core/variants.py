@@ -109,16 +109,6 @@ class Variant:
     (PayPal's transaction search lags up to 3 h): an earlier lookup finds nothing and fails a
     row whose charge succeeded."""
 
-    request_deadline_ms: int = HOUR_MS
-    """No server works on one request longer than this: the design's stated assumption (a
-    request older than this has ended, answered or abandoned)."""
-
-    lookup_waits_for_request_deadline: bool = False
-    """Fail a row on a lookup that found no charge only once it is older than
-    ``request_deadline_ms``: a server paused past the stale threshold may still send the
-    row's charge, and a row failed before it lands tells the client 'failed' for a charge
-    that succeeded (found by the gate once the reconciler's own re-ask could fail)."""
-
     @property
     def doc(self) -> dict[str, str]:
         """Each policy field with its value, for tables in the README and reports."""
@@ -185,7 +175,6 @@ HARDENED = Variant(
     provider_timeout_ms=30_000,
     key_window_from_provider=True,
     lookup_waits_for_provider_lag=True,
-    lookup_waits_for_request_deadline=True,
 )
 
 VARIANTS: MappingProxyType[str, Variant] = MappingProxyType({v.name: v for v in (SEED, HARDENED)})

@@ -148,5 +148,12 @@ CODE_BUGS = (
         "a key reused with another card replays the first card's answer instead of a 422",
         SourcePatch("core.domain", "PaymentRequest.payload", '"source": self.source,', ""),
     ),
+    _bug(
+        "fingerprint-ignores-currency",
+        "the request fingerprint leaves the currency out",
+        "a key reused for 1,000 JPY after 1,000 USD (or 1.000 KWD) replays the first answer, "
+        "or charges the first currency, instead of a 422",
+        SourcePatch("core.domain", "PaymentRequest.payload", '"currency": self.currency,', ""),
+    ),
 )
 """Each must be killed by the gate like a flag mutant."""

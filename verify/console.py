@@ -25,6 +25,7 @@ def verify(
     quiet: bool = False,
     seeds: int | None = None,
     first_seed: int = 0,
+    shrink_mutants: bool = False,
 ) -> int:
     """Run the gate on the named designs (default: seed and hardened), optionally every
     mutant and the bench; 0 when each behaved as expected."""
@@ -41,7 +42,7 @@ def verify(
     if mutants and seeds is not None:
         ok &= kill_rate_table(profile, range(first_seed, first_seed + seeds), equivalent=equivalent)
     elif mutants:
-        ok &= mutation_table(profile, equivalent=equivalent)
+        ok &= mutation_table(profile, equivalent=equivalent, shrink=shrink_mutants)
     print(f"\ngate {'OK' if ok else 'FAILED'} in {time.perf_counter() - started:.1f} s")
     return 0 if ok else 1
 
@@ -71,12 +72,16 @@ def design_verdict(variant: Variant, profile: str, *, quiet: bool) -> bool:
     return met
 
 
-def mutation_table(profile: str, *, equivalent: bool = False) -> bool:
-    """Run every mutant; print one row each. True when every counted mutant was killed."""
+def mutation_table(profile: str, *, equivalent: bool = False, shrink: bool = False) -> bool:
+    """Run every mutant; print one row each. True when every counted mutant was killed.
+
+    A mutant is killed at its first failure; the gate does not shrink it (its 'steps' column
+    is the failing example as found) unless ``shrink`` asks for short programs to read."""
     rows: list[tuple[str, GateResult, bool]] = []
     print("\nmutants of hardened (verify.mutants):")
     header = (
-        f"{'mutant':40} {'kind':4} {'killed':>7} {'examples':>9} {'seconds':>8} {'shrunk':>7}"
+        f"{'mutant':40} {'kind':4} {'killed':>7} {'examples':>9} {'seconds':>8} "
+        f"{'shrunk' if shrink else 'steps':>7}"
         "  broke"
     )
     print(header)
@@ -85,7 +90,7 @@ def mutation_table(profile: str, *, equivalent: bool = False) -> bool:
     if equivalent:
         chosen += [(m, False) for m in EQUIVALENT.values()]
     for mutant, counted in chosen:
-        result = run_mutant(mutant, profile=profile)
+        result = run_mutant(mutant, profile=profile, shrink=shrink)
         rows.append((mutant.name, result, counted))
         examples = result.stats.first_failure_at if result.failed else result.stats.examples
         broke = result.broken or "-"

@@ -7,7 +7,11 @@ seed must be caught, plus three simulator scenarios' hardened expectations) agai
 mutant. It runs from the repository root so ``mutants/`` shadows any installed copy.
 
 The run is bounded by ``seconds`` (mutmut is interrupted and keeps its results; a second
-run resumes where it stopped). The report reads mutmut's result files and sets apart the
+run resumes where it stopped) and optionally by ``max_mutants``: the mutants are generated
+first, then an evenly spread sample of that many not yet judged is run by name, so a short
+run samples every file rather than the first function. mutmut is started through its own
+entry point (``mutmut.__main__``), never ``python -m mutmut``, which re-executes its main
+module in the workers. The report reads mutmut's result files and sets apart the
 survivors reviewed as equivalent in ``verify/equivalent_mutants.json`` (name → reason).
 """
 
@@ -48,12 +52,52 @@ def equivalent_mutants() -> dict[str, str]:
     return data
 
 
-def run_mutmut(seconds: float, *, root: Path = ROOT) -> int:
-    """Run ``mutmut run`` for at most ``seconds``, streaming its progress; its exit status
-    (or -SIGINT when the budget stopped it)."""
-    env = {**os.environ, "PYTHONPATH": str(root / "mutants")}
-    command = [sys.executable, "-m", "mutmut", "run", "--max-children", "1"]
-    process = subprocess.Popen(command, cwd=root, env=env, start_new_session=True)
+_MUTMUT = "import sys; from mutmut.__main__ import cli; sys.exit(cli())"
+_GENERATE = """
+import os
+from mutmut.__main__ import (copy_also_copy_files, copy_src_dir, create_mutants,
+    set_mutant_under_test, setup_source_paths, store_lines_covered_by_tests)
+set_mutant_under_test("mutant_generation")
+os.makedirs("mutants", exist_ok=True)
+copy_src_dir(); copy_also_copy_files(); setup_source_paths(); store_lines_covered_by_tests()
+create_mutants(1)
+"""
+
+
+def _env(root: Path) -> dict[str, str]:
+    """mutmut's workers import the mutated copy: ``mutants/`` first on the path, ahead of
+    the editable install (which points at another checkout)."""
+    return {**os.environ, "PYTHONPATH": str(root / "mutants")}
+
+
+def generate(root: Path = ROOT) -> None:
+    """Write ``mutants/`` (the mutated copy and its ``.meta`` files) without running tests."""
+    command = [sys.executable, "-c", _GENERATE]
+    subprocess.run(command, cwd=root, env=_env(root), check=True, stdout=subprocess.DEVNULL)
+
+
+def mutant_names(root: Path = ROOT) -> dict[str, int | None]:
+    """Every generated mutant's name and its exit code (None: not run yet)."""
+    names: dict[str, int | None] = {}
+    for meta in sorted((root / "mutants").rglob("*.meta")):
+        names.update(json.loads(meta.read_text()).get("exit_code_by_key", {}))
+    return names
+
+
+def sample(names: dict[str, int | None], count: int) -> list[str]:
+    """An evenly spread choice of ``count`` mutants not yet judged, in name order."""
+    pending = sorted(n for n, code in names.items() if code is None)
+    if count >= len(pending):
+        return pending
+    step = len(pending) / count
+    return [pending[int(i * step)] for i in range(count)]
+
+
+def run_mutmut(seconds: float, *, root: Path = ROOT, names: list[str] | None = None) -> int:
+    """Run ``mutmut run`` (on ``names`` only, when given) for at most ``seconds``, streaming
+    its progress; its exit status (or -SIGINT when the budget stopped it)."""
+    command = [sys.executable, "-c", _MUTMUT, "run", "--max-children", "1", *(names or [])]
+    process = subprocess.Popen(command, cwd=root, env=_env(root), start_new_session=True)
     try:
         return process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
@@ -87,15 +131,28 @@ def report(root: Path = ROOT) -> MutateReport:
     return result
 
 
-def mutate(seconds: float) -> int:
-    """Run mutmut within ``seconds`` and print the report; 0 when >= 90 % of the judged,
+def mutate(seconds: float, max_mutants: int | None = None) -> int:
+    """Run mutmut within ``seconds`` (on at most ``max_mutants`` not yet judged) and print
+    the report over every mutant judged so far; 0 when >= 90 % of the judged,
     non-equivalent mutants were killed."""
     started = time.perf_counter()
-    run_mutmut(seconds)
+    names: list[str] | None = None
+    if max_mutants is not None:
+        generate()
+        every = mutant_names()
+        names = sample(every, max_mutants)
+        print(f"mutate: {len(every)} mutants, {len(names)} of them sampled for this run")
+        if not names:
+            print("mutate: every mutant is judged already")
+    if names is None or names:
+        run_mutmut(seconds, names=names)
     found = report()
+    total = len(mutant_names())
+    judged = len(found.killed) + len(found.survived) + len(found.equivalent)
     print(
         f"\nmutmut over core/flows, core/domain.py, core/models in "
-        f"{time.perf_counter() - started:.0f} s: {len(found.killed)} killed, "
+        f"{time.perf_counter() - started:.0f} s ({judged} of {total} mutants judged so far): "
+        f"{len(found.killed)} killed, "
         f"{len(found.survived)} survived, {len(found.equivalent)} equivalent (reviewed), "
         + ", ".join(f"{n} {status}" for status, n in sorted(found.other.items()))
     )

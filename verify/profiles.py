@@ -4,8 +4,9 @@ may shrink a failure. ``ci`` is the gate itself, so every CI run explores the sa
 The ``ci`` budget is sized to the gate's allowance on the reference machine (2 shared cores):
 the whole gate, hardened, seed and every mutant, in at most 5 minutes, most of it spent on
 ``hardened`` (the only design whose run goes the whole budget: a caught design stops at its
-first failure). Mutants are counted as killed on their first failure and shrunk only briefly
-(``MUTANT_SHRINK_SECONDS``); the designs ``payharness verify`` prints with their program
+first failure). Mutants are counted as killed on their first failure and not shrunk in the
+gate (``payharness verify --mutants --shrink-mutants`` shrinks them briefly, for display,
+``MUTANT_SHRINK_SECONDS``); the designs ``payharness verify`` prints with their program
 (seed) shrink for longer (``SHRINK_SECONDS``), long enough to reach a program of 3-4 rules.
 ``nightly`` is about an hour on fresh seeds."""
 

@@ -67,12 +67,14 @@ def run_gate(
     shrink_seconds: float | None = None,
     on_program: Callable[[list[str]], None] | None = None,
     provider: ProviderContract = STRIPE,
+    examples: int | None = None,
 ) -> GateResult:
     """Run the state machine for ``design``; a failure is caught and described, not raised.
     ``sabotage`` adds a rule that forges provider charges (``verify.sabotage``). ``seed``
     runs the profile's budget from that seed instead (derandomize off, no example database),
     which is how kill rates sample the search. ``shrink_seconds`` caps shrinking (default:
-    the profile's ``SHRINK_SECONDS``).
+    the profile's ``SHRINK_SECONDS``). ``examples`` replaces the profile's example budget
+    (a smaller, explicit budget for a test that repeats the gate on another provider).
 
     Same design, profile and seed: same examples, in this process or any other, whatever
     was imported before (``verify.determinism``)."""
@@ -86,6 +88,8 @@ def run_gate(
         chosen = settings(chosen, phases=[p for p in chosen.phases if p is not Phase.shrink])
     if seed is not None:
         chosen = settings(chosen, derandomize=False, database=None)
+    if examples is not None:
+        chosen = settings(chosen, max_examples=examples)
     named = profile or settings.get_current_profile_name()
     budget = shrink_seconds if shrink_seconds is not None else SHRINK_SECONDS.get(named)
     test = get_state_machine_test(machine, settings=chosen)  # type: ignore[no-untyped-call]
@@ -111,12 +115,18 @@ def run_gate(
 
 
 def run_mutant(
-    mutant: Mutant, *, profile: str | None = None, seed: int | None = None
+    mutant: Mutant,
+    *,
+    profile: str | None = None,
+    seed: int | None = None,
+    shrink: bool = True,
 ) -> GateResult:
-    """The gate on one mutant: killed at its first failure, shrunk for the mutant budget."""
+    """The gate on one mutant: killed at its first failure, then shrunk for the mutant
+    budget, or not at all when ``shrink`` is off (the program is then the failing example
+    as found: still replayable, only longer)."""
     named = profile or settings.get_current_profile_name()
     budget = MUTANT_SHRINK_SECONDS.get(named)
-    return run_gate(mutant, profile=profile, seed=seed, shrink_seconds=budget)
+    return run_gate(mutant, profile=profile, seed=seed, shrink=shrink, shrink_seconds=budget)
 
 
 def replayable_program(result: GateResult) -> str:

@@ -54,6 +54,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "example budget) and print its kill rate and the seeds it survived",
     )
     p.add_argument(
+        "--shrink-mutants",
+        action="store_true",
+        help="with --mutants: shrink each mutant's failure to a short program for display "
+        "(the gate counts a kill at the first failure and does not shrink by default)",
+    )
+    p.add_argument(
         "--first-seed", type=int_in(0), default=0, help="with --seeds: the first seed (default 0)"
     )
     p.add_argument(
@@ -68,6 +74,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=1800.0,
         help="with --mutate: stop mutmut after this long (it resumes on the next run)",
     )
+    p.add_argument(
+        "--max-mutants",
+        type=int,
+        metavar="N",
+        help="with --mutate: run only N mutants not yet judged, spread evenly over the files",
+    )
     p.add_argument("--bench", action="store_true", help="print state-machine steps per second")
     p.add_argument("--quiet", action="store_true", help="no traces or programs, summary only")
     p.set_defaults(func=run)
@@ -81,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mutate:
         from verify.mutate import mutate
 
-        return mutate(args.mutate_seconds)
+        return mutate(args.mutate_seconds, args.max_mutants)
     return verify(
         args.profile,
         args.variant,
@@ -91,4 +103,5 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         seeds=args.seeds,
         first_seed=args.first_seed,
+        shrink_mutants=args.shrink_mutants,
     )

@@ -5,18 +5,39 @@ gate can no longer catch seed; both must stay as the gate expects."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+import core.flows.payment
 from core.variants import HARDENED, SEED
 from verify.runner import run_gate
 
 SCENARIOS = ("lost_reply", "server_crash_after_charge", "key_reuse")
 
 
+def test_the_mutated_copy_is_the_one_imported() -> None:
+    """Under mutmut (``MUTANT_UNDER_TEST`` set) the core comes from ``mutants/``, not from the
+    editable install, which points at another checkout: else no mutant could be killed."""
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        pytest.skip("not running under mutmut")
+    assert Path(core.flows.payment.__file__).resolve().parts[-4] == "mutants"
+
+
 def test_hardened_holds_in_the_gate() -> None:
     result = run_gate(HARDENED, profile="mutate", shrink=False)
     assert not result.failed, result.headline
     assert result.stats.examples > 0
+
+
+def test_hardened_holds_in_the_gate_on_paypal() -> None:
+    """The PayPal model (``core/models/paypal_model.py``) is mutated too: without a run on
+    its contract no test reaches it and mutmut reports its mutants as 'no tests'."""
+    from core.providers import PAYPAL
+
+    result = run_gate(HARDENED, profile="mutate", shrink=False, provider=PAYPAL)
+    assert not result.failed, result.headline
 
 
 def test_seed_is_still_caught_by_the_gate() -> None:

@@ -65,3 +65,28 @@ def test_scoped_keys_are_one_to_one() -> None:
     pairs = [("m1", "k:1"), ("m1:k", "1"), ("m1%3Ak", "1"), ("m1%", "3Ak:1"), ("m", "")]
     scoped = [scope_digest(m, k) for m, k in pairs]
     assert len(set(scoped)) == len(scoped), scoped
+
+
+REASK_REFUSED_THEN_ZOMBIE_CHARGES = """
+state = HardenedWorld()
+state.provider_fault(fault='charge: unavailable')
+keys_0 = state.new_key(amount=50, currency='usd', key='k1', merchant='m1', metadata={},
+                       order='o1', source='tok_visa')
+(flows_0,) = state.send(key=keys_0, until='a commit')
+state.servers_pause_while_reconciling(ms=61000)
+state.resume(flow=flows_0, until='done')
+state.teardown()
+"""
+"""Found by the ``ci`` gate at example 10,089 (E4): a server inserts PENDING
+and pauses 61 s; the reconciler's re-ask by key is refused (``Unavailable``: nothing ran),
+so it looks the charge up, finds none and fails the row; the server wakes, charges (the
+provider never stored the key), its completion is fenced off and its client is told
+'failed' for a charge that succeeded. The re-ask by key is the fence against that zombie;
+a refused or unanswered re-ask inside the key window now leaves the row for the next pass
+(``core/flows/reconcile.py``, ``_resolve``) instead of failing it by lookup. The same hole
+let a client's retry charge a row the reconciler had just failed (the gate found that too,
+on Stripe and on both PayPal contracts)."""
+
+
+def test_a_refused_reask_does_not_fail_a_row_a_zombie_still_charges() -> None:
+    replay(REASK_REFUSED_THEN_ZOMBIE_CHARGES, HARDENED)

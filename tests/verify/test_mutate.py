@@ -1,0 +1,30 @@
+"""``payharness verify --mutate``'s bookkeeping, without running mutmut: the sample a short run
+takes, and the report read from mutmut's result files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from verify.mutate import equivalent_mutants, mutant_names, report, sample
+
+
+def test_a_sample_is_spread_over_the_pending_mutants_and_skips_judged_ones() -> None:
+    names: dict[str, int | None] = {f"core.a.x_f__mutmut_{i:02d}": None for i in range(10)}
+    names["core.a.x_f__mutmut_00"] = 1
+    chosen = sample(names, 3)
+    assert len(chosen) == 3 and "core.a.x_f__mutmut_00" not in chosen
+    assert chosen == sorted(chosen) and chosen[0] != chosen[1]
+    assert sample(names, 100) == sorted(n for n, c in names.items() if c is None)
+
+
+def test_the_report_sets_reviewed_equivalents_apart(tmp_path: Path) -> None:
+    meta = tmp_path / "mutants" / "core" / "domain.py.meta"
+    meta.parent.mkdir(parents=True)
+    codes = {"killed_one": 1, "survivor": 0, "untested": 33, "pending": None}
+    meta.write_text(json.dumps({"exit_code_by_key": codes}))
+    assert mutant_names(tmp_path) == codes
+    found = report(tmp_path)
+    assert found.killed == ["killed_one"] and found.survived == ["survivor"]
+    assert found.score == 0.5
+    assert isinstance(equivalent_mutants(), dict)
