@@ -138,11 +138,12 @@ class RawClient:
                 break
         if conn is None:
             try:
-                _, conn = await asyncio.wait_for(
+                _, fresh = await asyncio.wait_for(
                     loop.create_connection(_Conn, host, port), self.timeout_s
                 )
             except (OSError, TimeoutError) as exc:
                 raise HTTPError(f"connect to {host}:{port}: {exc}") from exc
+            conn = fresh
             self._open.add(conn)
         waiter: asyncio.Future[int] = loop.create_future()
         timer = loop.call_at(deadline, _expire, waiter)

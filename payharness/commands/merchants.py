@@ -31,7 +31,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("key_id", metavar="KEY_ID")
     r.add_argument("--schema", default=None, help=schema_help)
     r.set_defaults(func=revoke)
-    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+    def usage(_args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=usage)
 
 
 def _with_db(name: str, args: argparse.Namespace, job: Callable[[str, str], int]) -> int:
