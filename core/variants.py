@@ -109,6 +109,17 @@ class Variant:
     (PayPal's transaction search lags up to 3 h): an earlier lookup finds nothing and fails a
     row whose charge succeeded."""
 
+    request_deadline_ms: int = HOUR_MS
+    """No server works on one request longer than this: the design's stated assumption (a
+    request older than this has ended, answered or abandoned)."""
+
+    lookup_waits_for_request_deadline: bool = False
+    """After a refused or unanswered re-ask, fail a row by a lookup that found no charge only
+    once the row is older than ``request_deadline_ms``: before that a paused server or a
+    client's retry may still send the charge, and would land on a row failed by lookup (E4).
+    After it the lookup decides, so a key whose error the provider keeps replaying (Stripe
+    saves a 500 for 24 h) is not left unresolved for the whole key window (E5)."""
+
     @property
     def doc(self) -> dict[str, str]:
         """Each policy field with its value, for tables in the README and reports."""
@@ -175,6 +186,7 @@ HARDENED = Variant(
     provider_timeout_ms=30_000,
     key_window_from_provider=True,
     lookup_waits_for_provider_lag=True,
+    lookup_waits_for_request_deadline=True,
 )
 
 VARIANTS: MappingProxyType[str, Variant] = MappingProxyType({v.name: v for v in (SEED, HARDENED)})

@@ -99,6 +99,8 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], str]]:
         ("stack up: --servers 0", ["stack", "up", "--servers", "0"], ARGPARSE),
         ("stack up: --base-port 70000", ["stack", "up", "--base-port", "70000"], ARGPARSE),
         ("stack up: bad --variant", ["stack", "up", "--variant", "nosuch"], USAGE),
+        ("merchants: revoke without KEY_ID", ["merchants", "revoke"], ARGPARSE),
+        ("merchants: unknown subcommand", ["merchants", "nosuch"], ARGPARSE),
         ("reconcile: --every 0", ["reconcile", "--every", "0"], ARGPARSE),
         ("reconcile: --once and --every", ["reconcile", "--once", "--every", "5"], ARGPARSE),
         ("reconcile: bad --variant", ["reconcile", "--variant", "nosuch"], USAGE),

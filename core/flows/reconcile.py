@@ -85,18 +85,17 @@ def _resolve(
             result = yield from perform(_reconcile_charge(variant, row, now))
         except Conflict:
             return None  # the first request is still executing at the provider
-        except (OutcomeUnknown, Unavailable):
-            # Inside the window only a replay by key settles the row. A lookup that finds
-            # nothing now proves nothing: a paused server or a client's retry may still
-            # charge under this key, and would land on a row failed by lookup (E4). Ask
-            # again next pass; a provider that keeps failing is past the window one day.
-            return None
-        except IdempotencyMismatch:
+        except (OutcomeUnknown, Unavailable, IdempotencyMismatch):
+            # A lookup that finds nothing proves nothing while a paused server or a client's
+            # retry may still charge under this key (E4 on a row failed by lookup): only past
+            # the request deadline, and the provider's search lag, does the lookup decide.
             trusted_after = variant.stale_after_ms
+            if variant.lookup_waits_for_request_deadline:
+                trusted_after = max(trusted_after, variant.request_deadline_ms)
             if variant.lookup_waits_for_provider_lag:
                 trusted_after += provider.lookup_lag_ms
             if now - row.created_ms < trusted_after:
-                return None  # ask again next pass: a lookup now could miss the charge
+                return None  # ask again next pass
             return (yield from _resolve_by_lookup(variant, row))
         response = yield from settle(variant, row, result, None)
         return _state_of(response.outcome.value)

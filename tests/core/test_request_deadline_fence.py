@@ -1,4 +1,4 @@
-"""Inside the key window the reconciler never fails a row by lookup after a failed re-ask.
+"""The reconciler fails a row on a lookup only once no server can still send its charge.
 
 Found by the property gate (10,718 examples, ci profile) once provider faults reached the
 reconciler's path: a request inserted its PENDING row and paused 61 s (past the stale
@@ -10,13 +10,15 @@ succeeded (E4, E3).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from core.checker import check
 from core.domain import PaymentRequest, PaymentState
 from core.effects import ProviderCharge, Unavailable
 from core.runtime.interceptor import Scripted
 from core.runtime.stepper import Stepper
 from core.runtime.world import World
-from core.variants import HARDENED, PROVIDER_KEY_WINDOW_MS, Variant
+from core.variants import HARDENED, Variant
 
 
 def _story(variant: Variant) -> tuple[Stepper, str]:
@@ -48,7 +50,16 @@ def test_a_failed_re_ask_leaves_a_fresh_row_for_later_and_the_paused_server_comp
     assert row.state is PaymentState.COMPLETED
 
 
-def test_past_the_key_window_the_lookup_decides() -> None:
+def test_without_the_fence_the_paused_servers_charge_is_told_failed() -> None:
+    unfenced = replace(HARDENED, lookup_waits_for_request_deadline=False)
+    stepper, attempt = _story(unfenced)
+    stepper.run_to_end(attempt)
+    world = stepper.world
+    verdict = check(list(world.history), world.final_state())
+    assert "E4" in verdict.broken(), verdict.render()
+
+
+def test_past_the_request_deadline_the_lookup_decides() -> None:
     world = World(HARDENED)
     faults = Scripted()
     stepper = Stepper(world, faults=faults)
@@ -56,7 +67,7 @@ def test_past_the_key_window_the_lookup_decides() -> None:
     while stepper.flows[attempt].pending_name != "ProviderCharge":
         stepper.step(attempt)
     stepper.crash(attempt)  # this server is gone for good
-    world.clock.advance(PROVIDER_KEY_WINDOW_MS - HARDENED.reconcile_margin_ms + 1_000)
+    world.clock.advance(HARDENED.request_deadline_ms + 1_000)
     faults.fail_before(lambda a, e: isinstance(e, ProviderCharge), Unavailable("503"))
     stepper.reconcile()
     (row,) = world.postgres.payments.values()
