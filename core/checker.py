@@ -24,7 +24,7 @@ from sys import intern
 
 from core.domain import FINAL_STATES, Payment, PaymentState
 from core.grouped import Grouped
-from core.history import Event, FinalState, ProviderCharge, events_about
+from core.history import Event, FinalState, ListedCharge, events_about
 
 ALWAYS = ("E1", "E2", "E4", "E6", "T")
 """Properties that must hold at every moment, not only after reconciliation."""
@@ -44,7 +44,8 @@ TITLES = {
 MerchantKey = tuple[str, str]
 MerchantOrder = tuple[str, str]
 Payload = tuple[str, int, str, str]  # order, amount, currency, source
-Answer = tuple[int, str, str, str, int, str]  # status, outcome, payment, charge, amount, currency
+ResponseSummary = tuple[int, str, str, str, int, str]
+"""status, outcome, payment, charge, amount, currency: what a response told its client."""
 PaidClaim = tuple[str, int, str, str, str]  # order, amount, currency, payment's merchant, order
 
 
@@ -109,7 +110,7 @@ class _KeyFacts:
     request that crashed before doing anything, or lost the race for the key, does not fix
     the key's payload; until something is accepted, the first request's payload stands."""
 
-    first_final: Answer | None = None
+    first_final: ResponseSummary | None = None
     told_failed: bool = False
     others: tuple[Payload, ...] = ()
     """The other payloads sent with this key (a client's reuse): almost always none."""
@@ -249,7 +250,7 @@ def _payload_text(p: Payload) -> str:
     return f"order {p[0]}, {p[1]} {p[2]}, {p[3]}"
 
 
-def _answer(ev: Event, amount: int, charges: dict[str, ProviderCharge]) -> Answer:
+def _answer(ev: Event, amount: int, charges: dict[str, ListedCharge]) -> ResponseSummary:
     """A response's answer, made of objects the checker holds anyway where they are equal:
     the request's amount, the final charge's id."""
     charge = charges.get(ev.charge_id)
@@ -263,23 +264,23 @@ def _answer(ev: Event, amount: int, charges: dict[str, ProviderCharge]) -> Answe
     )
 
 
-def _answer_text(answer: Answer) -> str:
+def _answer_text(answer: ResponseSummary) -> str:
     status, outcome, payment, charge = answer[0], answer[1], answer[2] or "-", answer[3] or "-"
     return f"{status} {outcome} (payment {payment}, charge {charge})"
 
 
-def _per_merchant(group: list[ProviderCharge]) -> list[tuple[str, list[ProviderCharge]]]:
+def _per_merchant(group: list[ListedCharge]) -> list[tuple[str, list[ListedCharge]]]:
     """A group of charges sharing a key or an order, split by merchant (first seen first)."""
     if len(group) == 1:
         return [(group[0].merchant, group)]
-    split: dict[str, list[ProviderCharge]] = {}
+    split: dict[str, list[ListedCharge]] = {}
     for c in group:
         split.setdefault(c.merchant, []).append(c)
     return list(split.items())
 
 
 def _charge_against_key(
-    c: ProviderCharge, mk: MerchantKey, facts: _KeyFacts, eventual: bool
+    c: ListedCharge, mk: MerchantKey, facts: _KeyFacts, eventual: bool
 ) -> Violation | None:
     """A charge made under a key: fine when it is the key's accepted payload; E6 when it is
     another payload a client sent with the key (a reuse was charged); E3 when its amount or
@@ -311,8 +312,8 @@ def _provider_side(
     keys: dict[MerchantKey, _KeyFacts], final: FinalState, *, eventual: bool
 ) -> list[Violation]:
     found: list[Violation] = []
-    by_key: Grouped[ProviderCharge] = Grouped()
-    by_order: Grouped[ProviderCharge] = Grouped()  # successful charges only
+    by_key: Grouped[ListedCharge] = Grouped()
+    by_order: Grouped[ListedCharge] = Grouped()  # successful charges only
     for c in final.charges:
         if not c.merchant:
             continue  # not made by the gateway (a bare benchmark charge)
@@ -392,7 +393,7 @@ def _provider_side(
 def _eventual(
     final: FinalState,
     settle_answers: dict[MerchantKey, tuple[str, Payload]],
-    charges: dict[str, ProviderCharge],
+    charges: dict[str, ListedCharge],
 ) -> list[Violation]:
     found: list[Violation] = []
     rows = tuple(final.payments)  # read once (a long run's rows come from disk)

@@ -141,7 +141,7 @@ def response_event(
 
 
 @dataclass(frozen=True, slots=True)
-class ProviderCharge:
+class ListedCharge:
     """A charge as the provider lists it (model, mock server or a real account)."""
 
     id: str
@@ -172,7 +172,7 @@ class FinalState:
     payments: Collection[Payment]
     """Rows, in table order; iterable more than once (a long run reads them from disk)."""
     orders: Mapping[tuple[str, str], str]
-    charges: tuple[ProviderCharge, ...]
+    charges: tuple[ListedCharge, ...]
     transitions: tuple[AppliedTransition, ...] = ()
     charges_listed: bool = True
     """False when the provider cannot list charges (a stateless stand-in)."""

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.domain import Payment
-from core.history import AppliedTransition, FinalState
-from core.history import ProviderCharge as ListedCharge
+from core.history import AppliedTransition, FinalState, ListedCharge
 from core.variants import variant_named
 from live.config import LiveConfig
 from live.postgres_store import PostgresStore

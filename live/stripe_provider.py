@@ -48,7 +48,7 @@ from core.effects import (
     ProviderCharge,
     Unavailable,
 )
-from core.history import ProviderCharge as ListedCharge
+from core.history import ListedCharge
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 MAX_LIST_PAGES = 10_000

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from core.domain import PaymentRequest, ValidationError, validate_idempotency_key
-from core.history import FinalState, ProviderCharge
+from core.history import FinalState, ListedCharge
 from core.runtime.sync import MemoryRuntime
 from core.runtime.world import World
 from core.variants import VARIANTS
@@ -126,7 +126,7 @@ def final_from_json(data: dict[str, Any]) -> FinalState:
     return FinalState(
         payments=payments,
         orders={(m, o): pid for m, o, pid in data["orders"]},
-        charges=tuple(ProviderCharge(**c) for c in data["charges"]),
+        charges=tuple(ListedCharge(**c) for c in data["charges"]),
     )
 
 

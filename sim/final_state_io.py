@@ -18,7 +18,7 @@ from sys import intern
 from typing import Any
 
 from core.domain import Payment, PaymentState
-from core.history import AppliedTransition, FinalState, ProviderCharge
+from core.history import AppliedTransition, FinalState, ListedCharge
 from sim.chunks import ChunkWriter, read_rows
 
 CHUNK_ROWS = 8192
@@ -123,9 +123,9 @@ def _orders(path: Path, one: Share) -> dict[tuple[str, str], str]:
     return {(intern(m), one(o, o)): one(pid, pid) for m, o, pid in read_rows(path)}
 
 
-def _charges(path: Path, one: Share) -> Iterator[ProviderCharge]:
+def _charges(path: Path, one: Share) -> Iterator[ListedCharge]:
     for cid, amount, cur, ok, m, key, order, pkey, src, at in read_rows(path):
-        yield ProviderCharge(
+        yield ListedCharge(
             one(cid, cid), one(amount, amount), intern(cur), ok, intern(m), one(key, key),
             one(order, order), one(pkey, pkey), intern(src), at,
         )  # fmt: skip
@@ -145,6 +145,6 @@ def _payment_row(p: Payment) -> tuple[Any, ...]:
             p.error)  # fmt: skip
 
 
-def _charge_row(c: ProviderCharge) -> tuple[Any, ...]:
+def _charge_row(c: ListedCharge) -> tuple[Any, ...]:
     return (c.id, c.amount, c.currency, c.succeeded, c.merchant, c.key, c.order, c.provider_key,
             c.source, c.created_ms)  # fmt: skip

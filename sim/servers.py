@@ -34,7 +34,7 @@ from core.effects import (
 from core.flows.payment import payment_flow
 from core.history import request_event, response_event
 from core.runtime.driver import FlowDriver
-from core.runtime.sync import clip, describe
+from core.runtime.trace_text import clip, describe
 from core.runtime.world import World
 from core.variants import Variant
 from sim.backends import FAST_ERROR_US, Backends, Pool

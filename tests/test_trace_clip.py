@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.runtime.sync import clip
+from core.runtime.trace_text import clip
 
 
 def test_short_text_is_untouched() -> None:

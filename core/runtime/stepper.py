@@ -22,7 +22,8 @@ from core.history import request_event, response_event
 from core.models.stripe_model import Ticket
 from core.runtime.driver import FlowDriver
 from core.runtime.interceptor import Interceptor
-from core.runtime.sync import answer, describe
+from core.runtime.sync import answer
+from core.runtime.trace_text import describe
 from core.runtime.world import World
 
 

@@ -19,9 +19,7 @@ from core.history import (
     FinalState,
     History,
     Kind,
-)
-from core.history import (
-    ProviderCharge as ListedCharge,
+    ListedCharge,
 )
 from core.models.clock import ModelClock
 from core.models.paypal_model import PayPalModel

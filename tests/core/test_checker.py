@@ -8,7 +8,7 @@ import pytest
 
 from core.checker import check
 from core.domain import Payment, PaymentState
-from core.history import AppliedTransition, Event, FinalState, ProviderCharge
+from core.history import AppliedTransition, Event, FinalState, ListedCharge
 
 M = "m-1"
 
@@ -28,8 +28,8 @@ def response(t: int, attempt: str, key: str, status: int, outcome: str, *, order
 
 
 def charge(cid: str, key: str, order: str = "o-1", amount: int = 1999,
-           succeeded: bool = True) -> ProviderCharge:  # fmt: skip
-    return ProviderCharge(cid, amount, "usd", succeeded, M, key, order, f"{M}:{key}", "tok_visa")
+           succeeded: bool = True) -> ListedCharge:  # fmt: skip
+    return ListedCharge(cid, amount, "usd", succeeded, M, key, order, f"{M}:{key}", "tok_visa")
 
 
 def row(pid: str, key: str, state: PaymentState = PaymentState.COMPLETED, order: str = "o-1",

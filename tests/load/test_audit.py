@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from core.domain import Payment, PaymentRequest, PaymentState, fingerprint
-from core.history import Event, FinalState, ProviderCharge
+from core.history import Event, FinalState, ListedCharge
 from loadtests.audit import audit, fence
 from loadtests.history import ProcessHistory, merge_histories
 from loadtests.wire import parse_answer, request_record, response_record
@@ -44,9 +44,9 @@ def row(pid: str, key: str, charge: str | None, state: PaymentState, order: str 
                    f"{M}:{key}", state, 0, charge)  # fmt: skip
 
 
-def charge(cid: str, key: str, order: str = "o1", merchant: str = M) -> ProviderCharge:
+def charge(cid: str, key: str, order: str = "o1", merchant: str = M) -> ListedCharge:
     # The mock lists the card it charged, not the client's token.
-    return ProviderCharge(cid, 1999, "usd", True, merchant, key, order, source="card_abc")
+    return ListedCharge(cid, 1999, "usd", True, merchant, key, order, source="card_abc")
 
 
 def write(tmp: Path, events: list[Event]) -> Path:
