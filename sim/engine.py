@@ -64,6 +64,9 @@ RECONCILE_GAP_US = 5 * US_PER_S
 RECONCILE_PASSES_MAX = 10_000
 """Bound on settle passes: 10,000 x 100 rows is more than any run holds."""
 
+SETTLE_PACE = 2.0
+"""Settle retries go out at 1/SETTLE_PACE of the provider's account rate limit."""
+
 SETTLE_WINDOW = 1_000
 
 
@@ -187,23 +190,39 @@ class SimWorld:
             self.timeline.note("fault", "the provider finished the requests it was executing")
         wait_s = self.scenario.settle_s
         if wait_s is None:
-            wait_s = settle_wait_ms(self.variant) / 1000
+            wait_s = settle_wait_ms(self.variant, self.world.contract) / 1000
         yield env.timeout(int(wait_s * US_PER_S))
         self.settled = True
         yield from self._reconcile_backlog()
         self.timeline.note("phase", "settle")
         # At most SETTLE_WINDOW retries in flight: a million keys must not mean a million
-        # concurrent processes (memory), and a real client fleet would not send them at once.
+        # concurrent processes (memory), and a real client fleet would not send them at once:
+        # they come back spread out, here at half the provider's account rate limit, so the
+        # retries themselves are not turned away with 429s (swarm, docs/root-causes.md).
+        # One user's keys for one order are retried one after the other (the user who paid
+        # again with a new key does not retry both at once), so the later key is not refused
+        # with the order's 409 while the earlier one is still being decided.
         window: deque[simpy.Event] = deque()
+        gap = int(US_PER_S * SETTLE_PACE / self.scenario.topology.stripe_rate_limit)
+        order_busy: dict[tuple[str, str], simpy.Event] = {}
         for request in self.clients.first_requests:
             if len(window) >= SETTLE_WINDOW:
                 yield window.popleft()
+            if gap:
+                yield env.timeout(gap)
+            order = (request.merchant, request.order)
+            earlier = order_busy.get(order)
+            if earlier is not None and not earlier.processed:
+                yield earlier
             wake = env.event()
             attempt = self.fleet.send(
                 request, fingerprint(request), "settle", self.balancer.pick(), wake
             )
             if attempt is not None:
                 window.append(wake)
+                order_busy[order] = wake  # only a sent retry is ever answered
+                if len(order_busy) > 2 * SETTLE_WINDOW:
+                    order_busy = {o: w for o, w in order_busy.items() if not w.processed}
         while window:
             yield window.popleft()
 

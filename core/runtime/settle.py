@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from core.domain import PaymentRequest
+from core.providers import STRIPE, ProviderContract
 from core.runtime.stepper import Stepper
 from core.runtime.world import World
 from core.variants import Variant
@@ -30,11 +31,20 @@ def heal(world: World, stepper: Stepper | None = None) -> None:
     world.stripe.available = True
 
 
-def settle_wait_ms(variant: Variant) -> int:
+def settle_wait_ms(variant: Variant, provider: ProviderContract = STRIPE) -> int:
     """How long settling waits after healing: strictly past the lock TTL (a dead server's
-    lock no longer turns a retry away) and strictly past ``stale_after_ms`` (the reconciler
-    takes a PENDING/PROCESSING row only when it is older than that)."""
-    return max(variant.lock_ttl_ms, variant.stale_after_ms) + 1
+    lock no longer turns a retry away), strictly past ``stale_after_ms`` (the reconciler
+    takes a PENDING/PROCESSING row only when it is older than that) and, for a design whose
+    reconciler decides by lookup only past the request deadline (and the provider's search
+    lag), past those too: a key whose error the provider keeps replaying (Stripe saves a 500
+    for 24 h) can be resolved no sooner."""
+    wait = max(variant.lock_ttl_ms, variant.stale_after_ms)
+    if variant.lookup_waits_for_request_deadline:
+        lookup = variant.request_deadline_ms
+        if variant.lookup_waits_for_provider_lag:
+            lookup += provider.lookup_lag_ms
+        wait = max(wait, lookup)
+    return wait + 1
 
 
 Step = Callable[[str], object]
@@ -61,7 +71,7 @@ def settle(
     heal(world, stepper)
     for attempt in stepper.in_flight():
         _run_to_end(stepper, attempt, advance)
-    world.clock.advance(settle_wait_ms(world.variant))
+    world.clock.advance(settle_wait_ms(world.variant, world.contract))
     _run_to_end(stepper, stepper.start_reconciler(), advance)
     world.note("phase", "settle")
     for request in retries:

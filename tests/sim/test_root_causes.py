@@ -113,3 +113,24 @@ def test_a_reconciler_pass_during_a_postgres_outage_resolves_nothing_and_does_no
     world.postgres.available = False
     report = MemoryRuntime(world).reconcile()
     assert report is not None and report.examined == 0
+
+
+@pytest.mark.parametrize(
+    "scenario_seed",
+    [1447952022, 1125587177, 1265251599, 1527404371, 1167662045, 2136110059],
+)
+def test_settle_retries_come_back_paced_and_one_order_at_a_time(scenario_seed: int) -> None:
+    """`payharness swarm --seed 20261206` found hardened breaking E5 and E7 in these
+    generated scenarios: every key retried at the same instant met the provider's rate limit
+    (a key whose first row the settle retry itself inserted was left PENDING with a 503), and
+    a user's two keys for one order, retried at once, had the later one refused with the
+    order's 409 while the earlier was still being declined. Settle retries now come back at
+    half the provider's rate limit, one key of an order after the other; and the settle
+    waits past the request deadline, after which the reconciler may decide by lookup."""
+    from sim.swarm import generated, provider_of
+
+    result = run_scenario(
+        generated(scenario_seed), "hardened", scenario_seed, record_effects=False,
+        max_traces=1, provider=provider_of(scenario_seed),
+    )  # fmt: skip
+    assert {p: v for p, v in result.summary["properties"].items() if v != "holds"} == {}
