@@ -14,8 +14,20 @@ def test_the_wait_is_strictly_past_the_lock_ttl_and_the_stale_threshold() -> Non
     for variant in (SEED, HARDENED):
         assert settle_wait_ms(variant) > variant.lock_ttl_ms
         assert settle_wait_ms(variant) > variant.stale_after_ms
-    short_stale = HARDENED.with_changes("x", "x", stale_after_ms=100)
+    short_stale = HARDENED.with_changes(
+        "x", "x", stale_after_ms=100, lookup_waits_for_request_deadline=False
+    )
     assert settle_wait_ms(short_stale) == HARDENED.lock_ttl_ms + 1
+
+
+def test_a_design_that_fences_lookups_on_the_request_deadline_settles_past_it() -> None:
+    from core.providers import PAYPAL
+
+    assert settle_wait_ms(HARDENED) == HARDENED.request_deadline_ms + 1
+    assert settle_wait_ms(HARDENED, PAYPAL) == (
+        HARDENED.request_deadline_ms + PAYPAL.lookup_lag_ms + 1
+    )
+    assert settle_wait_ms(SEED, PAYPAL) == max(SEED.lock_ttl_ms, SEED.stale_after_ms) + 1
 
 
 def test_heal_clears_every_fault_the_models_hold() -> None:
