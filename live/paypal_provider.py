@@ -58,7 +58,7 @@ from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient
 from requests.adapters import HTTPAdapter
 
 from core.effects import ChargeResult, Conflict, OutcomeUnknown, ProviderCharge, Unavailable
-from live.stripe_provider import CallRecord
+from live.stripe_provider import CallRecord, keep_call
 
 T = TypeVar("T")
 
@@ -292,38 +292,8 @@ class PayPalProvider:
         replayed: bool,
         status: int | None,
     ) -> None:
-        record = CallRecord(
-            t_ms=self.clock(),
-            idempotency_key=effect.idempotency_key,
-            amount=effect.amount,
-            currency=effect.currency,
-            source=effect.source,
-            metadata=effect.metadata_dict(),
-            outcome=outcome,
-            charge_id=charge_id,
-            replayed=replayed,
-            http_status=status,
-        )
-        if len(self.calls) < self.keep_calls:
-            self.calls.append(record)
-        if self.call_log_path:
-            line = json.dumps(
-                {
-                    "t_ms": record.t_ms,
-                    "idempotency_key": record.idempotency_key,
-                    "amount": record.amount,
-                    "currency": record.currency,
-                    "source": record.source,
-                    "metadata": dict(record.metadata),
-                    "outcome": record.outcome,
-                    "charge_id": record.charge_id,
-                    "replayed": record.replayed,
-                    "http_status": record.http_status,
-                },
-                separators=(",", ":"),
-            )
-            with open(self.call_log_path, "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+        record = CallRecord.of(self.clock(), effect, outcome, charge_id, replayed, status)
+        keep_call(self.calls, self.keep_calls, self.call_log_path, record)
 
     # --- lookups --------------------------------------------------------------------------
 

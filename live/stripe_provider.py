@@ -34,7 +34,7 @@ import json
 import ssl
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -95,6 +95,44 @@ class CallRecord:
     charge_id: str | None
     replayed: bool
     http_status: int | None
+
+    @classmethod
+    def of(
+        cls,
+        t_ms: int,
+        effect: ProviderCharge,
+        outcome: str,
+        charge_id: str | None,
+        replayed: bool,
+        status: int | None,
+    ) -> CallRecord:
+        return cls(
+            t_ms=t_ms,
+            idempotency_key=effect.idempotency_key,
+            amount=effect.amount,
+            currency=effect.currency,
+            source=effect.source,
+            metadata=effect.metadata_dict(),
+            outcome=outcome,
+            charge_id=charge_id,
+            replayed=replayed,
+            http_status=status,
+        )
+
+
+def keep_call(
+    calls: list[CallRecord], keep: int, call_log_path: str | None, record: CallRecord
+) -> None:
+    """Keep the first ``keep`` calls in memory and append every call to the JSON-lines call
+    log the audit reads when the provider cannot list its charges (every adapter's log)."""
+    if len(calls) < keep:
+        calls.append(record)
+    if call_log_path:
+        line = json.dumps(
+            {**asdict(record), "metadata": dict(record.metadata)}, separators=(",", ":")
+        )
+        with open(call_log_path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
 
 def _replayed(headers: Mapping[str, str] | None) -> bool:
@@ -275,38 +313,9 @@ class StripeProvider:
         replayed: bool,
         status: int | None,
     ) -> None:
-        record = CallRecord(
-            t_ms=time.time_ns() // 1_000_000,
-            idempotency_key=effect.idempotency_key,
-            amount=effect.amount,
-            currency=effect.currency,
-            source=effect.source,
-            metadata=effect.metadata_dict(),
-            outcome=outcome,
-            charge_id=charge_id,
-            replayed=replayed,
-            http_status=status,
-        )
-        if len(self.calls) < self.keep_calls:
-            self.calls.append(record)
-        if self.call_log_path:
-            line = json.dumps(
-                {
-                    "t_ms": record.t_ms,
-                    "idempotency_key": record.idempotency_key,
-                    "amount": record.amount,
-                    "currency": record.currency,
-                    "source": record.source,
-                    "metadata": dict(record.metadata),
-                    "outcome": record.outcome,
-                    "charge_id": record.charge_id,
-                    "replayed": record.replayed,
-                    "http_status": record.http_status,
-                },
-                separators=(",", ":"),
-            )
-            with open(self.call_log_path, "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+        now_ms = time.time_ns() // 1_000_000
+        record = CallRecord.of(now_ms, effect, outcome, charge_id, replayed, status)
+        keep_call(self.calls, self.keep_calls, self.call_log_path, record)
 
     # --- lookups --------------------------------------------------------------------------
 

@@ -44,15 +44,7 @@ PROFILES: dict[str, settings] = {
         print_blob=False,
         suppress_health_check=list(HealthCheck),
     ),
-    "mutate": settings(
-        max_examples=MUTATE_EXAMPLES,
-        stateful_step_count=STEPS,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        print_blob=False,
-        suppress_health_check=list(HealthCheck),
-    ),
+
     "nightly": settings(
         max_examples=NIGHTLY_EXAMPLES,
         stateful_step_count=STEPS,
@@ -60,6 +52,8 @@ PROFILES: dict[str, settings] = {
         suppress_health_check=list(HealthCheck),
     ),
 }
+PROFILES["mutate"] = settings(PROFILES["ci"], max_examples=MUTATE_EXAMPLES)
+"""The ci gate at a smaller budget: mutmut runs it once per mutant."""
 """``ci`` is the gate: a fixed budget, derandomized and without an example database so every
 run of CI explores the same examples; ``nightly`` is twenty times the budget on fresh seeds."""
 
