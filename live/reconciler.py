@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from core.flows.reconcile import ReconcileReport, reconcile_flow
 from core.runtime.async_runner import run_async
 from core.variants import Variant
+from live.metrics import AGE_BUCKETS, BACKLOG_STATES, RECONCILER_ACTIONS, set_backlog
 from live.transport import LiveTransport
 
 
@@ -58,7 +59,36 @@ async def reconcile_once(
         resolved = len(report.completed) + len(report.failed)
         if report.examined < limit or resolved == 0:
             break
+    RECONCILER_ACTIONS.labels("run").inc()
+    RECONCILER_ACTIONS.labels("completed").inc(len(run.completed))
+    RECONCILER_ACTIONS.labels("failed").inc(len(run.failed))
+    RECONCILER_ACTIONS.labels("left").inc(len(run.left))
     return run
+
+
+def _backlog_sql() -> str:
+    """Rows of one variant in the reconciler's states, counted by state and age bucket."""
+    cases = " ".join(
+        f"WHEN age_ms < {bound} THEN '{label}'" for label, bound in AGE_BUCKETS if bound is not None
+    )
+    states = ", ".join(f"'{s}'" for s in BACKLOG_STATES)
+    return (
+        f"SELECT state, CASE {cases} ELSE '{AGE_BUCKETS[-1][0]}' END, count(*) FROM "
+        f"(SELECT state, %s - created_ms AS age_ms FROM payments "
+        f"WHERE variant = %s AND state IN ({states})) AS unsettled GROUP BY 1, 2"
+    )
+
+
+BACKLOG_SQL = _backlog_sql()
+
+
+async def scan_backlog(transport: LiveTransport, variant: Variant) -> dict[tuple[str, str], int]:
+    """Set the backlog gauge's cells for ``variant`` from one read (the same partial index
+    as the reconciler's own query, ``payments_unsettled``, covers it)."""
+    rows = await transport.postgres.query(BACKLOG_SQL, (transport.clock(), variant.name))
+    counts = {(str(state), str(age)): int(n) for state, age, n in rows}
+    set_backlog(counts)
+    return counts
 
 
 async def reconcile_every(
@@ -72,8 +102,10 @@ async def reconcile_every(
     """Repeat ``reconcile_once``; returns how many runs were made."""
     runs = 0
     halt = stop or asyncio.Event()
+    chosen = variant or transport.variant
     while max_runs is None or runs < max_runs:
         try:
+            await scan_backlog(transport, chosen)
             report = await reconcile_once(transport, variant)
             if report.examined:
                 print(f"reconcile: {report.summary()}", file=sys.stderr, flush=True)

@@ -25,14 +25,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.responses import Response as PlainResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.currencies import ISO_4217
@@ -44,6 +46,9 @@ from core.variants import Variant
 from live.config import LiveConfig
 from live.faultpoints import FaultPoints
 from live.merchant_keys import authenticate, bearer_token
+from live.metrics import CONTENT_TYPE, exposition, mark_exited, observe_effect
+from live.observe import ObservedApp
+from live.request_log import CURRENT, RequestRecord
 from live.transport import LiveTransport
 from live.validation import (
     ANY_TEXT_PATTERN,
@@ -64,6 +69,7 @@ from live.validation import (
 )
 
 log = logging.getLogger("payharness.service")
+T = TypeVar("T")
 
 READY_TIMEOUT_S = 3.0
 
@@ -167,9 +173,7 @@ def unauthorized(exc: Unauthorized) -> Any:
     else:
         challenge = REALM
         message = "an API key is required: Authorization: Bearer <key>"
-    return _json(
-        401, {"code": "unauthorized", "message": message}, {"WWW-Authenticate": challenge}
-    )
+    return _json(401, {"code": "unauthorized", "message": message}, {"WWW-Authenticate": challenge})
 
 
 def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Any:
@@ -213,6 +217,7 @@ def create_app(
             yield
         finally:
             await transport.close()
+            mark_exited()
 
     app = FastAPI(
         title="payharness payment gateway",
@@ -226,6 +231,7 @@ def create_app(
     )
     app.state.variant = chosen
     app.state.config = cfg
+    app.add_middleware(ObservedApp)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
@@ -245,8 +251,13 @@ def create_app(
         """The merchant of the request's active API key; ``Unauthorized`` otherwise (a
         backend fault propagates as ``Fault``: 503, nothing decided)."""
         token = bearer_token(request.headers.getlist("authorization"))
-        merchant = await authenticate(state["transport"].postgres.query, token)
+        merchant = await timed(
+            "Authenticate", authenticate(state["transport"].postgres.query, token)
+        )
         if merchant is None:
+            record = CURRENT.get()
+            if record is not None:
+                record.outcome = "unauthorized"
             raise Unauthorized(presented=bool(request.headers.getlist("authorization")))
         return merchant
 
@@ -287,18 +298,23 @@ def create_app(
     )
     async def create_payment(request: Request) -> Any:
         """Charge an order once per Idempotency-Key, for the API key's merchant."""
+        record = CURRENT.get() or RequestRecord("POST")
         try:
             merchant = await merchant_of(request)
         except Unauthorized as exc:
             return unauthorized(exc)
         except Fault as exc:
+            record.outcome = "unavailable"
             return error_response(503, "backend_unavailable", str(exc))
+        record.merchant = merchant
         try:
             key = key_from_headers(request.headers.getlist("idempotency-key"))
             check_content_type(request.headers.get("content-type"))
             raw = await read_limited(request.stream(), request.headers.get("content-length"))
+            record.identify(merchant, key)
             payment_request = parse_body(raw, key, merchant)
         except RequestRejected as exc:
+            record.outcome = "rejected"
             return error_response(exc.status, exc.code, exc.message, field=exc.field)
         transport = state["transport"]
         attempt = uuid.uuid4().hex[:20]
@@ -309,6 +325,8 @@ def create_app(
             attempt=attempt,
             fault_point=fault_point,
         )
+        record.outcome = response.outcome.value
+        record.replayed = response.replayed
         return render(response)
 
     @app.get(
@@ -332,7 +350,7 @@ def create_app(
         if not payment_id_could_exist(payment_id):
             return error_response(404, "payment_not_found", "no such payment")
         try:
-            row = await state["transport"].postgres.get(payment_id)
+            row = await timed("PaymentGet", state["transport"].postgres.get(payment_id))
         except Fault as exc:
             return error_response(503, "backend_unavailable", str(exc))
         if row is None or row.merchant != merchant:
@@ -351,6 +369,11 @@ def create_app(
                 "created_ms": row.created_ms,
             },
         )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Any:
+        """Prometheus text: the whole stack's instruments (``live.metrics``)."""
+        return PlainResponse(exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/healthz")
     async def healthz() -> Any:
@@ -412,6 +435,20 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+async def timed(name: str, call: Awaitable[T]) -> T:
+    """Await a backend call the service makes outside the flow (the API-key lookup, a
+    payment read), timed like the transport's effects (``live.transport``)."""
+    started = time.perf_counter()
+    try:
+        return await call
+    finally:
+        seconds = time.perf_counter() - started
+        observe_effect(name, seconds)
+        record = CURRENT.get()
+        if record is not None:
+            record.effects.append((name, seconds))
 
 
 def _s(schema: dict[str, Any]) -> dict[str, Any]:

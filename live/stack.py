@@ -15,6 +15,7 @@ the environment the stack's processes are to get.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from core.variants import variant_named
 from live.config import ConfigError, LiveConfig
+from live.metrics import MULTIPROC_ENV
 from live.migrate import migrate
 from live.preflight import preflight
 from live.processes import (
@@ -107,11 +109,14 @@ def bring_up(options: StackOptions, env: Mapping[str, str], echo: Echo = print) 
         raise StackUpError(f"ports already in use on 127.0.0.1: {busy}")
 
     started: list[ProcessEntry] = []
+    metrics = fresh_metrics_dir(env)
+    env = {**env, MULTIPROC_ENV: str(metrics)}
     state: StackState = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "stripe_api_base": base.paypal_api_base if base.is_paypal else base.stripe_api_base,
         "servers": [f"http://127.0.0.1:{p}" for p in ports],
         "env": base.redacted_env(),
+        "metrics_dir": str(metrics),
         "processes": started,
     }
     launch = _Launch(options, env, base, state, stack_dir(env))
@@ -126,6 +131,16 @@ def bring_up(options: StackOptions, env: Mapping[str, str], echo: Echo = print) 
         raise StackUpError("\n".join(lines)) from None
     save_state(state, env)
     return state
+
+
+def fresh_metrics_dir(env: Mapping[str, str]) -> Path:
+    """The stack's ``PROMETHEUS_MULTIPROC_DIR``, emptied: every server and reconciler writes
+    its metric files there, so any server's ``/metrics`` shows the whole stack, and nothing of
+    an earlier stack's processes is summed in."""
+    folder = stack_dir(env) / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def up_summary(state: StackState, env: Mapping[str, str]) -> list[str]:

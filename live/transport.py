@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +13,11 @@ from core.runtime.backends import Backends
 from core.runtime.effect_table import HANDLERS
 from core.variants import Variant
 from live.config import LiveConfig
+from live.metrics import observe_effect
 from live.paypal_provider import PayPalProvider
 from live.postgres_store import PostgresStore, now_ms
 from live.redis_store import RedisStore
+from live.request_log import CURRENT
 from live.stripe_provider import StripeProvider
 
 
@@ -92,4 +95,15 @@ class LiveTransport:
         await self.stripe.close()
 
     async def perform(self, effect: Effect[Any]) -> Any:
-        return await HANDLERS[type(effect)](self.backends, effect)
+        """Answer ``effect``; its round trip is timed here, where the I/O happens (core stays
+        free of it): the per-effect histogram, and the request's log line when one is served."""
+        started = time.perf_counter()
+        try:
+            return await HANDLERS[type(effect)](self.backends, effect)
+        finally:
+            seconds = time.perf_counter() - started
+            name = type(effect).__name__
+            observe_effect(name, seconds)
+            record = CURRENT.get()
+            if record is not None:
+                record.effects.append((name, seconds))

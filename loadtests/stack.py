@@ -309,6 +309,8 @@ class LiveStack:
             entry = next(e for e in self.state["processes"] if url.endswith(f":{e.get('port')}"))
             recorded = unmasked(self.state["env"], self.env or os.environ)
             env = {**os.environ, **recorded, "PAYHARNESS_VARIANT": entry["variant"]}
+            if "metrics_dir" in self.state:
+                env["PROMETHEUS_MULTIPROC_DIR"] = self.state["metrics_dir"]
             image = ProcessImage(tuple(entry["cmd"]), env, str(REPO))
             proc = image.start(Path(entry["log"]))
             self.adopt_restarts({url: proc.pid})

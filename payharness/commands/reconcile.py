@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.effects import Unavailable
     from live.config import ConfigError, LiveConfig
+    from live.metrics import mark_exited
     from live.reconciler import reconcile_every, reconcile_once
     from live.transport import LiveTransport
 
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         finally:
             await transport.close()
+            mark_exited()
 
     return asyncio.run(main())
 
