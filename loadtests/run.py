@@ -28,6 +28,7 @@ from core.domain import PaymentRequest
 from core.history import Event
 from live.paths import output_root
 from loadtests.audit import AuditResult, audit
+from loadtests.cpu_meter import CpuMeter, CpuWindow, children_of
 from loadtests.faults import SERVER_SIDE, FaultInjector, FaultLog
 from loadtests.history import ProcessHistory, load_reads, merge_histories
 from loadtests.settings import (
@@ -49,6 +50,8 @@ from loadtests.wire import (
 )
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+METRICS_FILE = "metrics.prom"
+"""The stack's ``/metrics`` as Locust stopped (before healing and the settle round)."""
 
 
 @dataclass(slots=True)
@@ -204,7 +207,9 @@ def run_locust(
     opts: LoadOptions,
     injector: FaultInjector | None,
     echo: Callable[[str], None],
-) -> int:
+    stack_groups: Callable[[], dict[str, list[int]]] = dict,
+) -> tuple[int, CpuWindow]:
+    """Run Locust to its end; its exit code and the CPU each part used meanwhile."""
     from loadtests.stack import free_port
 
     env = {**os.environ, ENV: str(settings_path), "PYTHONPATH": _pythonpath()}
@@ -225,6 +230,16 @@ def run_locust(
             )
             if n == 0 and opts.ui:
                 echo("Locust's web UI: http://127.0.0.1:8089 (the run starts by itself)")
+        locust_pids = [p.pid for p in procs]
+
+        def groups() -> dict[str, list[int]]:
+            parts = stack_groups()
+            restarted = list(injector.targets.restarted.values()) if injector else []
+            parts["gateway"] = [*parts.get("gateway", []), *restarted]
+            parts["harness"] = [os.getpid(), *children_of(locust_pids)]
+            return parts
+
+        meter = CpuMeter(groups).start()
         started = time.monotonic()
         if injector is not None:
             injector.start()
@@ -246,8 +261,9 @@ def run_locust(
             time.sleep(1.0)
         if tty:
             sys.stdout.write("\n")
+        window = meter.stop()
         code = procs[0].poll()
-        return -1 if code is None else code
+        return (-1 if code is None else code), window
     finally:
         for p in procs:
             if p.poll() is None:
@@ -439,7 +455,14 @@ def run_load(opts: LoadOptions, echo: Callable[[str], None] = print) -> LoadResu
             f"run {run_id}: {opts.shape} load, {opts.users} users, {opts.duration_s:.0f}s, "
             f"faults: {', '.join(opts.faults) or 'none'}; output in {run_dir}"
         )
-        code = run_locust(settings, settings_path, run_dir, opts, injector, echo)
+        code, cpu = run_locust(
+            settings, settings_path, run_dir, opts, injector, echo, stack.process_groups
+        )
+        cpu.save(run_dir)
+        echo(cpu.summary_line())
+        scrape = stack.scrape_metrics()
+        if scrape is not None:
+            (run_dir / METRICS_FILE).write_bytes(scrape)
         if injector is not None:
             injector.join()
             for line in injector.injected:

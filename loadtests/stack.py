@@ -45,6 +45,10 @@ class Stack(Protocol):
 
     def fault_targets(self, merchant_prefix: str, log_dir: Path) -> FaultTargets | None: ...
 
+    def process_groups(self) -> dict[str, list[int]]: ...
+
+    def scrape_metrics(self) -> bytes | None: ...
+
     def heal(self) -> list[str]: ...
 
     def issue_keys(self, merchants: list[str]) -> dict[str, str]: ...
@@ -107,6 +111,26 @@ class LiveStack:
             for e in self.state["processes"]
             if e["name"].startswith("server-")
         }
+
+    def process_groups(self) -> dict[str, list[int]]:
+        """The stack's processes by part, for the run's CPU shares (``loadtests.cpu_meter``)."""
+        groups: dict[str, list[int]] = {"gateway": [], "mocks": []}
+        for e in self.state["processes"]:
+            part = "gateway" if e["name"].startswith(("server-", "reconciler-")) else "mocks"
+            groups[part].append(int(e["pid"]))
+        return groups
+
+    def scrape_metrics(self) -> bytes | None:
+        """One ``GET /metrics`` (the whole stack's, any server answers for all); None when no
+        server answers it."""
+        for url in self.targets:
+            try:
+                r = httpx.get(f"{url}/metrics", timeout=10)
+            except httpx.HTTPError:
+                continue
+            if r.status_code == 200:
+                return r.content
+        return None
 
     # --- bring up / take down ---------------------------------------------------------------
 
@@ -403,6 +427,13 @@ class StubStack:
         )
 
     def fault_targets(self, merchant_prefix: str, log_dir: Path) -> FaultTargets | None:
+        return None
+
+    def process_groups(self) -> dict[str, list[int]]:
+        return {"gateway": [self.proc.pid], "mocks": []}
+
+    def scrape_metrics(self) -> bytes | None:
+        """The stub has no ``/metrics``."""
         return None
 
     def heal(self) -> list[str]:

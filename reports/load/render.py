@@ -34,6 +34,7 @@ from reports.load.frames import (
     timeseries,
     user_phases,
 )
+from reports.load.gateway import cpu_rows, server_latency
 
 FAULT_COLOURS = {
     "kill": "#d62728",
@@ -260,6 +261,8 @@ def build_report(run_dir: Path) -> Path:
         f"{len(att)} attempts, {n_ok} answered; overall p50 "
         f"{_q(att, 0.5):.1f} ms, p99 {_q(att, 0.99):.1f} ms (client-side, from the history)."
     )
+    rep.h("Gateway and harness")
+    _gateway_section(rep, run_dir, att)
     rep.h("Fault windows")
     if faults.empty:
         rep.p("No live faults were injected by the harness in this run.")
@@ -332,6 +335,38 @@ def build_report(run_dir: Path) -> Path:
     }
     (run_dir / "report.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
     return out
+
+
+def _gateway_section(rep: Report, run_dir: Path, att: pd.DataFrame) -> None:
+    """The servers' own time beside the client's, and who used the cores (issue 19, item 6):
+    a latency the server did not see was spent in the client or waiting for a core."""
+    server = server_latency(run_dir)
+    if server is None:
+        rep.p("No metrics.prom in this folder: the servers' own request times are not known.")
+    else:
+        rep.table(
+            ["POST /payments", "n", "p50 ms", "p99 ms"],
+            [
+                ["client (history)", len(att), _q(att, 0.5), _q(att, 0.99)],
+                ["server (/metrics histogram)", server.count, server.p50_ms, server.p99_ms],
+            ],
+        )
+        rep.p(
+            f"Server mean {server.mean_ms:.1f} ms. The server's quantiles are interpolated "
+            "inside its histogram buckets; the client's count every attempt of the history "
+            "(settle round included)."
+        )
+    cpu = cpu_rows(run_dir)
+    if cpu is None:
+        rep.p("No cpu.json in this folder: the CPU shares were not measured.")
+        return
+    window, rows = cpu
+    rep.p(
+        f"CPU while Locust ran ({window.window_s:.0f} s on {window.cores} cores): the harness "
+        "is Locust's processes and the run's own; the gateway its API servers and "
+        "reconcilers; Redis and Postgres count every such process on the machine."
+    )
+    rep.table(["part", "CPU s", "% of the cores"], rows)
 
 
 def _knee(kn: Knee) -> dict[str, float]:
