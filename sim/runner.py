@@ -37,6 +37,15 @@ class RunResult:
     paid_at_ms: Sequence[int] = field(default_factory=list)
     violation_at_ms: list[tuple[int, str]] = field(default_factory=list)
     fault_windows_s: list[tuple[float, float, str]] = field(default_factory=list)
+    arrival_ms: Sequence[int] = field(default_factory=list)
+    """When each payment arrived: the offered load."""
+    final_at_ms: Sequence[int] = field(default_factory=list)
+    """When each of ``latencies_ms``'s payments got its final answer (same order)."""
+    rate_limited_at_ms: Sequence[int] = field(default_factory=list)
+    queue_at_ms: Sequence[int] = field(default_factory=list)
+    queue_depth: Sequence[int] = field(default_factory=list)
+    load_varies: bool = False
+    """The scenario's arrival rate changes over the run (a ramp or bursts): a capacity curve."""
     history_path: str | None = None
     events: int = 0
     sim_wall_s: float = 0.0
@@ -232,6 +241,12 @@ def _judged(
         paid_at_ms=m.paid_at_ms,
         violation_at_ms=violation_times,
         fault_windows_s=windows,
+        arrival_ms=m.arrival_ms,
+        final_at_ms=m.final_at_ms,
+        rate_limited_at_ms=m.rate_limited_at_ms,
+        queue_at_ms=m.queue_at_ms,
+        queue_depth=m.queue_depth,
+        load_varies=scenario.load.arrivals == "ramp" or bool(scenario.load.bursts),
         history_path=str(history_path) if history_path is not None else None,
         events=count,
     )
