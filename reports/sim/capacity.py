@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from loadtests.bench.ramp import Level, keeps_up
 from reports.sim.frames import bin_edges, per_second, started_at_ms
 from reports.sim.numbers import ms, number
-from reports.sim.plot_style import OFFERED, label, legend_below, plain_log, style
+from reports.sim.plot_style import OFFERED, finish, label, plain_log, style
 from reports.sim.scenario_plot import save
 
 LEVEL_S = 2.0
@@ -112,11 +112,7 @@ def draw_capacity(scenario: str, runs: Sequence[Any]) -> Figure:
 
 
 def _axes(ax: Axes, ylabel: str, title: str) -> None:
-    ax.set_xlabel("offered load (payments arriving per second)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    legend_below(ax, ncol=1)
+    finish(ax, "offered load (payments arriving per second)", ylabel, title, ncol=1)
 
 
 def pressure_figure(scenario: str, runs: Sequence[Any], path: Path) -> Path:
@@ -143,9 +139,6 @@ def draw_pressure(scenario: str, runs: Sequence[Any], bucket_s: float = 1.0) -> 
             _queues(ax, runs, queued)
         ax.set_xlim(0, edges[-1])
         ax.set_ylim(bottom=0)
-        ax.set_xlabel("simulated time (s)")
-        ax.grid(alpha=0.3)
-        legend_below(ax)
     fig.suptitle(f"{scenario}: rate limit and queueing")
     return fig
 
@@ -159,8 +152,7 @@ def _rejections(ax: Axes, runs: Sequence[Any], edges: np.ndarray, any_429: bool)
                   label=f"{label(r, runs)}: provider 429s/s", **style(r))  # fmt: skip
     if not any_429:
         _note(ax, "no 429 from the provider in any run")
-    ax.set_ylabel("per second")
-    ax.set_title("provider 429s (rate limit) and offered load")
+    finish(ax, "simulated time (s)", "per second", "provider 429s (rate limit) and offered load")
 
 
 def _queues(ax: Axes, runs: Sequence[Any], any_queue: bool) -> None:
@@ -169,8 +161,8 @@ def _queues(ax: Axes, runs: Sequence[Any], any_queue: bool) -> None:
         ax.step(t, np.asarray(r.queue_depth), where="post", label=label(r, runs), **style(r))
     if not any_queue:
         _note(ax, "no request waited for a worker")
-    ax.set_ylabel("requests waiting for a worker")
-    ax.set_title("worker queue depth (all servers, sampled every 0.25 s)")
+    finish(ax, "simulated time (s)", "requests waiting for a worker",
+           "worker queue depth (all servers, sampled every 0.25 s)")  # fmt: skip
 
 
 def _note(ax: Axes, text: str) -> None:

@@ -73,6 +73,15 @@ def legend_below(ax: Axes, ncol: int = 2) -> None:
     )
 
 
+def finish(ax: Axes, xlabel: str, ylabel: str, title: str, ncol: int = 2) -> None:
+    """Label an axes, grid it lightly, put its legend underneath."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    legend_below(ax, ncol)
+
+
 def plain_log(axis: Axis) -> None:
     """A log axis labelled 100, 1,000, 10,000 (not 10², 10³): milliseconds read at once."""
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from reports.sim.frames import bin_edges, per_second
 from reports.sim.plot_style import (
     OFFERED,
+    finish,
     label,
-    legend_below,
     plain_log,
     shade_faults,
     style,
@@ -62,11 +62,7 @@ def _cdf(ax: Axes, runs: Sequence[Any]) -> None:
             ax.plot(values, ys, label=label(r, runs), **style(r))
     ax.set_xscale("log")
     plain_log(ax.xaxis)
-    ax.set_xlabel("first send → final answer (ms, log)")
-    ax.set_ylabel("fraction of payments")
-    ax.set_title("latency CDF")
-    ax.grid(alpha=0.3)
-    legend_below(ax)
+    finish(ax, "first send → final answer (ms, log)", "fraction of payments", "latency CDF")
 
 
 def _throughput(ax: Axes, runs: Sequence[Any], bucket_s: float = 1.0) -> None:
@@ -82,11 +78,7 @@ def _throughput(ax: Axes, runs: Sequence[Any], bucket_s: float = 1.0) -> None:
     shade_faults(ax, runs[0].fault_windows_s)
     ax.set_xlim(0, edges[-1])
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("payments / s")
-    ax.set_title("paid per second (shaded: fault windows)")
-    ax.grid(alpha=0.3)
-    legend_below(ax)
+    finish(ax, "simulated time (s)", "payments / s", "paid per second (shaded: fault windows)")
 
 
 def _violations(ax: Axes, runs: Sequence[Any]) -> None:
@@ -97,8 +89,5 @@ def _violations(ax: Axes, runs: Sequence[Any]) -> None:
         ys = np.concatenate([[0], np.arange(1, len(times) + 1), [len(times)]])
         ax.step(xs, ys, where="post", label=label(r, runs), **style(r))
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("simulated time of the first request involved (s)")
-    ax.set_ylabel("violations (cumulative)")
-    ax.set_title("violations over time (first 50 per property)")
-    ax.grid(alpha=0.3)
-    legend_below(ax)
+    finish(ax, "simulated time of the first request involved (s)", "violations (cumulative)",
+           "violations over time (first 50 per property)")  # fmt: skip

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from reports.sim.numbers import number
 from sim.sweep import ALIASES
@@ -59,6 +60,15 @@ def axis_label(name: str) -> str:
 
 
 def heatmaps(frame: pd.DataFrame, axis_names: Sequence[str], title: str, path: Path) -> Path:
+    fig = draw_heatmaps(frame, axis_names, title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def draw_heatmaps(frame: pd.DataFrame, axis_names: Sequence[str], title: str) -> Figure:
+    """Violations per payment and p99 per cell, each with its unit on the colour bar."""
     fig, axes = plt.subplots(
         1, 2, figsize=(13, 2.0 + 0.45 * max(1, _rows(frame, axis_names))), layout="constrained"
     )
@@ -79,10 +89,7 @@ def heatmaps(frame: pd.DataFrame, axis_names: Sequence[str], title: str, path: P
                     bbox={"facecolor": "white", "alpha": 0.6, "linewidth": 0})  # fmt: skip
         fig.colorbar(image, ax=ax, label=f"{unit} (scale from 0)")
     fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _rows(frame: pd.DataFrame, axis_names: Sequence[str]) -> int:
