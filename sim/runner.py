@@ -44,8 +44,9 @@ class RunResult:
     rate_limited_at_ms: Sequence[int] = field(default_factory=list)
     queue_at_ms: Sequence[int] = field(default_factory=list)
     queue_depth: Sequence[int] = field(default_factory=list)
-    load_varies: bool = False
-    """The scenario's arrival rate changes over the run (a ramp or bursts): a capacity curve."""
+    load_shape: str = "steady"
+    """How the arrival rate moves: ``ramp``, ``bursts`` or ``steady`` (the report draws a
+    capacity curve for the first two)."""
     history_path: str | None = None
     events: int = 0
     sim_wall_s: float = 0.0
@@ -246,10 +247,16 @@ def _judged(
         rate_limited_at_ms=m.rate_limited_at_ms,
         queue_at_ms=m.queue_at_ms,
         queue_depth=m.queue_depth,
-        load_varies=scenario.load.arrivals == "ramp" or bool(scenario.load.bursts),
+        load_shape=_load_shape(scenario),
         history_path=str(history_path) if history_path is not None else None,
         events=count,
     )
+
+
+def _load_shape(scenario: Scenario) -> str:
+    if scenario.load.arrivals == "ramp":
+        return "ramp"
+    return "bursts" if scenario.load.bursts else "steady"
 
 
 def _orders_of_keys(final: FinalState, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -48,7 +48,7 @@ def _run(summary: dict[str, Any], **arrays: Any) -> SimpleNamespace:
         "latencies_ms": [100.0, 200.0], "paid_at_ms": [1000, 2000], "final_at_ms": [1100, 2200],
         "arrival_ms": [1000, 2000], "violation_at_ms": [], "fault_windows_s": [],
         "rate_limited_at_ms": [], "queue_at_ms": [250, 500], "queue_depth": [0, 0],
-        "load_varies": False,
+        "load_shape": "steady",
     }  # fmt: skip
     fields.update(arrays)
     return SimpleNamespace(summary=summary, **fields)
@@ -68,7 +68,7 @@ def _ramp(variant: str, capacity_per_s: float = 30.0) -> SimpleNamespace:
     paid_ms = [round(p * 1000) for p in paid]
     latencies = [float(p - a) for p, a in zip(paid_ms, arrival_ms, strict=True)]
     return _run(_summary("ramp", variant), arrival_ms=arrival_ms, paid_at_ms=paid_ms,
-                final_at_ms=paid_ms, latencies_ms=latencies, load_varies=True)  # fmt: skip
+                final_at_ms=paid_ms, latencies_ms=latencies, load_shape="ramp")  # fmt: skip
 
 
 def test_numbers_read_like_the_terminal() -> None:

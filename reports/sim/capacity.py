@@ -2,14 +2,17 @@
 throughput and p99 against the offered rate with the knee marked, and the provider's 429s
 and the worker queues over time.
 
-Each two seconds of the load phase are one level, as ``payharness bench live`` offers levels
-(``loadtests.bench.ramp``): offered = arrivals per second, achieved = payments answered
-'paid' per second, p99 over the payments first sent in those seconds (two, not one: a
-one-second level of a 30/s ramp holds ~30 payments, and their noise alone moved the knee
-by a quarter). The knee is the highest
-offered rate whose second still kept up (``keeps_up``: at least 90 % of it paid). The live
-250 ms p99 SLO is not part of the rule here: the simulated Stripe alone has a 1.5 s p99
-(``sim.scenario.Topology``), so p99 is drawn beside the knee, not judged."""
+Each stretch of the load phase is one level (two seconds on a ramp, one under bursts), as
+``payharness bench live`` offers levels (``loadtests.bench.ramp``): offered = arrivals per
+second, achieved = payments answered 'paid' per second, p99 over the payments first sent in
+it. A ramp's levels are two seconds, not one: a one-second level of a 30/s ramp holds ~30
+payments, and their noise alone moved the knee by a quarter. Under bursts a level is one
+second, so none straddles a burst's edge (bursts start on whole seconds); the points are not
+joined there, since a quiet second after a burst pays the backlog and sits far above the
+diagonal. The knee is the highest offered rate whose level still kept up (``keeps_up``: at
+least 90 % of it paid). The live 250 ms p99 SLO is not part of the rule here: the simulated
+Stripe alone has a 1.5 s p99 (``sim.scenario.Topology``), so p99 is drawn beside the knee,
+not judged."""
 
 from __future__ import annotations
 
@@ -31,11 +34,16 @@ from reports.sim.numbers import ms, number
 from reports.sim.plot_style import OFFERED, finish, label, plain_log, style
 from reports.sim.scenario_plot import save
 
-LEVEL_S = 2.0
+LEVEL_S = {"ramp": 2.0, "bursts": 1.0}
 
 
-def levels(run: Any, bucket_s: float = LEVEL_S) -> list[Level]:
+def level_s(run: Any) -> float:
+    return LEVEL_S.get(run.load_shape, 1.0)
+
+
+def levels(run: Any) -> list[Level]:
     """One ``Level`` per bin of the load phase (a bin nobody was offered in is left out)."""
+    bucket_s = level_s(run)
     edges = bin_edges(run.summary["arrivals_s"], bucket_s)
     offered = per_second(run.arrival_ms, edges)
     achieved = per_second(run.paid_at_ms, edges)
@@ -65,7 +73,7 @@ def knee(found: Sequence[Level]) -> Level | None:
 
 def is_capacity_run(run: Any) -> bool:
     """A run whose offered load changes and that no fault disturbs: its curve is capacity."""
-    return bool(run.load_varies) and not run.fault_windows_s
+    return run.load_shape != "steady" and not run.fault_windows_s
 
 
 def capacity_figure(scenario: str, runs: Sequence[Any], path: Path) -> Path:
@@ -90,10 +98,10 @@ def draw_capacity(scenario: str, runs: Sequence[Any]) -> Figure:
             if k is not None else "never kept up"
         )  # fmt: skip
         st = style(r)
-        ax_thr.plot(rates, [lv.achieved for lv in found], marker="o", markersize=3,
-                    linewidth=1, label=f"{name}: {where}", **st)  # fmt: skip
-        ax_p99.plot(rates, [lv.p99_ms for lv in found], marker="o", markersize=3,
-                    linewidth=1, label=name, **st)  # fmt: skip
+        line = {"marker": "o", "markersize": 3 if r.load_shape == "ramp" else 5,
+                "linewidth": 1 if r.load_shape == "ramp" else 0, **st}  # fmt: skip
+        ax_thr.plot(rates, [lv.achieved for lv in found], label=f"{name}: {where}", **line)
+        ax_p99.plot(rates, [lv.p99_ms for lv in found], label=name, **line)
         if k is not None:
             for ax, value in ((ax_thr, k.achieved), (ax_p99, k.p99_ms)):
                 ax.axvline(k.rate, color=st["color"], linestyle=":", linewidth=1.5)
@@ -107,7 +115,8 @@ def draw_capacity(scenario: str, runs: Sequence[Any]) -> Figure:
     plain_log(ax_p99.yaxis)
     ax_p99.set_xlim(0, top * 1.05)
     _axes(ax_p99, "p99, first send → final answer (ms, log)", "p99 vs offered load")
-    fig.suptitle(f"{scenario}: capacity (a point per {LEVEL_S:g} s of load; knee circled)")
+    width = ", ".join(sorted({f"{level_s(r):g} s" for r in runs}))
+    fig.suptitle(f"{scenario}: capacity (a point per {width} of load; knee circled)")
     return fig
 
 

@@ -74,8 +74,10 @@ def draw_comparison(summaries: Sequence[Mapping[str, Any]]) -> Figure:
             ax.barh(y + offset, values, height=BAR, color=COLORS.get(variant, "#777777"),
                     label=variant)  # fmt: skip
             for yi, v in zip(y + offset, values, strict=True):
-                if not np.isnan(v) and (key != "broken" or v > 0):
-                    ax.text(v, yi, " " + text.format(v), va="center", fontsize=7)
+                if not np.isnan(v):
+                    quiet = key == "broken" and v == 0  # a zero-length bar still says 0
+                    ax.text(v, yi, " " + text.format(v), va="center", fontsize=7,
+                            color="#888888" if quiet else "black")  # fmt: skip
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
         ax.set_xlim(0, _top(ax.get_xlim()[1]))
@@ -85,7 +87,7 @@ def draw_comparison(summaries: Sequence[Mapping[str, Any]]) -> Figure:
     axes[0].set_yticks(y, scenarios)
     axes[0].invert_yaxis()
     axes[0].xaxis.get_major_locator().set_params(integer=True)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center",
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
                ncol=len(variants), frameon=False)  # fmt: skip
     fig.suptitle("seed vs hardened across scenarios (providers: " + ", ".join(providers) + ")")
     return fig

@@ -83,7 +83,11 @@ def finish(ax: Axes, xlabel: str, ylabel: str, title: str, ncol: int = 2) -> Non
 
 
 def plain_log(axis: Axis) -> None:
-    """A log axis labelled 100, 1,000, 10,000 (not 10², 10³): milliseconds read at once."""
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    """A log axis labelled 100, 1,000, 10,000 (not 10², 10³): milliseconds read at once.
+    Call it after plotting: an axis spanning two decades or less is also labelled at 2 and 5
+    (one decade would otherwise show one label), a wider one only at powers of ten."""
+    lo, hi = axis.get_view_interval()
+    narrow = lo > 0 and hi / lo <= 100
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,)))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())

@@ -34,7 +34,8 @@ PAGE_STYLE = (
     "td.num{text-align:right;font-variant-numeric:tabular-nums}"
     "nav.toc ol{columns:3;font-size:14px}nav.toc li{margin:2px 0}"
     "span.badge{font-size:11px;padding:0 4px;border-radius:3px;margin-left:4px}"
-    ".legend{display:flex;gap:40px;font-size:12px}.legend ul{list-style:none;padding-left:0}"
+    ".legend{display:flex;gap:40px;font-size:12px;margin-top:12px}"
+    ".legend ul{list-style:none;padding-left:0}"
     ".legend span{padding:0 4px;border-radius:3px}"
     "pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}img{max-width:100%}"
     "h2{border-top:1px solid #ccc;padding-top:10px}a.top{font-size:12px;margin-left:8px}" + STYLE
