@@ -69,6 +69,10 @@ SETTLE_PACE = 2.0
 
 SETTLE_WINDOW = 1_000
 
+QUEUE_SAMPLE_US = US_PER_S // 4
+"""How often the load phase samples the worker queues for the report: four events per
+simulated second, next to thousands for the requests, and nothing in the flows' hot path."""
+
 
 def _stream(seed: int, name: str) -> random.Random:
     """An independent, reproducible random stream per purpose (str seeds hash with SHA-512)."""
@@ -151,6 +155,7 @@ class SimWorld:
         env.process(self._reconciler())
         self.injector.schedule()
         main = env.process(self._main())
+        env.process(self._sample_queues())
         if self.progress is not None:
             env.process(self._report_progress(self.progress))
         with fewer_gc_passes():
@@ -161,6 +166,15 @@ class SimWorld:
         while True:
             yield self.env.timeout(US_PER_S)
             report(self.metrics)
+
+    def _sample_queues(self) -> Generator[Any, Any, None]:
+        """Requests waiting for a worker, summed over the servers, until the load phase
+        ends. It only reads, so the run's events and outcomes are what they were without it."""
+        metrics, servers, idle = self.metrics, self.servers, self.clients.idle
+        while not idle.triggered:
+            yield self.env.timeout(QUEUE_SAMPLE_US)
+            metrics.queue_at_ms.append(self.now_ms())
+            metrics.queue_depth.append(sum(len(s.workers.waiters) for s in servers))
 
     def _main(self) -> Generator[Any, Any, None]:
         yield self.clients.idle

@@ -24,6 +24,12 @@ class Metrics:
     timeouts: int = 0
     arrival_ms: array[int] = field(default_factory=lambda: array("q"))
     """Arrival time of payment n (order ``o{n:07d}``) at index n - 1."""
+    rate_limited_at_ms: array[int] = field(default_factory=lambda: array("q"))
+    """When the provider turned a charge away with 429 (its rate limit or an injected 429)."""
+    queue_at_ms: array[int] = field(default_factory=lambda: array("q"))
+    queue_depth: array[int] = field(default_factory=lambda: array("q"))
+    """Requests waiting for a worker, summed over the servers, sampled at ``queue_at_ms``
+    during the load phase (``sim.engine.QUEUE_SAMPLE_US`` apart): off the hot path."""
     load_end_ms: int = 0
     end_ms: int = 0
     sim_events: int = 0

@@ -37,6 +37,16 @@ class RunResult:
     paid_at_ms: Sequence[int] = field(default_factory=list)
     violation_at_ms: list[tuple[int, str]] = field(default_factory=list)
     fault_windows_s: list[tuple[float, float, str]] = field(default_factory=list)
+    arrival_ms: Sequence[int] = field(default_factory=list)
+    """When each payment arrived: the offered load."""
+    final_at_ms: Sequence[int] = field(default_factory=list)
+    """When each of ``latencies_ms``'s payments got its final answer (same order)."""
+    rate_limited_at_ms: Sequence[int] = field(default_factory=list)
+    queue_at_ms: Sequence[int] = field(default_factory=list)
+    queue_depth: Sequence[int] = field(default_factory=list)
+    load_shape: str = "steady"
+    """How the arrival rate moves: ``ramp``, ``bursts`` or ``steady`` (the report draws a
+    capacity curve for the first two)."""
     history_path: str | None = None
     events: int = 0
     sim_wall_s: float = 0.0
@@ -232,9 +242,21 @@ def _judged(
         paid_at_ms=m.paid_at_ms,
         violation_at_ms=violation_times,
         fault_windows_s=windows,
+        arrival_ms=m.arrival_ms,
+        final_at_ms=m.final_at_ms,
+        rate_limited_at_ms=m.rate_limited_at_ms,
+        queue_at_ms=m.queue_at_ms,
+        queue_depth=m.queue_depth,
+        load_shape=_load_shape(scenario),
         history_path=str(history_path) if history_path is not None else None,
         events=count,
     )
+
+
+def _load_shape(scenario: Scenario) -> str:
+    if scenario.load.arrivals == "ramp":
+        return "ramp"
+    return "bursts" if scenario.load.bursts else "steady"
 
 
 def _orders_of_keys(final: FinalState, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -331,6 +331,7 @@ class Fleet:
         if (
             charge_faults and faults.hit("stripe_429", env._now) is not None
         ) or not self.bucket.take(int(env._now)):
+            self.metrics.rate_limited_at_ms.append(int(env._now) // US_PER_MS)
             yield Wait(env, FAST_ERROR_US)
             self.note("fault", "stripe: 429 rate_limit", attempt)
             return None, Unavailable("stripe: 429 rate_limit (not saved; safe to retry)")

@@ -22,6 +22,10 @@ due while this many are unanswered is not sent and counts as an error with infin
 an endpoint that far behind has failed the level, and queueing thousands of requests in the
 HTTP client's pool costs the generator quadratic CPU time (minutes for one level)."""
 
+KEEP_UP = 0.9
+"""A level keeps up when it achieves at least this share of the rate it was offered; above
+the knee throughput stops following the offered load. The sim report's knee uses it too."""
+
 WARMUP = 5
 """Payments each level's warm-up sends (new client, fresh mock) before the measured load."""
 
@@ -114,8 +118,13 @@ async def offer(
     span = (max(done_at) - start) if done_at else seconds
     achieved = ok / max(span, seconds)
     p99 = _quantile(latencies, 0.99) if len(latencies) == n else float("inf")
-    held = p99 < slo_ms and errors <= max(1, 0.01 * n) and achieved >= 0.9 * rate
+    held = p99 < slo_ms and errors <= max(1, 0.01 * n) and keeps_up(rate, achieved)
     return Level(rate, n, ok, errors, achieved, _quantile(latencies, 0.5), p99, held)
+
+
+def keeps_up(rate: float, achieved: float) -> bool:
+    """Throughput still follows the offered load (``KEEP_UP``)."""
+    return achieved >= KEEP_UP * rate
 
 
 async def ramp(

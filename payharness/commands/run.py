@@ -109,7 +109,8 @@ def main(args: argparse.Namespace) -> int:
         from reports.sim.render import write_report
 
         traces = {
-            (r.summary["scenario"], r.summary["variant"]): _trace_lines(r, 3) for r in results
+            (r.summary["scenario"], r.summary["variant"], _provider(r)): _trace_lines(r, 3)
+            for r in results
         }
         figures = _figures(out, results, jobs)
         descriptions = {s.name: s.description for s in scenarios}
@@ -193,19 +194,17 @@ def _execute(
     return results
 
 
-def _figures(out: Path, results: list[RunResult], jobs: int) -> dict[str, Path]:
-    """One figure per scenario, drawn in parallel (matplotlib is the slow part of a report)."""
-    from reports.sim.render import figure_path, scenario_figure
+def _figures(out: Path, results: list[RunResult], jobs: int) -> dict[str, list[Path]]:
+    """Each scenario's figures, drawn in parallel (matplotlib is the slow part of a report)."""
+    from reports.sim.render import scenario_figures
 
     groups: dict[str, list[RunResult]] = {}
     for r in results:
         groups.setdefault(r.summary["scenario"], []).append(r)
     if jobs <= 1 or len(groups) <= 1:
-        return {n: scenario_figure(n, g, figure_path(out, n)) for n, g in groups.items()}
+        return {n: scenario_figures(n, g, out) for n, g in groups.items()}
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {
-            n: pool.submit(scenario_figure, n, g, figure_path(out, n)) for n, g in groups.items()
-        }
+        futures = {n: pool.submit(scenario_figures, n, g, out) for n, g in groups.items()}
         return {n: f.result() for n, f in futures.items()}
 
 

@@ -1,182 +1,162 @@
-"""Figures (matplotlib, Agg) and the Markdown and self-contained HTML report of a sim run."""
+"""The Markdown and self-contained HTML report of a sim run: the verdict table in the
+terminal's words and colours, a table of contents, the cross-scenario chart, and per scenario
+its figures, unmet claims and violation traces."""
 
 from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-
-from reports.sim.frames import (
-    latency_frame,
-    summary_frame,
-    throughput_frame,
-    violations_frame,
+from reports.sim.capacity import capacity_figure, is_capacity_run, pressure_figure
+from reports.sim.compare import comparison_figure
+from reports.sim.scenario_plot import scenario_figure
+from reports.sim.verdict_html import CLASSES, STYLE, anchor, legend_html, verdict_table_html
+from reports.sim.verdicts import (
+    EXPECTED_BREAK,
+    HEADER,
+    MET,
+    NOT_MET,
+    cell,
+    verdict_row,
+    verdict_word,
 )
 
-COLORS = {"seed": "#d62728", "hardened": "#1f77b4"}
-FAULT_COLORS = ("#ff9896", "#c5b0d5", "#ffbb78", "#98df8a", "#c49c94", "#f7b6d2")
+COMPARISON = "seed-vs-hardened"
+
+PAGE_STYLE = (
+    "body{font-family:sans-serif;max-width:1250px;margin:auto;padding:0 12px;color:#222}"
+    "table.verdicts{border-collapse:collapse;font-size:13px}"
+    "table.verdicts td,table.verdicts th{padding:2px 6px;border-bottom:1px solid #ddd}"
+    "table.verdicts th{text-align:left;background:#f3f3f3;position:sticky;top:0}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "nav.toc ol{columns:3;font-size:14px}nav.toc li{margin:2px 0}"
+    "span.badge{font-size:11px;padding:0 4px;border-radius:3px;margin-left:4px}"
+    ".legend{display:flex;gap:40px;font-size:12px;margin-top:12px}"
+    ".legend ul{list-style:none;padding-left:0}"
+    ".legend span{padding:0 4px;border-radius:3px}"
+    "pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}img{max-width:100%}"
+    "h2{border-top:1px solid #ccc;padding-top:10px}a.top{font-size:12px;margin-left:8px}" + STYLE
+)
 
 
-def scenario_figure(scenario: str, runs: Sequence[Any], path: Path) -> Path:
-    """Three panels: latency CDF per variant, throughput with fault windows shaded,
-    cumulative violations over time."""
-    lat = latency_frame(runs)
-    thr = throughput_frame(runs)
-    vio = violations_frame(runs)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), dpi=80)
-    ax_cdf, ax_thr, ax_vio = axes
-    for variant, group in lat.groupby("variant", sort=True) if not lat.empty else []:
-        values = np.sort(group["latency_ms"].to_numpy())
-        if len(values):
-            ax_cdf.plot(
-                values,
-                np.arange(1, len(values) + 1) / len(values),
-                label=str(variant),
-                color=COLORS.get(str(variant)),
-            )
-    ax_cdf.set_xscale("log")
-    ax_cdf.set_xlabel("first send → final answer (ms)")
-    ax_cdf.set_ylabel("fraction of payments")
-    ax_cdf.set_title("latency CDF")
-    ax_cdf.grid(alpha=0.3)
-    for variant, group in thr.groupby("variant", sort=True) if not thr.empty else []:
-        ax_thr.plot(
-            group["t_s"],
-            group["paid_per_s"],
-            label=str(variant),
-            color=COLORS.get(str(variant)),
-            drawstyle="steps-post",
-        )
-    shown: set[str] = set()
-    windows = runs[0].fault_windows_s if runs else []
-    for i, (start, end, kind) in enumerate(windows):
-        color = FAULT_COLORS[i % len(FAULT_COLORS)]
-        label = kind if kind not in shown else None
-        shown.add(kind)
-        if start < 0:
-            ax_thr.plot([], [], " ", label=f"{kind} (whole run)")
-        elif end > start:
-            ax_thr.axvspan(start, end, color=color, alpha=0.35, label=label)
-        else:
-            ax_thr.axvline(start, color=color, linestyle="--", label=label)
-    ax_thr.set_xlabel("simulated time (s)")
-    ax_thr.set_ylabel("paid / s")
-    ax_thr.set_title("throughput (fault windows shaded)")
-    ax_thr.grid(alpha=0.3)
-    for r in runs:
-        variant = r.summary["variant"]
-        times = vio[vio["variant"] == variant]["t_s"].sort_values().to_numpy()
-        load_s = r.summary["arrivals_s"]
-        xs = np.concatenate([[0.0], times, [max(load_s, times[-1] if len(times) else 0.0)]])
-        ys = np.concatenate([[0], np.arange(1, len(times) + 1), [len(times)]])
-        ax_vio.step(xs, ys, where="post", label=variant, color=COLORS.get(variant))
-    ax_vio.set_xlabel("simulated time of the first request involved (s)")
-    ax_vio.set_ylabel("violations (cumulative)")
-    ax_vio.set_title("violations over time (first 50 per property)")
-    ax_vio.grid(alpha=0.3)
-    for ax in axes:
-        handles, _labels = ax.get_legend_handles_labels()
-        if handles:
-            ax.legend(fontsize=8)
-    fig.suptitle(scenario)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+def figure_path(out: Path, scenario: str, kind: str = "") -> Path:
+    return out / "plots" / (f"{scenario}-{kind}.png" if kind else f"{scenario}.png")
 
 
-def figure_path(out: Path, scenario: str) -> Path:
-    return out / "plots" / f"{scenario}.png"
-
-
-def _table_md(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join("" if v is None else str(v) for v in row) + " |")
-    return "\n".join(lines)
+def scenario_figures(scenario: str, runs: Sequence[Any], out: Path) -> list[Path]:
+    """Every figure a scenario gets: the main one; for a capacity run (load that changes, no
+    faults) throughput and p99 against offered load; where the provider turned charges away
+    or a capacity run queued, 429s and worker queue depth over time."""
+    paths = [scenario_figure(scenario, runs, figure_path(out, scenario))]
+    capacity = any(is_capacity_run(r) for r in runs)
+    if capacity:
+        paths.append(capacity_figure(scenario, runs, figure_path(out, scenario, "capacity")))
+    if capacity or any(len(r.rate_limited_at_ms) for r in runs):
+        paths.append(pressure_figure(scenario, runs, figure_path(out, scenario, "pressure")))
+    return paths
 
 
 def write_report(
     out: Path,
     runs: Sequence[Any],
-    descriptions: dict[str, str],
-    traces: dict[tuple[str, str], list[str]],
-    figures: dict[str, Path] | None = None,
+    descriptions: Mapping[str, str],
+    traces: Mapping[tuple[str, str, str], list[str]],
+    figures: Mapping[str, list[Path]] | None = None,
     notes: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """Write ``report.md`` (PNG files beside it) and ``report.html`` (PNGs embedded).
-    ``notes``: paragraphs under the headline (which runs the report covers)."""
+    ``traces``: violation lines per (scenario, variant, provider); ``figures``: drawn
+    beforehand (in parallel) per scenario, else drawn here; ``notes``: paragraphs under the
+    headline (which runs the report covers)."""
     out.mkdir(parents=True, exist_ok=True)
-    table = summary_frame([r.summary for r in runs])
+    summaries = [r.summary for r in runs]
     by_scenario: dict[str, list[Any]] = {}
     for r in runs:
         by_scenario.setdefault(r.summary["scenario"], []).append(r)
-    figures = dict(figures or {})
+    drawn = dict(figures or {})
     for name, group in by_scenario.items():
-        if name not in figures:
-            figures[name] = scenario_figure(name, group, figure_path(out, name))
-    met = sum(1 for r in runs if r.summary["expectation"]["met"])
+        if name not in drawn:
+            drawn[name] = scenario_figures(name, group, out)
+    compare = comparison_figure(summaries, figure_path(out, COMPARISON))
+    met = sum(1 for s in summaries if s["expectation"]["met"])
     head = f"{met} of {len(runs)} runs met their expectations."
-    md = ["# payharness simulation report", "", head, ""]
-    for note in notes:
-        md += [note, ""]
-    md += [_table_md(table), ""]
+    md = ["# payharness simulation report", "", head, "", *(f"{n}\n" for n in notes)]
+    md += [_table_md(summaries), "", f"![seed vs hardened](plots/{compare.name})", ""]
     body = [
-        "<h1>payharness simulation report</h1>",
-        f"<p>{html.escape(head)}</p>",
+        '<h1 id="top">payharness simulation report</h1>',
+        f'<p><b class="{"ok" if met == len(runs) else "failure"}">{html.escape(head)}</b></p>',
         *(f"<p>{html.escape(note)}</p>" for note in notes),
-        table.to_html(index=False, border=0, classes="verdicts"),
+        _toc(by_scenario),
+        "<h2>Verdicts</h2>",
+        verdict_table_html(summaries),
+        legend_html(),
+        "<h2>Seed vs hardened across scenarios</h2>",
+        _img(compare, "seed vs hardened across scenarios"),
     ]
     for name, group in by_scenario.items():
         desc = descriptions.get(name, "")
-        md += [f"## {name}", "", desc, "", f"![{name}](plots/{name}.png)", ""]
-        data = base64.b64encode(figures[name].read_bytes()).decode()
+        md += [f"## {name}", "", desc, ""]
+        md += [f"![{name}](plots/{p.name})\n" for p in drawn[name]]
         body += [
-            f"<h2>{html.escape(name)}</h2>",
+            f'<h2 id="{anchor(name)}">{html.escape(name)}<a class="top" href="#top">top</a></h2>',
             f"<p>{html.escape(desc)}</p>",
-            f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">',
+            verdict_table_html([r.summary for r in group], link=False),
         ]
+        if not any(r.violation_at_ms for r in group):
+            body.append("<p>No violations in any run of this scenario.</p>")
+        body += [_img(p, name) for p in drawn[name]]
         for r in group:
-            variant = r.summary["variant"]
-            unmet = r.summary["expectation"]["unmet"]
+            s = r.summary
+            who = f"{s['variant']} / {s.get('provider', 'stripe')}"
+            unmet = s["expectation"]["unmet"]
             if unmet:
-                md += [f"**{variant}: expectation not met:** " + "; ".join(unmet), ""]
+                md += [f"**{who}: {NOT_MET}:** " + "; ".join(unmet), ""]
                 body.append(
-                    f"<p><b>{html.escape(variant)}: expectation not met:</b> "
+                    f'<p><span class="failure">{NOT_MET}</span> <b>{html.escape(who)}:</b> '
                     f"{html.escape('; '.join(unmet))}</p>"
                 )
-            lines = traces.get((name, variant), [])
+            lines = traces.get((name, str(s["variant"]), str(s.get("provider", "stripe"))), [])
             if lines:
-                md += [f"### {variant}: violations", "", "```", *lines, "```", ""]
+                md += [f"### {who}: violations", "", "```", *lines, "```", ""]
                 body += [
-                    f"<h3>{html.escape(variant)}: violations</h3>",
+                    f"<h3>{html.escape(who)}: violations</h3>",
                     "<pre>" + html.escape("\n".join(lines)) + "</pre>",
                 ]
     md_path = out / "report.md"
     md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
-    style = (
-        "body{font-family:sans-serif;max-width:1250px;margin:auto}"
-        "table.verdicts{border-collapse:collapse;font-size:13px}"
-        "table.verdicts td,table.verdicts th{padding:2px 6px;border-bottom:1px solid #ddd}"
-        "pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}img{max-width:100%}"
-    )
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>payharness simulation report</title><style>{style}</style></head><body>"
+        f"<title>payharness simulation report</title><style>{PAGE_STYLE}</style></head><body>"
         + "\n".join(body)
         + "</body></html>\n"
     )
     html_path = out / "report.html"
     html_path.write_text(page, encoding="utf-8")
     return md_path, html_path
+
+
+def _toc(by_scenario: Mapping[str, Sequence[Any]]) -> str:
+    """Each scenario linked to its section, with one mark: ``NOT MET`` when a run failed a
+    claim, ``BROKEN(exp)`` when one broke as expected, else ``met``."""
+    items = []
+    for name, group in by_scenario.items():
+        words = [verdict_word(r.summary) for r in group]
+        marks = {cell(r.summary, p) for r in group for p in r.summary["properties"]}
+        worst = NOT_MET if NOT_MET in words else EXPECTED_BREAK if EXPECTED_BREAK in marks else MET
+        badge = f'<span class="badge {CLASSES[worst]}">{html.escape(worst)}</span>'
+        items.append(f'<li><a href="#{anchor(name)}">{html.escape(name)}</a>{badge}</li>')
+    return '<nav class="toc"><h2>Scenarios</h2><ol>' + "".join(items) + "</ol></nav>"
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def _table_md(summaries: Sequence[Mapping[str, Any]]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(verdict_row(s)) + " |" for s in summaries]
+    return "\n".join(lines)

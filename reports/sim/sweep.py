@@ -14,6 +14,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+
+from reports.sim.numbers import number
+from sim.sweep import ALIASES
 
 
 def sweep_frame(results: Sequence[dict[str, Any]], axis_names: Sequence[str]) -> pd.DataFrame:
@@ -42,32 +46,50 @@ def _grid(frame: pd.DataFrame, axis_names: Sequence[str], value: str) -> pd.Data
     )
 
 
+PANELS = (
+    ("violation_rate", "Reds", "violations per payment", "violations / payment", "{:.3f}"),
+    ("p99_ms", "viridis", "p99 latency, first send → final answer", "ms", "{:,.0f}"),
+)
+"""Each heatmap: the column, its colour map, title, colour-bar unit and cell format. Both
+colour scales start at 0, so a pale cell means little, not 'the least of this grid'."""
+
+
+def axis_label(name: str) -> str:
+    """``lock_ttl (lock TTL in seconds)`` for an alias; a dotted key as it was given."""
+    return f"{name} ({ALIASES[name][2]})" if name in ALIASES else name
+
+
 def heatmaps(frame: pd.DataFrame, axis_names: Sequence[str], title: str, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 2, figsize=(13, 1.6 + 0.45 * max(1, _rows(frame, axis_names))))
-    for ax, value, cmap, label in (
-        (axes[0], "violation_rate", "Reds", "violations per payment"),
-        (axes[1], "p99_ms", "viridis", "p99 latency (ms)"),
-    ):
-        grid = _grid(frame, axis_names, value).astype(float)
-        data = grid.to_numpy()
-        image = ax.imshow(data, cmap=cmap, aspect="auto")
-        ax.set_xticks(range(len(grid.columns)), [str(c) for c in grid.columns])
-        ax.set_yticks(range(len(grid.index)), [str(i) for i in grid.index])
-        ax.set_xlabel(axis_names[-1])
-        ax.set_title(label)
-        for (i, j), v in np.ndenumerate(data):
-            text = (
-                "err" if np.isnan(v) else (f"{v:.3f}" if value == "violation_rate" else f"{v:,.0f}")
-            )
-            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black",
-                    bbox={"facecolor": "white", "alpha": 0.6, "linewidth": 0})  # fmt: skip
-        fig.colorbar(image, ax=ax)
-    fig.suptitle(title)
-    fig.tight_layout()
+    fig = draw_heatmaps(frame, axis_names, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def draw_heatmaps(frame: pd.DataFrame, axis_names: Sequence[str], title: str) -> Figure:
+    """Violations per payment and p99 per cell, each with its unit on the colour bar."""
+    fig, axes = plt.subplots(
+        1, 2, figsize=(13, 2.0 + 0.45 * max(1, _rows(frame, axis_names))), layout="constrained"
+    )
+    for ax, (value, cmap, label, unit, fmt) in zip(axes, PANELS, strict=True):
+        grid = _grid(frame, axis_names, value).astype(float)
+        data = grid.to_numpy()
+        top = float(np.nanmax(data)) if np.isfinite(data).any() else 0.0
+        image = ax.imshow(data, cmap=cmap, aspect="auto", vmin=0.0, vmax=max(top, 1e-9))
+        ax.set_xticks(range(len(grid.columns)), [str(c) for c in grid.columns])
+        ax.set_yticks(range(len(grid.index)), [str(i) for i in grid.index])
+        ax.set_xlabel(axis_label(axis_names[-1]))
+        if len(axis_names) > 1:
+            ax.set_ylabel(", ".join(axis_label(n) for n in axis_names[:-1]))
+        ax.set_title(label)
+        for (i, j), v in np.ndenumerate(data):
+            text = "err" if np.isnan(v) else fmt.format(v)
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black",
+                    bbox={"facecolor": "white", "alpha": 0.6, "linewidth": 0})  # fmt: skip
+        fig.colorbar(image, ax=ax, label=f"{unit} (scale from 0)")
+    fig.suptitle(title)
+    return fig
 
 
 def _rows(frame: pd.DataFrame, axis_names: Sequence[str]) -> int:
@@ -91,12 +113,21 @@ def write_sweep_report(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
         f"<h1>{html.escape(title)}</h1><img src='data:image/png;base64,{data}'>"
-        + frame.to_html(index=False, border=0)
+        + frame.to_html(index=False, border=0, formatters=_formatters(frame))
         + "</body></html>\n"
     )
     html_path = out / "sweep.html"
     html_path.write_text(page, encoding="utf-8")
     return md_path, html_path
+
+
+def _formatters(frame: pd.DataFrame) -> dict[str, Any]:
+    """Latencies and rates as the run report writes them (``1,115``, ``12.3``), the
+    violation rate to four places (it is small)."""
+    out: dict[str, Any] = {c: number for c in ("p50_ms", "p99_ms", "paid_per_s") if c in frame}
+    if "violation_rate" in frame:
+        out["violation_rate"] = lambda v: "-" if pd.isna(v) else f"{v:.4f}"
+    return out
 
 
 def _has_tabulate() -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.checker import PROPERTIES, TITLES
+from reports.sim.numbers import number
 
 EXPECTED_BREAK = "BROKEN(exp)"
 UNEXPECTED_BREAK = "BROKEN"
@@ -20,6 +21,8 @@ UNCLAIMED_BREAK = "broken"
 HOLDS = "ok"
 REFUTED_BREAK = "ok*"
 NOT_CHECKED = "-"
+MET = "met"
+NOT_MET = "NOT MET"
 
 MARKS = (
     (HOLDS, "the property holds"),
@@ -46,41 +49,41 @@ def cell(summary: Mapping[str, Any], prop: str) -> str:
     return NOT_CHECKED
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
-    return str(value)
+HEADER = ("scenario", "variant", "provider", "requests", "charges", *PROPERTIES, "p50 ms",
+          "p99 ms", "paid/s", "verdict")  # fmt: skip
+
+
+def verdict_row(s: Mapping[str, Any]) -> list[str]:
+    """One run's cells, in ``HEADER``'s order: the terminal's, the HTML's and the Markdown's."""
+    return [
+        str(s["scenario"]),
+        str(s["variant"]),
+        str(s.get("provider", "stripe")),
+        str(s["requests"]),
+        str(s["provider_charges"]),
+        *(cell(s, p) for p in PROPERTIES),
+        number(s["latency_ms"]["p50"]),
+        number(s["latency_ms"]["p99"]),
+        number(s["throughput_per_s"]),
+        verdict_word(s),
+    ]
 
 
 def verdict_table(summaries: Sequence[Mapping[str, Any]]) -> str:
     """One row per run: counts, a mark per property, latency, and whether it met its claims."""
-    header = ["scenario", "variant", "provider", "requests", "charges", *PROPERTIES, "p50 ms",
-              "p99 ms", "paid/s", "verdict"]  # fmt: skip
-    rows = [header]
-    for s in summaries:
-        rows.append(
-            [
-                str(s["scenario"]),
-                str(s["variant"]),
-                str(s.get("provider", "stripe")),
-                str(s["requests"]),
-                str(s["provider_charges"]),
-                *(cell(s, p) for p in PROPERTIES),
-                _fmt(s["latency_ms"]["p50"]),
-                _fmt(s["latency_ms"]["p99"]),
-                _fmt(s["throughput_per_s"]),
-                "met" if s["expectation"]["met"] else "NOT MET",
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    rows = [list(HEADER), *(verdict_row(s) for s in summaries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = []
     for n, row in enumerate(rows):
         lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def verdict_word(summary: Mapping[str, Any]) -> str:
+    """``met`` or ``NOT MET``: whether every claim of the scenario held for this run."""
+    return MET if summary["expectation"]["met"] else NOT_MET
 
 
 def legend() -> str:
