@@ -1,0 +1,183 @@
+"""The capacity report's figures: curves per server count with the knee, the knee against
+servers with its bottleneck, and the replay path beside new payments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from reports.capacity.live import LivePoint
+from reports.sim.render import COLORS
+from sim.capacity_search import Curve
+
+MARKERS = {"new": "o", "replay": "s"}
+SHORT = {
+    "server workers": "workers",
+    "server DB pool": "DB pool",
+    "Postgres": "Postgres",
+    "Redis (busiest shard)": "Redis",
+    "provider rate limit": "provider",
+}
+
+
+def _of(curves: Sequence[Curve], path: str) -> list[Curve]:
+    return [c for c in curves if c.spec.path == path]
+
+
+def _servers(curves: Sequence[Curve]) -> list[int]:
+    return sorted({c.spec.servers for c in curves})
+
+
+def plot_curves(
+    curves: Sequence[Curve], live: Sequence[LivePoint], slo_ms: float, label: str, path: Path
+) -> Path:
+    """Per server count: throughput (top) and p99 (bottom) against offered load, both
+    variants, the knee starred; live points hollow on the same axes."""
+    new = _of(curves, "new")
+    servers = _servers(new)
+    fig, axes = plt.subplots(
+        2, len(servers), figsize=(3.3 * len(servers) + 1, 7.5), squeeze=False, sharey="row"
+    )
+    top_y = max((lv.achieved for c in new for lv in c.levels), default=1.0) / 1000 * 1.15
+    for col, n in enumerate(servers):
+        top, bottom = axes[0][col], axes[1][col]
+        for c in (c for c in new if c.spec.servers == n):
+            colour = COLORS.get(c.spec.variant)
+            levels = c.levels
+            x = [lv.rate / 1000 for lv in levels]
+            thr = [lv.achieved / 1000 for lv in levels]
+            p99 = [min(lv.p99_ms, 5_000) for lv in levels]
+            top.plot(x, thr, "-", color=colour, label=f"{c.spec.variant} (sim)")
+            bottom.plot(x, p99, "-", color=colour, label=f"{c.spec.variant} (sim)")
+            for ax, ys in ((top, thr), (bottom, p99)):
+                over = [(a, b) for a, b, lv in zip(x, ys, levels, strict=True) if not lv.held]
+                if over:
+                    ax.plot(*zip(*over, strict=True), "x", ms=6, color=colour,
+                            label="level over (p99, errors or < 90 % answered)")  # fmt: skip
+            k = c.knee
+            if k is not None:
+                top.plot(k.rate / 1000, k.achieved / 1000, "*", ms=15, color=colour, mec="k",
+                         label=f"knee {c.spec.variant}: {k.achieved:,.0f}/s")  # fmt: skip
+                bottom.plot(k.rate / 1000, k.p99_ms, "*", ms=15, color=colour, mec="k")
+        for p in (p for p in live if p.servers == n):
+            colour = COLORS.get(p.variant)
+            top.plot(p.offered_per_s / 1000, p.achieved_per_s / 1000, "D", mfc="none",
+                     color=colour, label=f"{p.variant} (live)")  # fmt: skip
+            bottom.plot(p.offered_per_s / 1000, p.p99_ms, "D", mfc="none", color=colour)
+        bottom.axhline(slo_ms, ls="--", color="k", lw=0.8, label=f"SLO p99 {slo_ms:.0f} ms")
+        top.set_title(f"{n} servers")
+        bottom.set_yscale("log")
+        bottom.set_xlabel("offered (thousand payments/s)")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+            ax.set_xlim(left=0)
+        top.set_ylim(0, top_y)
+        top.plot([0, top_y], [0, top_y], color="#999", lw=0.6, ls=":")
+        _dedupe_legend(top, "lower right")
+        bottom.set_ylim(top=slo_ms * 3)
+        if col == 0:
+            _dedupe_legend(bottom, "center left")
+    axes[0][0].set_ylabel("answered (thousand payments/s)")
+    axes[1][0].set_ylabel("p99 latency (ms, log)")
+    fig.suptitle(f"New payments: throughput and p99 against offered load — {label}", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_knees(curves: Sequence[Curve], label: str, path: Path) -> Path:
+    """The knee against the number of servers, both variants, the bottleneck named at each
+    point; dashed, what the resources allow on paper."""
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    new = _of(curves, "new")
+    for offset, variant in enumerate(sorted({c.spec.variant for c in new}, reverse=True)):
+        mine = sorted((c for c in new if c.spec.variant == variant), key=lambda c: c.spec.servers)
+        colour = COLORS.get(variant)
+        xs = [c.spec.servers for c in mine]
+        knees = [c.knee.achieved if c.knee else 0.0 for c in mine]
+        ax.plot(xs, knees, "o-", color=colour, lw=2, label=f"{variant}: knee (simulated)")
+        ax.plot(xs, [c.paper_bound for c in mine], "--", color=colour, lw=1,
+                label=f"{variant}: lowest paper bound")  # fmt: skip
+        for c, y in zip(mine, knees, strict=True):
+            if c.knee is not None:
+                ax.annotate(
+                    f"{y:,.0f}/s\n{SHORT.get(c.knee.bottleneck, c.knee.bottleneck)}",
+                    (c.spec.servers, y), textcoords="offset points",
+                    xytext=(0, 10 if offset == 0 else -30), ha="center", fontsize=8,
+                    color=colour,
+                )  # fmt: skip
+    ax.set_xscale("log", base=2)
+    servers = _servers(new)
+    ax.set_xticks(servers, [str(n) for n in servers])
+    ax.set_xlabel("servers")
+    ax.set_ylabel("payments/s at p99 < SLO (new payments)")
+    ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"Knee against servers, bottleneck at each knee — {label}", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_replay(curves: Sequence[Curve], slo_ms: float, label: str, path: Path) -> Path:
+    """Left: knee against servers, new payments and replays (same key resent), both
+    variants. Right: p99 against offered load at the fewest servers, both paths."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    servers = _servers(curves)
+    for c_path in ("new", "replay"):
+        for variant in sorted({c.spec.variant for c in curves}, reverse=True):
+            mine = sorted(
+                (c for c in curves if c.spec.path == c_path and c.spec.variant == variant),
+                key=lambda c: c.spec.servers,
+            )
+            if not mine:
+                continue
+            style = "-" if c_path == "new" else ":"
+            left.plot([c.spec.servers for c in mine],
+                      [c.knee.achieved if c.knee else float("nan") for c in mine],
+                      style, marker=MARKERS[c_path], color=COLORS.get(variant), lw=2,
+                      label=f"{variant}, {c_path}")  # fmt: skip
+            first = next((c for c in mine if c.spec.servers == servers[0]), None)
+            if first is not None:
+                right.plot([lv.rate for lv in first.levels], [lv.p99_ms for lv in first.levels],
+                           style, marker=MARKERS[c_path], ms=3, color=COLORS.get(variant),
+                           label=f"{variant}, {c_path}")  # fmt: skip
+    left.set_xscale("log", base=2)
+    left.set_xticks(servers, [str(n) for n in servers])
+    left.set_yscale("log")
+    left.set_xlabel("servers")
+    left.set_ylabel("knee (payments or replays/s, log)")
+    left.set_title("knee: new payments and replays")
+    right.axhline(slo_ms, ls="--", color="k", lw=0.8, label=f"SLO p99 {slo_ms:.0f} ms")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("offered (requests/s, log)")
+    right.set_ylabel("p99 latency (ms, log)")
+    right.set_title(f"p99 against offered load, {servers[0]} servers")
+    for ax in (left, right):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(f"The replay path beside new payments — {label}", fontsize=11)
+    return _save(fig, path)
+
+
+def _dedupe_legend(ax: Axes, loc: Literal["upper left", "lower right", "center left"]) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    seen: dict[str, Artist] = {}
+    for h, lab in zip(handles, labels, strict=True):
+        seen.setdefault(lab, h)
+    ax.legend(list(seen.values()), list(seen), fontsize=7, loc=loc)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
