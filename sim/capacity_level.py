@@ -55,7 +55,7 @@ RESOURCES = (
 )
 SHARED = frozenset(RESOURCES[2:])
 """The resources every server shares (the rest are each server's own)."""
-SATURATED = 0.85
+SATURATED = 0.93
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from sim import knee
 from sim.capacity_level import Level, run_level
 from sim.scenario import Scenario
 
-PILOT_RATE = 50.0
+PILOT_RATE = 200.0
 """Payments/s of the pilot level: far below any knee, so its demands are unqueued."""
 START, GROWTH, LIMIT, BISECT = 0.75, 1.3, 2.5, 3
 """The search starts at START x the paper bound, grows by GROWTH while levels hold (up to

@@ -79,9 +79,10 @@ def main(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     wall = time.perf_counter() - started
+    from reports.capacity.live import bench_costs
     from reports.capacity.render import label, write_report
 
-    written = write_report(out, plan, curves, live, wall)
+    written = write_report(out, plan, curves, live, wall, bench_costs(args.live))
     print(label(plan))
     for c in curves:
         k = c.knee

@@ -77,3 +77,22 @@ def _load_run(run_dir: Path) -> list[LivePoint]:
         for row in seg.itertuples()
         if row.n > 0
     ]
+
+
+def bench_costs(run_dir: Path | None) -> dict[str, dict[str, float]]:
+    """Per variant, what a payment cost in the bench: CPU ms per component and round trips
+    (empty for a load run or no folder): the report sets them beside the simulated ones."""
+    if run_dir is None or not (run_dir / "bench.json").exists():
+        return {}
+    endpoints = json.loads((run_dir / "bench.json").read_text("utf-8")).get("endpoints", {})
+    out: dict[str, dict[str, float]] = {}
+    for name in ("seed", "hardened"):
+        e = endpoints.get(name)
+        if e is None:
+            continue
+        cpu = {f"{k} CPU ms": float(v) for k, v in e.get("cpu_ms_per_payment", {}).items()}
+        trips = {
+            f"{k} round trips": float(v) for k, v in e.get("round_trips_per_payment", {}).items()
+        }
+        out[name] = cpu | trips
+    return out

@@ -14,12 +14,17 @@ import matplotlib.pyplot as plt
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from reports.capacity.live import LivePoint
 from reports.sim.render import COLORS
 from sim.capacity_search import Curve
 
 MARKERS = {"new": "o", "replay": "s"}
+PLAIN = FuncFormatter(lambda v, _pos: f"{v:g}")
+"""Log-axis ticks as plain numbers (20, 50, 100), not powers of ten."""
+SOME = FuncFormatter(lambda v, _pos: f"{v:g}" if f"{v:g}"[0] in "25" else "")
+"""Minor log ticks labelled at 2 and 5 times a power of ten only."""
 SHORT = {
     "server workers": "workers",
     "server DB pool": "DB pool",
@@ -44,10 +49,10 @@ def plot_curves(
     variants, the knee starred; live points hollow on the same axes."""
     new = _of(curves, "new")
     servers = _servers(new)
-    fig, axes = plt.subplots(
-        2, len(servers), figsize=(3.3 * len(servers) + 1, 7.5), squeeze=False, sharey="row"
-    )
+    fig, axes = plt.subplots(2, len(servers), figsize=(3.3 * len(servers) + 1, 7.5), squeeze=False)
     top_y = max((lv.achieved for c in new for lv in c.levels), default=1.0) / 1000 * 1.15
+    p99s = [lv.p99_ms for c in new for lv in c.levels] + [p.p99_ms for p in live]
+    low_p99 = min(p99s, default=1.0) * 0.8
     for col, n in enumerate(servers):
         top, bottom = axes[0][col], axes[1][col]
         for c in (c for c in new if c.spec.servers == n):
@@ -66,26 +71,44 @@ def plot_curves(
             k = c.knee
             if k is not None:
                 top.plot(k.rate / 1000, k.achieved / 1000, "*", ms=15, color=colour, mec="k",
-                         label=f"knee {c.spec.variant}: {k.achieved:,.0f}/s")  # fmt: skip
+                         label="knee")  # fmt: skip
                 bottom.plot(k.rate / 1000, k.p99_ms, "*", ms=15, color=colour, mec="k")
+                below = c.spec.variant == "hardened"
+                top.annotate(
+                    f"{k.achieved:,.0f}/s", (k.rate / 1000, k.achieved / 1000),
+                    textcoords="offset points", xytext=(-8, -16 if below else 10), ha="right",
+                    fontsize=8, color=colour,
+                )  # fmt: skip
         for p in (p for p in live if p.servers == n):
             colour = COLORS.get(p.variant)
             top.plot(p.offered_per_s / 1000, p.achieved_per_s / 1000, "D", mfc="none",
                      color=colour, label=f"{p.variant} (live)")  # fmt: skip
             bottom.plot(p.offered_per_s / 1000, p.p99_ms, "D", mfc="none", color=colour)
         bottom.axhline(slo_ms, ls="--", color="k", lw=0.8, label=f"SLO p99 {slo_ms:.0f} ms")
-        top.set_title(f"{n} servers")
+        measured = any(p.servers == n for p in live)
+        top.set_title(f"{n} servers" + (" (log axes: live points)" if measured else ""))
         bottom.set_yscale("log")
         bottom.set_xlabel("offered (thousand payments/s)")
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
-            ax.set_xlim(left=0)
-        top.set_ylim(0, top_y)
+            if not measured:
+                ax.set_xlim(left=0)
         top.plot([0, top_y], [0, top_y], color="#999", lw=0.6, ls=":")
-        _dedupe_legend(top, "lower right")
-        bottom.set_ylim(top=slo_ms * 3)
+        if measured:  # live points are far below the simulated curve: both must show
+            for ax in (top, bottom):
+                ax.set_xscale("log")
+            top.set_yscale("log")
+            top.yaxis.set_major_formatter(PLAIN)
+            top.xaxis.set_major_formatter(PLAIN)
+            bottom.xaxis.set_major_formatter(PLAIN)
+        else:
+            top.set_ylim(0, top_y)
+        bottom.set_ylim(low_p99, slo_ms * 6)
+        bottom.yaxis.set_major_formatter(PLAIN)
+        bottom.yaxis.set_minor_formatter(SOME)
         if col == 0:
-            _dedupe_legend(bottom, "center left")
+            _dedupe_legend(top, "lower right")
+            _dedupe_legend(bottom, "upper left")
     axes[0][0].set_ylabel("answered (thousand payments/s)")
     axes[1][0].set_ylabel("p99 latency (ms, log)")
     fig.suptitle(f"New payments: throughput and p99 against offered load — {label}", fontsize=11)
@@ -97,7 +120,11 @@ def plot_knees(curves: Sequence[Curve], label: str, path: Path) -> Path:
     point; dashed, what the resources allow on paper."""
     fig, ax = plt.subplots(figsize=(10, 5.5))
     new = _of(curves, "new")
-    for offset, variant in enumerate(sorted({c.spec.variant for c in new}, reverse=True)):
+    top_at: dict[int, float] = {}
+    for c in new:
+        if c.knee is not None:
+            top_at[c.spec.servers] = max(top_at.get(c.spec.servers, 0.0), c.knee.achieved)
+    for variant in sorted({c.spec.variant for c in new}, reverse=True):
         mine = sorted((c for c in new if c.spec.variant == variant), key=lambda c: c.spec.servers)
         colour = COLORS.get(variant)
         xs = [c.spec.servers for c in mine]
@@ -110,7 +137,8 @@ def plot_knees(curves: Sequence[Curve], label: str, path: Path) -> Path:
                 ax.annotate(
                     f"{y:,.0f}/s\n{SHORT.get(c.knee.bottleneck, c.knee.bottleneck)}",
                     (c.spec.servers, y), textcoords="offset points",
-                    xytext=(0, 10 if offset == 0 else -30), ha="center", fontsize=8,
+                    xytext=(0, 10 if y >= top_at[c.spec.servers] else -30), ha="center",
+                    fontsize=8,
                     color=colour,
                 )  # fmt: skip
     ax.set_xscale("log", base=2)
@@ -120,7 +148,7 @@ def plot_knees(curves: Sequence[Curve], label: str, path: Path) -> Path:
     ax.set_ylabel("payments/s at p99 < SLO (new payments)")
     ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_title(f"Knee against servers, bottleneck at each knee — {label}", fontsize=11)
     return _save(fig, path)
 
@@ -151,12 +179,14 @@ def plot_replay(curves: Sequence[Curve], slo_ms: float, label: str, path: Path) 
     left.set_xscale("log", base=2)
     left.set_xticks(servers, [str(n) for n in servers])
     left.set_yscale("log")
+    left.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
     left.set_xlabel("servers")
     left.set_ylabel("knee (payments or replays/s, log)")
     left.set_title("knee: new payments and replays")
     right.axhline(slo_ms, ls="--", color="k", lw=0.8, label=f"SLO p99 {slo_ms:.0f} ms")
     right.set_xscale("log")
     right.set_yscale("log")
+    right.yaxis.set_major_formatter(PLAIN)
     right.set_xlabel("offered (requests/s, log)")
     right.set_ylabel("p99 latency (ms, log)")
     right.set_title(f"p99 against offered load, {servers[0]} servers")
@@ -178,6 +208,6 @@ def _dedupe_legend(ax: Axes, loc: Literal["upper left", "lower right", "center l
 def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

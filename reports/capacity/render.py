@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -81,15 +81,52 @@ def _moves(curves: Sequence[Curve]) -> list[str]:
     return out
 
 
+def _costs_rows(
+    plan: Plan, curves: Sequence[Curve], costs: dict[str, dict[str, float]]
+) -> list[list[object]]:
+    """Per variant: a new payment's Postgres and Redis work in the simulation (the pilot's
+    queries times the service time) beside what the live bench measured."""
+    query_ms = float(ASSUMED["postgres_query_ms"][0])
+    redis_ms = 1000.0 / float(ASSUMED["redis_ops_per_s"][0])
+    rows: list[list[object]] = []
+    for variant, cost in costs.items():
+        pilot = next(
+            (c.levels[0] for c in curves if c.spec.variant == variant and c.spec.path == "new"),
+            None,
+        )
+        if pilot is None:
+            continue
+        pg = pilot.per_payment.get("postgres_queries", float("nan"))
+        rd = pilot.per_payment.get("redis_ops", float("nan"))
+        rows.append(
+            [
+                variant,
+                f"{pg:.1f} x {query_ms:g} = {pg * query_ms:.2f}",
+                f"{cost.get('postgres round trips', float('nan')):.1f} trips, "
+                f"{cost.get('postgres CPU ms', float('nan')):.2f} ms",
+                f"{rd:.1f} x {redis_ms:g} = {rd * redis_ms:.2f}",
+                f"{cost.get('redis round trips', float('nan')):.1f} trips, "
+                f"{cost.get('redis CPU ms', float('nan')):.2f} ms",
+                f"not modelled; live {cost.get('servers CPU ms', float('nan')):.2f} ms",
+            ]
+        )
+    return rows
+
+
 def write_report(
-    out: Path, plan: Plan, curves: Sequence[Curve], live: Sequence[LivePoint], wall_s: float
+    out: Path,
+    plan: Plan,
+    curves: Sequence[Curve],
+    live: Sequence[LivePoint],
+    wall_s: float,
+    costs: dict[str, dict[str, float]] | None = None,
 ) -> Written:
     out.mkdir(parents=True, exist_ok=True)
     tag = label(plan)
     rows = as_rows(curves)
     pd.DataFrame(rows).to_csv(out / "levels.csv", index=False)
     (out / "capacity.json").write_text(
-        json.dumps({"label": tag, "levels": rows, "live": [p.__dict__ for p in live]}, indent=1,
+        json.dumps({"label": tag, "levels": rows, "live": [asdict(p) for p in live]}, indent=1,
                    default=str),
         encoding="utf-8",
     )  # fmt: skip
@@ -128,6 +165,19 @@ def write_report(
             ["other keys", "defaults", "docs/scenarios.md (workers 16, pg_pool 10 per server)"],
         ],
     )
+    cost_rows = _costs_rows(plan, curves, costs or {})
+    if cost_rows:
+        rep.h("One new payment: simulated work beside the live bench")
+        rep.p(
+            "Simulated: the pilot level's queries per payment times the service time (ms). "
+            "Live: round trips and CPU ms per payment that payharness bench live measured (a "
+            "shared machine: its CPU figures, not the simulator's, say what a server costs)."
+        )
+        rep.table(
+            ["variant", "Postgres, sim ms", "Postgres, live", "Redis, sim ms", "Redis, live",
+             "server CPU per payment"],
+            cost_rows,
+        )  # fmt: skip
     rep.h("Not modelled")
     for note in _not_modelled(plan):
         rep.p(note)
