@@ -21,6 +21,8 @@ from reports.sim.render import COLORS
 from sim.capacity_search import Curve
 
 MARKERS = {"new": "o", "replay": "s"}
+COLUMNS = 3
+"""Server counts side by side in the curves figure; more wrap to the next pair of rows."""
 PLAIN = FuncFormatter(lambda v, _pos: f"{v:g}")
 """Log-axis ticks as plain numbers (20, 50, 100), not powers of ten."""
 SOME = FuncFormatter(lambda v, _pos: f"{v:g}" if f"{v:g}"[0] in "25" else "")
@@ -49,12 +51,18 @@ def plot_curves(
     variants, the knee starred; live points hollow on the same axes."""
     new = _of(curves, "new")
     servers = _servers(new)
-    fig, axes = plt.subplots(2, len(servers), figsize=(3.3 * len(servers) + 1, 7.5), squeeze=False)
+    cols = min(COLUMNS, len(servers))
+    rows = -(-len(servers) // cols)  # each a throughput row over a p99 row
+    fig, axes = plt.subplots(2 * rows, cols, figsize=(4.4 * cols, 6.4 * rows), squeeze=False)
+    for unused in range(len(servers), rows * cols):
+        axes[2 * (unused // cols)][unused % cols].set_visible(False)
+        axes[2 * (unused // cols) + 1][unused % cols].set_visible(False)
     top_y = max((lv.achieved for c in new for lv in c.levels), default=1.0) / 1000 * 1.15
     p99s = [lv.p99_ms for c in new for lv in c.levels] + [p.p99_ms for p in live]
     low_p99 = min(p99s, default=1.0) * 0.8
-    for col, n in enumerate(servers):
-        top, bottom = axes[0][col], axes[1][col]
+    for i, n in enumerate(servers):
+        row, col = divmod(i, cols)
+        top, bottom = axes[2 * row][col], axes[2 * row + 1][col]
         for c in (c for c in new if c.spec.servers == n):
             colour = COLORS.get(c.spec.variant)
             levels = c.levels
@@ -106,13 +114,18 @@ def plot_curves(
         bottom.set_ylim(low_p99, slo_ms * 6)
         bottom.yaxis.set_major_formatter(PLAIN)
         bottom.yaxis.set_minor_formatter(SOME)
-        if col == 0:
-            _dedupe_legend(top, "lower right")
-            _dedupe_legend(bottom, "upper left")
-    axes[0][0].set_ylabel("answered (thousand payments/s)")
-    axes[1][0].set_ylabel("p99 latency (ms, log)")
+
+    handles: dict[str, Artist] = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=4,
+               fontsize=9, frameon=False)  # fmt: skip
+    for row in range(rows):
+        axes[2 * row][0].set_ylabel("answered (thousand payments/s)")
+        axes[2 * row + 1][0].set_ylabel("p99 latency (ms, log)")
     fig.suptitle(f"New payments: throughput and p99 against offered load — {label}", fontsize=11)
-    return _save(fig, path)
+    return _save(fig, path, bottom=0.9 / (6.4 * rows), top=1 - 0.35 / (6.4 * rows))
 
 
 def plot_knees(curves: Sequence[Curve], label: str, path: Path) -> Path:
@@ -166,16 +179,21 @@ def plot_replay(curves: Sequence[Curve], slo_ms: float, label: str, path: Path) 
             )
             if not mine:
                 continue
-            style = "-" if c_path == "new" else ":"
+            # seed hollow and larger, so a hardened curve on top of it leaves it visible
+            look = {
+                "linestyle": "-" if c_path == "new" else ":",
+                "marker": MARKERS[c_path],
+                "color": COLORS.get(variant),
+                "mfc": "none" if variant == "seed" else COLORS.get(variant),
+                "label": f"{variant}, {c_path}",
+            }
             left.plot([c.spec.servers for c in mine],
                       [c.knee.achieved if c.knee else float("nan") for c in mine],
-                      style, marker=MARKERS[c_path], color=COLORS.get(variant), lw=2,
-                      label=f"{variant}, {c_path}")  # fmt: skip
+                      lw=2, ms=10 if variant == "seed" else 5, **look)  # fmt: skip
             first = next((c for c in mine if c.spec.servers == servers[0]), None)
             if first is not None:
                 right.plot([lv.rate for lv in first.levels], [lv.p99_ms for lv in first.levels],
-                           style, marker=MARKERS[c_path], ms=3, color=COLORS.get(variant),
-                           label=f"{variant}, {c_path}")  # fmt: skip
+                           ms=7 if variant == "seed" else 3, **look)  # fmt: skip
     left.set_xscale("log", base=2)
     left.set_xticks(servers, [str(n) for n in servers])
     left.set_yscale("log")
@@ -190,9 +208,9 @@ def plot_replay(curves: Sequence[Curve], slo_ms: float, label: str, path: Path) 
     right.set_xlabel("offered (requests/s, log)")
     right.set_ylabel("p99 latency (ms, log)")
     right.set_title(f"p99 against offered load, {servers[0]} servers")
-    for ax in (left, right):
+    for ax, where in ((left, "center right"), (right, "upper left")):
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc=where)
     fig.suptitle(f"The replay path beside new payments — {label}", fontsize=11)
     return _save(fig, path)
 
@@ -205,8 +223,10 @@ def _dedupe_legend(ax: Axes, loc: Literal["upper left", "lower right", "center l
     ax.legend(list(seen.values()), list(seen), fontsize=7, loc=loc)
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: Figure, path: Path, bottom: float = 0.0, top: float = 1.0) -> Path:
+    """``bottom``/``top``: where the axes end, leaving room for a legend below them and a
+    title above."""
+    fig.tight_layout(rect=(0.0, bottom, 1.0, top))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
