@@ -172,12 +172,15 @@ def run_level(
             errors += not final
 
     def arrivals() -> Generator[Any, Any, None]:
-        n = 0
+        # Arrival times kept exact and waited for in whole µs: rounding each gap instead
+        # would bias the rate by half a µs a gap (4 % at 100,000/s).
+        n, due = 0, 0.0
         while True:
-            gap = int(rng.expovariate(rate) * US_PER_S) + 1
-            if env.now + gap >= end_us:
+            due += rng.expovariate(rate) * US_PER_S
+            if due >= end_us:
                 return
-            yield env.timeout(gap)
+            if int(due) > env.now:
+                yield env.timeout(int(due) - env.now)
             n += 1
             request = replays[rng.randrange(len(replays))] if replays else _new(n, rng, decline)
             Task(env, one(request))

@@ -40,6 +40,15 @@ def _of(curves: Sequence[Curve], path: str) -> list[Curve]:
     return [c for c in curves if c.spec.path == path]
 
 
+def _main_path(curves: Sequence[Curve]) -> tuple[str, list[Curve]]:
+    """New payments when the run has them (``--paths replay`` alone: the replays)."""
+    path = "new" if _of(curves, "new") else "replay"
+    return path, _of(curves, path)
+
+
+WHAT = {"new": "New payments", "replay": "Replays"}
+
+
 def _servers(curves: Sequence[Curve]) -> list[int]:
     return sorted({c.spec.servers for c in curves})
 
@@ -49,7 +58,7 @@ def plot_curves(
 ) -> Path:
     """Per server count: throughput (top) and p99 (bottom) against offered load, both
     variants, the knee starred; live points hollow on the same axes."""
-    new = _of(curves, "new")
+    path_name, new = _main_path(curves)
     servers = _servers(new)
     cols = min(COLUMNS, len(servers))
     rows = -(-len(servers) // cols)  # each a throughput row over a p99 row
@@ -124,7 +133,9 @@ def plot_curves(
     for row in range(rows):
         axes[2 * row][0].set_ylabel("answered (thousand payments/s)")
         axes[2 * row + 1][0].set_ylabel("p99 latency (ms, log)")
-    fig.suptitle(f"New payments: throughput and p99 against offered load — {label}", fontsize=11)
+    fig.suptitle(
+        f"{WHAT[path_name]}: throughput and p99 against offered load — {label}", fontsize=11
+    )
     return _save(fig, path, bottom=0.9 / (6.4 * rows), top=1 - 0.35 / (6.4 * rows))
 
 
@@ -132,7 +143,7 @@ def plot_knees(curves: Sequence[Curve], label: str, path: Path) -> Path:
     """The knee against the number of servers, both variants, the bottleneck named at each
     point; dashed, what the resources allow on paper."""
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    new = _of(curves, "new")
+    path_name, new = _main_path(curves)
     top_at: dict[int, float] = {}
     for c in new:
         if c.knee is not None:
@@ -158,7 +169,7 @@ def plot_knees(curves: Sequence[Curve], label: str, path: Path) -> Path:
     servers = _servers(new)
     ax.set_xticks(servers, [str(n) for n in servers])
     ax.set_xlabel("servers")
-    ax.set_ylabel("payments/s at p99 < SLO (new payments)")
+    ax.set_ylabel(f"requests/s at p99 < SLO ({WHAT[path_name].lower()})")
     ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

@@ -16,7 +16,8 @@ from reports.capacity.live import LivePoint
 from reports.capacity.plots import plot_curves, plot_knees, plot_replay
 from reports.load.render import Report
 from sim.capacity_plan import ASSUMED, Plan, as_rows, calibration_key
-from sim.capacity_search import Curve
+from sim.capacity_search import PILOT_RATE, Curve
+from sim.scenario import Topology, schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,13 @@ def write_report(
         "under Assumptions, not a measurement; only points marked live were measured. The "
         f"knee is the highest answered payments/s whose p99 stays under {plan.slo_ms:.0f} ms "
         "(open-loop Poisson arrivals, one attempt each, errors at most 1 %, at least 90 % of "
-        "the offered load answered); the bottleneck is the busiest resource at the knee."
+        "the offered load answered). The bottleneck is the resource that limits the knee: a "
+        "shared one (Postgres, Redis, the provider's limit) at 93 % or more, else the busiest "
+        "of a server's workers and DB pool (they count as busy while they wait for a shared "
+        "one). The paper bound is each resource's capacity over what the pilot level "
+        f"({PILOT_RATE:.0f} payments/s) measured one payment to ask of it; it leaves "
+        "queueing out, so a knee limited by the workers, whose time grows with every queue "
+        "they wait in, falls below it."
     )
     rep.h("Where the bottleneck moves")
     for line in _moves(curves):
@@ -162,7 +169,7 @@ def write_report(
         + [
             ["stripe_rate_limit", plan.provider_limit, _limit_note(plan.provider_limit)],
             ["redis_shards", plan.redis_shards, "--redis-shards: Redis Cluster primaries"],
-            ["other keys", "defaults", "docs/scenarios.md (workers 16, pg_pool 10 per server)"],
+            ["other keys", "defaults", "docs/scenarios.md (workers and pg_pool per server)"],
         ],
     )
     cost_rows = _costs_rows(plan, curves, costs or {})
@@ -203,11 +210,14 @@ def _limit_note(limit: float) -> str:
 
 def _not_modelled(plan: Plan) -> list[str]:
     biggest = max(plan.servers)
+    workers = schema(Topology)["workers"][1].default
+    pool = schema(Topology)["pg_pool"][1].default
     return [
-        "Server CPU: a server is limited by its 16 workers only (the CPU model, sim/cpu.py, is "
-        "not merged); the live bench measures 4.4-4.9 ms of CPU per hardened payment, so the "
-        "server-bound knees here are optimistic.",
-        f"Connections: {biggest} servers x 10 pooled connections = {biggest * 10} Postgres "
+        f"Server CPU: a server is limited by its {workers} workers only (the CPU model, "
+        "sim/cpu.py, is not merged); payharness bench live measured 4.4-4.9 ms of server CPU "
+        "per hardened payment (docs/benchmarks.md), about 200 payments/s per core, so the "
+        "server-bound knees here are optimistic by an order of magnitude.",
+        f"Connections: {biggest} servers x {pool} pooled connections = {biggest * pool} Postgres "
         "connections, above Postgres's default max_connections of 100: a pooler (PgBouncer) "
         "is assumed in front of it.",
         "Redis Cluster: keys spread evenly over the shards (random keys); a hot key is not "

@@ -123,6 +123,8 @@ def test_a_tiny_capacity_run_writes_the_report_with_a_bottleneck(tmp_path: Path)
     for name in ("curves.png", "knees.png", "replay.png", "capacity.html", "levels.csv"):
         assert (tmp_path / name).stat().st_size > 0
     assert "data:image/png;base64," in written.html.read_text("utf-8")
+    replays = [c for c in curves if c.spec.path == "replay"]  # --paths replay
+    assert write_report(tmp_path / "replays", plan, replays, [], 1.0).markdown.exists()
 
 
 def test_a_bench_live_folder_gives_points_per_variant(tmp_path: Path) -> None:
