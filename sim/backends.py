@@ -14,6 +14,8 @@ from core.models.clock import ModelClock
 from core.providers import STRIPE, ProviderContract
 from core.runtime.world import World
 from core.variants import Variant
+from sim import capacity_shared
+from sim.capacity_shared import Queued
 from sim.latency import Latency, Sampler
 from sim.scenario import Topology
 from sim.timeline import US_PER_MS, US_PER_S
@@ -88,18 +90,36 @@ class TokenBucket:
 
 class Backends:
     """The three backends' latencies (one random stream between them, drawn in call order)
-    and the provider's rate limit, as the topology sets them."""
+    and the provider's rate limit, as the topology sets them; with ``postgres_cores`` or
+    ``redis_shards`` (and ``env`` to read the time) the shared servers' queues before them
+    (``sim.capacity_shared``)."""
 
     __slots__ = ("bucket", "pg_latency", "redis_latency", "stripe_latency")
 
-    def __init__(self, topology: Topology, rng: random.Random) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        rng: random.Random,
+        env: simpy.Environment | None = None,
+        shard_rng: random.Random | None = None,
+    ) -> None:
         tail = (topology.tail_probability, topology.tail_factor)
-        self.redis_latency: Sampler = Latency(
+        self.redis_latency: Sampler | Queued = Latency(
             topology.redis_median_ms, topology.redis_p99_ms, *tail
         ).sampler(rng)
-        self.pg_latency: Sampler = Latency(
+        self.pg_latency: Sampler | Queued = Latency(
             topology.postgres_median_ms, topology.postgres_p99_ms, *tail
         ).sampler(rng)
+        if env is not None and topology.postgres_cores:
+            self.pg_latency = capacity_shared.postgres(
+                self.pg_latency, topology.postgres_cores, topology.postgres_query_ms,
+                lambda: env.now,
+            )  # fmt: skip
+        if env is not None and topology.redis_shards:
+            self.redis_latency = capacity_shared.redis_cluster(
+                self.redis_latency, topology.redis_shards, topology.redis_ops_per_s,
+                lambda: env.now, shard_rng or random.Random(0),
+            )  # fmt: skip
         self.stripe_latency: Sampler = Latency(
             topology.stripe_median_ms, topology.stripe_p99_ms, *tail
         ).sampler(rng)

@@ -116,12 +116,15 @@ class SimWorld:
         servers = [Server(i, *fresh_pools(self.env, topo)) for i in range(topo.servers)]
         self.balancer = Balancer(servers, topo.balancer, _stream(self.seed, "balancer"))
         self.injector = FaultInjector(self.timeline, self.world, self.faults, self.balancer, topo)
+        self.backends = Backends(
+            topo, _stream(self.seed, "latency"), self.env, _stream(self.seed, "shards")
+        )
         self.fleet = Fleet(
             self.timeline,
             self.world,
             self.variant,
             self.faults,
-            Backends(topo, _stream(self.seed, "latency")),
+            self.backends,
             self.metrics,
             self.injector.crash,
             record_effects=record_effects,

@@ -333,6 +333,27 @@ class Topology:
     reconcile_interval_s: float = key(
         60.0, 0.01, unit="s", source="assumption: the reconciliation job runs each minute (cron)"
     )
+    postgres_cores: int = key(
+        0, 0, 10_000,
+        source="0: Postgres is not a shared capacity (a query only takes its latency); else the "
+        "one Postgres server's cores, shared by every server, one query each at a time",
+    )  # fmt: skip
+    postgres_query_ms: float = key(
+        0.4, 0.001, unit="ms",
+        source="with postgres_cores: server time per query (assumption: an indexed statement "
+        "or a short commit; replace by a calibration)",
+    )  # fmt: skip
+    redis_shards: int = key(
+        0, 0, 1_000,
+        source="0: Redis is not a shared capacity; else Redis Cluster primaries, each key on the "
+        "shard of its hash slot",
+    )  # fmt: skip
+    redis_ops_per_s: float = key(
+        100_000.0, 1, 10_000_000, unit="operations/s",
+        source="with redis_shards: operations per second one single-threaded shard serves "
+        "(assumption: public redis-benchmark runs give 70k-150k SET/GET per second without "
+        "pipelining; replace by a calibration)",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import pytest
 import payharness.commands.run as run_command
 import payharness.commands.sweep as sweep_command
 from payharness.cli import build_parser, main
+from sim import capacity_plan
 from sim.scenario import find
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +116,14 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], str]]:
         ("report: no folder", ["report"], ARGPARSE),
         ("serve: --port 0", ["serve", "--port", "0"], ARGPARSE),
         ("serve: bad --variant", ["serve", "--variant", "nosuch"], USAGE),
+        ("capacity: bad --servers", ["capacity", "--servers", "4,x"], USAGE),
+        ("capacity: --servers 0", ["capacity", "--servers", "0,4"], USAGE),
+        ("capacity: bad --paths", ["capacity", "--paths", "new,nosuch"], USAGE),
+        ("capacity: no --calibration file", ["capacity", "--calibration", f"{file}.x"], USAGE),
+        ("capacity: --live not a run folder", ["capacity", "--live", str(tmp)], USAGE),
+        ("capacity: --out is a file", ["capacity", "--out", file], USAGE),
+        ("capacity: --redis-shards 0", ["capacity", "--redis-shards", "0"], ARGPARSE),
+        ("capacity: --slo-ms 0", ["capacity", "--slo-ms", "0"], ARGPARSE),
     ]
 
 
@@ -160,6 +169,7 @@ def test_bad_arguments_give_one_error_line_and_exit_2(
 
     monkeypatch.setattr(run_command, "_execute", no_work)
     monkeypatch.setattr(sweep_command, "run_sweep", no_work)
+    monkeypatch.setattr(capacity_plan, "run_plan", no_work)
     monkeypatch.setenv("PAYHARNESS_OUT", str(tmp / "out"))
     code = _run(argv)
     captured = capsys.readouterr()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from loadtests.rawhttp import HTTPError, RawClient
+from sim import knee
 
 MAX_IN_FLIGHT = 256
 """Requests one level keeps open at most (one connection each). A request
@@ -160,38 +161,21 @@ async def one_level(
     """One rate level with its own client, after a warm-up of ``WARMUP`` payments."""
     async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
         await offer(client, targets, WARMUP, 1.0, merchant, 1e9, auth)
-        return await offer(
-            client, targets, rate, args.level_seconds, merchant, args.slo_ms, auth
-        )
+        return await offer(client, targets, rate, args.level_seconds, merchant, args.slo_ms, auth)
 
 
 def next_rate(levels: list[Level], args: argparse.Namespace) -> float | None:
-    """The rate to offer next, or None when the knee is found.
-
-    Up by ``growth`` while every level holds; after the first rate that fails, bisect
-    (geometrically) between the highest rate that held and the lowest that failed, at most
-    ``--bisect`` times and while they are more than 5 % apart.
+    """The rate to offer next, or None when the knee is found (``sim.knee.next_rate``):
+    up by ``--growth``, then at most ``--bisect`` bisections.
 
     A level that fails is offered once more before its rate counts as failed: a level's p99
     is about its third-worst latency, and one pause of a shared machine (a collection in the
     mock, another process) can push it over once. Seen here: bare over at 44.8/s, then
     holding 410/s in the next run. Every endpoint's ramp follows the same rule."""
-    last = levels[-1]
-    if not last.held and sum(1 for lv in levels if lv.rate == last.rate) == 1:
-        return last.rate
-    held = [lv.rate for lv in levels if lv.held]
-    failed = {lv.rate for lv in levels if not lv.held} - set(held)
-    if not failed:
-        rate = max(held) * args.growth
-        return rate if rate <= args.max_rate else None
-    if not held:
-        return None
-    lo, hi = max(held), min(failed)
-    first = next(i for i, lv in enumerate(levels) if lv.rate in failed)
-    bisected = len({lv.rate for lv in levels[first + 1 :]} - {levels[first].rate})
-    if lo >= hi or hi / lo <= 1.05 or bisected >= args.bisect:
-        return None
-    return float((lo * hi) ** 0.5)
+    return knee.next_rate(
+        levels, growth=args.growth, max_rate=args.max_rate, bisect=args.bisect,
+        repeat_failures=True,
+    )  # fmt: skip
 
 
 def sustained(levels: list[Level]) -> float:
