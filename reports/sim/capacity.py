@@ -33,6 +33,7 @@ from reports.sim.frames import bin_edges, per_second, started_at_ms
 from reports.sim.numbers import ms, number
 from reports.sim.plot_style import OFFERED, finish, label, plain_log, style
 from reports.sim.scenario_plot import save
+from sim import knee as sim_knee
 
 LEVEL_S = {"ramp": 2.0, "bursts": 1.0}
 
@@ -66,9 +67,9 @@ def levels(run: Any) -> list[Level]:
 
 
 def knee(found: Sequence[Level]) -> Level | None:
-    """The highest offered rate that still kept up, or None when none did."""
-    held = [lv for lv in found if lv.held]
-    return max(held, key=lambda lv: lv.rate) if held else None
+    """The knee of a run's levels, by the rule the live ramp and the capacity sweep use
+    (``sim.knee.knee``: the most paid/s among the levels that kept up)."""
+    return sim_knee.knee(found)
 
 
 def is_capacity_run(run: Any) -> bool:
