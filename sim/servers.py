@@ -228,6 +228,7 @@ class Fleet:
         commit_failures = self._commit_failures
         redis_latency, pg_latency = self.redis_latency, self.pg_latency
         send, throw = driver.send, driver.throw
+        record_effects = self.record_effects
         while not driver.done:
             if server.generation != generation:
                 return False
@@ -296,7 +297,7 @@ class Fleet:
                     fault = exc
             if server.generation != generation:
                 return False  # the reply reached a dead server
-            if self.record_effects:
+            if record_effects:
                 answer = repr(fault) if fault is not None else repr(value)
                 self.note("effect", clip(f"{describe(effect)} → {answer}", 300), attempt)
             if fault is not None:
