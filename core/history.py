@@ -89,23 +89,45 @@ class Event:
         return f"t={self.t}ms {who} {self.kind.upper()} {self.detail}".rstrip()
 
 
+Row = tuple[Any, ...]
+"""An event as its field values in declaration order (``Event.values``): ``Event(*row)``."""
+
+
+def request_row(
+    t: int, attempt: str, client: str, request: PaymentRequest, fp: str | None = None
+) -> Row:
+    """A request's record as a row; ``fp`` is its fingerprint when the caller already
+    computed it. A simulator streaming its history writes rows, so it builds no ``Event``."""
+    r = request
+    fp = fp if fp is not None else fingerprint(r)
+    return (t, "request", attempt, client, r.merchant, r.idempotency_key, r.order, r.amount,
+            r.currency, r.source, fp, -1, "", "", "", "", "", "", False, "")  # fmt: skip
+
+
 def request_event(
     t: int, attempt: str, client: str, request: PaymentRequest, fp: str | None = None
 ) -> Event:
     """A request's record; ``fp`` is its fingerprint when the caller already computed it."""
-    return Event(
-        t=t,
-        kind="request",
-        attempt=attempt,
-        client=client,
-        merchant=request.merchant,
-        key=request.idempotency_key,
-        order=request.order,
-        amount=request.amount,
-        currency=request.currency,
-        source=request.source,
-        fingerprint=fp if fp is not None else fingerprint(request),
-    )
+    return Event(*request_row(t, attempt, client, request, fp))
+
+
+def response_row(
+    t: int,
+    attempt: str,
+    client: str,
+    request: PaymentRequest,
+    response: Response,
+    fp: str | None = None,
+) -> Row:
+    """A response's record as a row, filed under the request it answers."""
+    r, a = request, response
+    return (
+        t, "response", attempt, client, r.merchant, r.idempotency_key, r.order,
+        a.amount if a.amount is not None else -1, a.currency or "", "",
+        fp if fp is not None else fingerprint(r), a.status, a.outcome.value, a.code,
+        a.payment_id or "", a.merchant or "", a.order or "", a.charge_id or "", a.replayed,
+        a.message,
+    )  # fmt: skip
 
 
 def response_event(
@@ -117,27 +139,7 @@ def response_event(
     fp: str | None = None,
 ) -> Event:
     """A response's record, filed under the request it answers."""
-    return Event(
-        t=t,
-        kind="response",
-        attempt=attempt,
-        client=client,
-        merchant=request.merchant,
-        key=request.idempotency_key,
-        order=request.order,
-        amount=response.amount if response.amount is not None else -1,
-        currency=response.currency or "",
-        fingerprint=fp if fp is not None else fingerprint(request),
-        status=response.status,
-        outcome=response.outcome.value,
-        code=response.code,
-        payment_id=response.payment_id or "",
-        payment_merchant=response.merchant or "",
-        payment_order=response.order or "",
-        charge_id=response.charge_id or "",
-        replayed=response.replayed,
-        detail=response.message,
-    )
+    return Event(*response_row(t, attempt, client, request, response, fp))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,17 +188,42 @@ class EventSource(Protocol):
 
 @dataclass(slots=True)
 class History:
-    """An in-memory history with listeners (the checker, a disk writer, a progress bar)."""
+    """An in-memory history with listeners (the checker, a disk writer, a progress bar).
+
+    ``row_listeners`` take each event as a row (``Event.values``): a writer that stores rows
+    listens there, and events recorded as rows (``record_row``) then never become ``Event``
+    objects unless the history keeps them or an event listener wants them."""
 
     events: list[Event] = field(default_factory=list)
     keep: bool = True
     listeners: list[Callable[[Event], None]] = field(default_factory=list)
+    row_listeners: list[Callable[[Row], None]] = field(default_factory=list)
+
+    @property
+    def heard(self) -> bool:
+        """Whether anything keeps or hears an event: if not, a caller need not build it."""
+        return self.keep or bool(self.listeners) or bool(self.row_listeners)
 
     def record(self, event: Event) -> None:
         if self.keep:
             self.events.append(event)
         for listener in self.listeners:
             listener(event)
+        if self.row_listeners:
+            row = event.values()
+            for row_listener in self.row_listeners:
+                row_listener(row)
+
+    def record_row(self, row: Row) -> None:
+        """``record(Event(*row))``, without the ``Event`` when only row listeners hear it."""
+        if self.keep or self.listeners:
+            event = Event(*row)
+            if self.keep:
+                self.events.append(event)
+            for listener in self.listeners:
+                listener(event)
+        for row_listener in self.row_listeners:
+            row_listener(row)
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)

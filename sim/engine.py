@@ -33,7 +33,7 @@ from sim.faults import FaultInjector
 from sim.metrics import Metrics
 from sim.scenario import Scenario
 from sim.servers import Balancer, Fleet, Server, fresh_pools
-from sim.timeline import US_PER_S, Timeline
+from sim.timeline import US_PER_S, Task, Timeline, Wait
 
 GC_YOUNG_THRESHOLD = 100_000
 """Allocations between young-generation collections while a world runs (CPython's default
@@ -154,7 +154,7 @@ class SimWorld:
 
     def run(self) -> None:
         env = self.env
-        env.process(self.clients.arrivals())
+        Task(env, self.clients.arrivals())  # nobody waits on the arrivals: no process event
         env.process(self._reconciler())
         self.injector.schedule()
         main = env.process(self._main())
@@ -226,12 +226,12 @@ class SimWorld:
             if len(window) >= SETTLE_WINDOW:
                 yield window.popleft()
             if gap:
-                yield env.timeout(gap)
+                yield Wait(env, gap)  # env.timeout(gap), as SimPy schedules it
             order = (request.merchant, request.order)
             earlier = order_busy.get(order)
             if earlier is not None and not earlier.processed:
                 yield earlier
-            wake = env.event()
+            wake = simpy.Event(env)  # env.event() without the bound-class lookup
             attempt = self.fleet.send(
                 request, fingerprint(request), "settle", self.balancer.pick(), wake
             )

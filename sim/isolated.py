@@ -193,7 +193,7 @@ def _simulate(
     try:
         with open(events_path, "wb") as events:
             chunks = ChunkWriter(events, EVENTS_PER_CHUNK)
-            history = History(keep=False, listeners=[lambda event: chunks.append(event.values())])
+            history = History(keep=False, row_listeners=[chunks.append])
 
             def progress(m: Metrics) -> None:
                 conn.send(("progress", (m.payments, m.attempts)))

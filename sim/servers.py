@@ -32,7 +32,7 @@ from core.effects import (
     Unavailable,
 )
 from core.flows.payment import payment_flow
-from core.history import request_event, response_event
+from core.history import request_row, response_row
 from core.runtime.driver import FlowDriver
 from core.runtime.trace_text import clip, describe
 from core.runtime.world import World
@@ -168,8 +168,8 @@ class Fleet:
         self._ids += 1
         attempt = Attempt(f"a{self._ids:07d}", client, request, fp, wake)
         history = self.history
-        if history.keep or history.listeners:  # nobody would see the event otherwise
-            history.record(request_event(self.now_ms(), attempt.id, client, request, fp))
+        if history.keep or history.listeners or history.row_listeners:  # else nobody sees it
+            history.record_row(request_row(self.now_ms(), attempt.id, client, request, fp))
         server.inflight[attempt.id] = attempt
         Task(self.env, self._serve(server, attempt))
         return attempt
@@ -197,9 +197,9 @@ class Fleet:
         attempt.response = response
         server.inflight.pop(attempt.id, None)
         history = self.history
-        if history.keep or history.listeners:
-            history.record(
-                response_event(
+        if history.keep or history.listeners or history.row_listeners:
+            history.record_row(
+                response_row(
                     self.now_ms(), attempt.id, attempt.client, attempt.request, response,
                     attempt.fingerprint,
                 )
@@ -228,6 +228,7 @@ class Fleet:
         commit_failures = self._commit_failures
         redis_latency, pg_latency = self.redis_latency, self.pg_latency
         send, throw = driver.send, driver.throw
+        record_effects = self.record_effects
         while not driver.done:
             if server.generation != generation:
                 return False
@@ -296,7 +297,7 @@ class Fleet:
                     fault = exc
             if server.generation != generation:
                 return False  # the reply reached a dead server
-            if self.record_effects:
+            if record_effects:
                 answer = repr(fault) if fault is not None else repr(value)
                 self.note("effect", clip(f"{describe(effect)} → {answer}", 300), attempt)
             if fault is not None:

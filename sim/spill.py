@@ -23,7 +23,7 @@ its fingerprint (so the settle phase does not compute it again)."""
 
 def _row(request: PaymentRequest) -> Row:
     r = request
-    meta = tuple(sorted(r.metadata.items()))
+    meta = tuple(sorted(r.metadata.items())) if r.metadata else ()  # most have none
     fp = fingerprint(r)
     return (r.merchant, r.order, r.amount, r.currency, r.source, r.idempotency_key, meta, fp)
 
@@ -34,6 +34,10 @@ _FIELDS = (
 )  # fmt: skip
 if tuple(f.name for f in fields(PaymentRequest)) != _FIELDS:  # pragma: no cover
     raise ImportError(f"sim.spill restores PaymentRequest as {_FIELDS}; its fields changed")
+
+
+_SETTERS = tuple(getattr(PaymentRequest, name).__set__ for name in _FIELDS)
+"""Each field's slot setter: what ``object.__setattr__`` calls after looking the name up."""
 
 
 def unchecked_request(
@@ -49,18 +53,19 @@ def unchecked_request(
     """``PaymentRequest(...)`` field by field, without its checks: for values known to pass
     them (a request read back, or the simulator's generated requests once the first passed;
     a fifth of a simulated request's own time went to checking them again). ``metadata``
-    must be ``NO_METADATA`` or read-only already; ``fp`` is ``fingerprint``'s memo."""
+    must be ``NO_METADATA`` or read-only already; ``fp`` is ``fingerprint``'s memo. The
+    slots are set through their setters (one call each, no name lookup)."""
     request = object.__new__(PaymentRequest)
-    put = object.__setattr__
-    put(request, "merchant", merchant)
-    put(request, "order", order)
-    put(request, "amount", amount)
-    put(request, "currency", currency)
-    put(request, "source", source)
-    put(request, "idempotency_key", key)
-    put(request, "metadata", metadata)
-    put(request, "_fp_full", fp)
-    put(request, "_fp_no_amount", None)
+    s_merchant, s_order, s_amount, s_currency, s_source, s_key, s_meta, s_fp, s_fp2 = _SETTERS
+    s_merchant(request, merchant)
+    s_order(request, order)
+    s_amount(request, amount)
+    s_currency(request, currency)
+    s_source(request, source)
+    s_key(request, key)
+    s_meta(request, metadata)
+    s_fp(request, fp)
+    s_fp2(request, None)
     return request
 
 

@@ -133,23 +133,17 @@ class World:
     # --- history --------------------------------------------------------------------------
 
     def _charged(self, charge: Charge) -> None:
+        history = self.history
+        if not history.heard:  # a bench's world: nobody keeps or hears it
+            return
         md = charge.metadata
-        self.history.record(
-            Event(
-                t=self.clock.now,
-                kind="charge",
-                merchant=md.get("merchant", ""),
-                key=md.get("idempotency_key", ""),
-                order=md.get("order", ""),
-                amount=charge.amount,
-                currency=charge.currency,
-                source=charge.source,
-                outcome=charge.status,
-                charge_id=charge.id,
-                payment_id=md.get("payment_id", ""),
-                detail=charge.idempotency_key or "",
-            )
-        )
+        get = md.get
+        history.record_row(
+            (self.clock.now, "charge", "", "", get("merchant", ""), get("idempotency_key", ""),
+             get("order", ""), charge.amount, charge.currency, charge.source, "", -1,
+             charge.status, "", get("payment_id", ""), "", "", charge.id, False,
+             charge.idempotency_key or "")
+        )  # fmt: skip
 
     def note(self, kind: Kind, detail: str, attempt: str = "") -> None:
         self.history.record(Event(t=self.clock.now, kind=kind, attempt=attempt, detail=detail))
