@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from reports.capacity.live import LivePoint
-from reports.sim.render import COLORS
+from reports.sim.plot_style import COLORS
 from sim.capacity_search import Curve
 
 MARKERS = {"new": "o", "replay": "s"}
