@@ -53,13 +53,17 @@ async def offer(
     merchant: str,
     slo_ms: float,
     auth: Mapping[str, str] | None = None,
+    make: Callable[[int], tuple[str, dict[str, object]]] | None = None,
+    statuses: list[int] | None = None,
 ) -> Level:
     """Send ``rate`` new payments per second for ``seconds``, open loop, with ``auth`` (the
-    merchant's ``Authorization`` header) on every request."""
+    merchant's ``Authorization`` header) on every request. ``make(i)`` gives request ``i``'s
+    key and body instead of a new payment's (a replay, a reused key); ``statuses``, when
+    given, receives every answer's status."""
     loop = asyncio.get_running_loop()
     n = max(1, int(rate * seconds))
     latencies: list[float] = []
-    statuses: list[int] = []
+    statuses = [] if statuses is None else statuses
     done_at: list[float] = []
     rng = random.Random()
     in_flight = 0
@@ -78,15 +82,20 @@ async def offer(
         finally:
             in_flight -= 1
 
-    async def _send(due: float, i: int) -> None:
-        key = f"{merchant}-k-{uuid.uuid4().hex}"
-        body = {
+    def new_payment(_i: int) -> tuple[str, dict[str, object]]:
+        body: dict[str, object] = {
             "merchant": merchant,
             "order": f"o-{uuid.uuid4().hex[:16]}",
             "amount": rng.randint(100, 99_999),
             "currency": "usd",
             "source": "tok_visa",
         }
+        return f"{merchant}-k-{uuid.uuid4().hex}", body
+
+    request_of = make or new_payment
+
+    async def _send(due: float, i: int) -> None:
+        key, body = request_of(i)
         try:
             status = await client.post(
                 urls[i % len(urls)], json.dumps(body).encode(), {**sent, "Idempotency-Key": key}

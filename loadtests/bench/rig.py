@@ -172,6 +172,10 @@ class BenchRig:
         """Restart the mock empty (say so) and return its pid, as a list for the CPU meter."""
         cfg = self.live_config
         self.echo("  " + restart_mock(self.state_file, cfg.stripe_api_base, cfg.stripe_api_key))
+        return self.mock_pids()
+
+    def mock_pids(self) -> list[int]:
+        """The Stripe mock's pid, as a list for the CPU meter."""
         return [int(e["pid"]) for e in self._state()["processes"] if e["name"] == "stripe-mock"]
 
     def close(self) -> None:
