@@ -167,9 +167,7 @@ def unauthorized(exc: Unauthorized) -> Any:
     else:
         challenge = REALM
         message = "an API key is required: Authorization: Bearer <key>"
-    return _json(
-        401, {"code": "unauthorized", "message": message}, {"WWW-Authenticate": challenge}
-    )
+    return _json(401, {"code": "unauthorized", "message": message}, {"WWW-Authenticate": challenge})
 
 
 def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Any:

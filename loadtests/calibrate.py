@@ -93,7 +93,7 @@ def histogram_quantiles(text: str, metric: str) -> dict[str, tuple[float, float,
             continue
 
         def quantile(q: float, edges: list[float] = edges, per: dict[float, float] = per) -> float:
-            target, lo, below = q * count, 0.0, 0.0
+            target, lo, below = q * per[edges[-1]], 0.0, 0.0
             for le in edges:
                 if per[le] >= target:
                     if math.isinf(le):
@@ -125,7 +125,9 @@ def path_costs(run: dict[str, Any]) -> list[dict[str, Any]]:
             base = new_cost.get(ph["endpoint"], {})
             n = max(1, requests - warm)
             per_cpu = {k: max(0.0, (v - warm * base.get(k, 0.0)) / n) for k, v in cpu.items()}
-            per_rt = {k: max(0.0, (v - warm * base.get(f"rt_{k}", 0.0)) / n) for k, v in rts.items()}
+            per_rt = {
+                k: max(0.0, (v - warm * base.get(f"rt_{k}", 0.0)) / n) for k, v in rts.items()
+            }
         out.append(
             {
                 "endpoint": ph["endpoint"],
@@ -146,8 +148,8 @@ def _background(run: dict[str, Any]) -> float | None:
     window = sum(ph["window_s"] for ph in phases)
     if not phases or window <= 0:
         return None
-    others = sum(ph["machine_busy_s"] - sum(ph["cpu_s"].values()) for ph in phases)
-    return max(0.0, others / window)
+    others = sum(float(ph["machine_busy_s"]) - sum(ph["cpu_s"].values()) for ph in phases)
+    return max(0.0, float(others) / float(window))
 
 
 def fit(run_dir: Path) -> tuple[Calibration, list[str]]:
@@ -197,7 +199,9 @@ def fit(run_dir: Path) -> tuple[Calibration, list[str]]:
     else:
         notes.append(f"no {RUN_FILE}: no CPU figures (the simulator keeps servers CPU-free)")
     if not topology and not variants:
-        raise CalibrateError(f"{run_dir}: nothing to fit ({SAMPLES_FILE}, metrics.prom, {RUN_FILE})")
+        raise CalibrateError(
+            f"{run_dir}: nothing to fit ({SAMPLES_FILE}, metrics.prom, {RUN_FILE})"
+        )
     return Calibration(str(run_dir), where, made, topology, variants), notes
 
 

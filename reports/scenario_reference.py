@@ -154,7 +154,7 @@ def calibration_section() -> list[str]:
     return [
         "## Calibration files",
         "",
-        "`[topology] calibration = \"path\"` names a TOML file written by `payharness "
+        '`[topology] calibration = "path"` names a TOML file written by `payharness '
         "calibrate RUN_DIR` (or by hand). Its figures replace the `[topology]` defaults; a key "
         "the scenario sets itself wins over the file. The path is taken relative to the "
         "scenario file's folder when the file is there, else to the working directory. "
@@ -173,7 +173,7 @@ def calibration_section() -> list[str]:
         'cpu_ms_new = { value = 5.2, source = "<run>: the servers\' CPU over 200 new payments" }',
         "```",
         "",
-        "Every figure is `{ value = <number>, source = \"<run folder>: <what was measured>\" }`"
+        'Every figure is `{ value = <number>, source = "<run folder>: <what was measured>" }`'
         " and is checked against the key's range above. `[topology]` may set: "
         + ", ".join(f"`{k}`" for k in settable)
         + ". A `[variants.<name>]` table may set only "

@@ -92,7 +92,7 @@ def _figures(where: str, table: object) -> dict[str, Figure]:
             or not item["source"].strip()
         ):
             raise CalibrationError(
-                f"{where}.{k}: must be {{ value = <number>, source = \"<run: what>\" }}"
+                f'{where}.{k}: must be {{ value = <number>, source = "<run: what>" }}'
             )
         out[k] = Figure(item["value"], item["source"])
     return out
@@ -108,10 +108,12 @@ def read(path: Path) -> Calibration:
         raise CalibrationError(f"not valid TOML: {exc}") from None
     unknown = sorted(set(data) - {"calibration", "topology", "variants"})
     if unknown:
-        raise CalibrationError(f"{unknown[0]}: unknown table; allowed: calibration, topology, variants")
+        raise CalibrationError(
+            f"{unknown[0]}: unknown table; allowed: calibration, topology, variants"
+        )
     head = data.get("calibration", {})
     if not isinstance(head, dict) or not isinstance(head.get("run"), str):
-        raise CalibrationError('calibration.run: required, the run folder (a string)')
+        raise CalibrationError("calibration.run: required, the run folder (a string)")
     variants_raw = data.get("variants", {})
     if not isinstance(variants_raw, dict):
         raise CalibrationError("variants: must hold one table per variant")

@@ -161,7 +161,7 @@ class Clients:
         even = int(US_PER_S / peak) if load.arrivals == "uniform" else 0
         n = 0
         while True:
-            gap = even or int(rng.expovariate(peak) * US_PER_S) + 1
+            gap = (even if n else 1) if even else int(rng.expovariate(peak) * US_PER_S) + 1
             if env.now + gap >= self.load_end_us:
                 break
             yield Wait(env, gap)

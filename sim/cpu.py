@@ -8,7 +8,9 @@ few cores. Here a request, once its flow has answered, spends its path's CPU
 (``cpu_ms_new``/``_replay``/``_conflict``) holding its server's event loop and one core, in
 arrival order (FIFO; a queue for the loop, then for a core). The other processes' CPU for the
 same request (``shared_cpu_ms_*``) takes a core beside it, off the request's path, and other
-work on the machine (``cpu_background`` cores on average) takes cores in short slices.
+work on the machine (``cpu_background`` cores on average) takes cores in short slices that
+arrive at random, queueing for a core like the rest (as CFS shares a core among runnable
+processes, roughly; a FIFO of whole bursts, not time slices).
 
 With ``cores = 0`` (the default) or no CPU figures there is no ``Cpu`` at all and a run is
 the same event for event as before the model existed.
@@ -16,7 +18,6 @@ the same event for event as before the model existed.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Generator
 from typing import Any
@@ -80,11 +81,8 @@ class Cpu:
         self.rng = rng
         self.busy_us = 0
         """Core time spent by the system's processes (not the background), for checks."""
-        background = topology.cpu_background
-        if background > 0:
-            jobs = math.ceil(background)
-            for _ in range(jobs):
-                Task(env, self._background(background / jobs))
+        if topology.cpu_background > 0:
+            Task(env, self._background(topology.cpu_background))
 
     def spend(self, server: int, response: Response | None) -> Generator[Any, Any, None]:
         """The CPU of the request that got ``response`` from server ``server``: its own on
@@ -118,16 +116,19 @@ class Cpu:
         finally:
             self.cores.release()
 
-    def _background(self, share: float) -> Generator[Any, Any, None]:
-        """One job outside the system keeping a core busy ``share`` of the time: slices of
-        ``BACKGROUND_SLICE_US``, exponential gaps between them."""
-        env, rng, cores = self.env, self.rng, self.cores
-        mean_gap = BACKGROUND_SLICE_US * (1 - share) / share if share < 1 else 0.0
+    def _background(self, cores_busy: float) -> Generator[Any, Any, None]:
+        """Work outside the system: slices of ``BACKGROUND_SLICE_US`` of core time arriving
+        at random (Poisson) at the rate that keeps ``cores_busy`` cores busy on average,
+        whether or not they must queue for a core."""
+        env, rng = self.env, self.rng
+        mean_gap = BACKGROUND_SLICE_US / cores_busy
         while True:
-            if mean_gap > 0:
-                yield Wait(env, int(rng.expovariate(1 / mean_gap)))
-            held = cores.acquire()
-            if held is not None:
-                yield held
-            yield Wait(env, BACKGROUND_SLICE_US)
-            cores.release()
+            yield Wait(env, int(rng.expovariate(1 / mean_gap)))
+            Task(env, self._slice())
+
+    def _slice(self) -> Generator[Any, Any, None]:
+        held = self.cores.acquire()
+        if held is not None:
+            yield held
+        yield Wait(self.env, BACKGROUND_SLICE_US)
+        self.cores.release()

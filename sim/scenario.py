@@ -693,7 +693,9 @@ def _calibrate(
             if k not in keys or k in NOT_CALIBRATED:
                 allowed = [k for k in keys if k not in NOT_CALIBRATED]
                 raise ScenarioError(
-                    file, f"{where}: {table}.{k}", "not calibratable; allowed: " + ", ".join(allowed)
+                    file,
+                    f"{where}: {table}.{k}",
+                    "not calibratable; allowed: " + ", ".join(allowed),
                 )
             field_name, spec = keys[k]
             value = _value(file, f"{where}: {table}.{k}", spec, figure.value)

@@ -103,19 +103,18 @@ def measure_paths(
     flow = endpoint != "bare"
     out = []
     for path in paths:
-        mock_pid = rig.restart_mock() if path == "new" else rig.mock_pids()
+        mock_pid = rig.restart_mock(say=False) if path == "new" else rig.mock_pids()
         watched = {"servers": rig.server_pids(endpoint), "mock": mock_pid, "redis": rig.redis_pids}
         rt0 = server_round_trips(targets) if flow else None
         cpu0, busy0, t0 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
-        statuses, wall = asyncio.run(
-            _phase(targets, merchant, auth, rate, seconds, makers[path])
-        )
+        statuses, wall = asyncio.run(_phase(targets, merchant, auth, rate, seconds, makers[path]))
         cpu1, busy1, t1 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
         rt1 = server_round_trips(targets) if flow else None
         # the warm-up's new payments fall inside the window: counted as requests of the
         # window (their CPU is there), and named in the record
         requests = len(statuses) + WARMUP
-        record = {
+        cpu_s = cpu_used_s(cpu0, cpu1)
+        record: dict[str, Any] = {
             "endpoint": endpoint,
             "path": path,
             "servers": len(targets),
@@ -125,14 +124,14 @@ def measure_paths(
             "statuses": dict(Counter(str(s) for s in statuses)),
             "wall_s": round(wall, 3),
             "window_s": round(t1 - t0, 3),
-            "cpu_s": {k: round(v, 4) for k, v in cpu_used_s(cpu0, cpu1).items()},
+            "cpu_s": {k: round(v, 4) for k, v in cpu_s.items()},
             "machine_busy_s": round(busy1 - busy0, 3),
             "round_trips": (
                 {k: rt1[k] - rt0[k] for k in rt1} if rt0 is not None and rt1 is not None else {}
             ),
         }
         out.append(record)
-        cpu_ms = 1000 * sum(record["cpu_s"].values()) / max(1, requests)
+        cpu_ms = 1000 * sum(cpu_s.values()) / max(1, requests)
         echo(f"  {endpoint:8s} {path:8s} {requests} requests, {cpu_ms:.2f} ms CPU each")
     return out
 
@@ -158,11 +157,14 @@ async def latency_samples(env: Mapping[str, str], n: int) -> dict[str, list[floa
     r = aioredis.Redis.from_url(cfg.redis_url)
     for _ in range(n):
         key = f"bench:cal:{uuid.uuid4().hex}"
-        for op in (lambda: r.set(key, "t", nx=True, px=10_000), lambda: r.get(key),
-                   lambda: r.delete(key)):  # fmt: skip
-            t0 = clock()
-            await op()
-            out["redis"].append((clock() - t0) * 1000)
+        t0 = clock()
+        await r.set(key, "t", nx=True, px=10_000)
+        t1 = clock()
+        await r.get(key)
+        t2 = clock()
+        await r.delete(key)
+        t3 = clock()
+        out["redis"] += [(t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000]
     await r.aclose()
 
     schema = "bench_calibrate"
@@ -214,7 +216,7 @@ def calibration_run(
         if endpoint != "bare":
             pools[endpoint] = _pool_of(rig.groups[endpoint][0])
     echo(f"  latency samples: {samples} per component, one at a time ...")
-    rig.restart_mock()
+    rig.restart_mock(say=False)
     lat = asyncio.run(latency_samples(rig.stack_env, samples))
     run = {
         "kind": "payharness calibration run",

@@ -160,9 +160,7 @@ async def one_level(
     """One rate level with its own client, after a warm-up of ``WARMUP`` payments."""
     async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
         await offer(client, targets, WARMUP, 1.0, merchant, 1e9, auth)
-        return await offer(
-            client, targets, rate, args.level_seconds, merchant, args.slo_ms, auth
-        )
+        return await offer(client, targets, rate, args.level_seconds, merchant, args.slo_ms, auth)
 
 
 def next_rate(levels: list[Level], args: argparse.Namespace) -> float | None:

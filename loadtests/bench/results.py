@@ -81,3 +81,32 @@ def summarise(
         "target_ratio": 0.6,
         "components": {k: round(v, 1) for k, v in comps.items()},
     }
+
+
+def path_floors(variant: str) -> dict[str, dict[str, int]]:
+    """The round trips the design allows per path: what the core flow yields (memory
+    runtime) for a new payment, its replay (same key and payload again) and a conflict (same
+    key, another amount), by backend; a transaction is one round trip, as the live adapter
+    sends it."""
+    from core.domain import PaymentRequest
+    from core.flows.payment import payment_flow
+    from core.runtime.driver import FlowDriver
+    from core.runtime.world import World
+    from core.variants import variant_named
+
+    world = World(variant_named(variant), record_effects=False)
+    first = PaymentRequest("m", "o1", 1999, "usd", "tok_visa", "k1")
+    other = PaymentRequest("m", "o1", 2000, "usd", "tok_visa", "k1")
+    out: dict[str, dict[str, int]] = {}
+    for n, (path, request) in enumerate((("new", first), ("replay", first), ("conflict", other))):
+        driver = FlowDriver(payment_flow(request, world.variant, f"a{n}"))
+        counts = {"redis": 0, "postgres": 0, "stripe": 0}
+        while not driver.done:
+            effect = driver.pending
+            assert effect is not None
+            backend = getattr(effect, "backend", "")
+            if backend in counts:
+                counts[backend] += 1
+            driver.send(world.perform(effect))
+        out[path] = counts
+    return out
