@@ -13,8 +13,9 @@ and the measurement):
   interpolation inside the buckets.
 - ``calibration-run.json``: per endpoint and path (new, replay, conflict) the CPU seconds of
   every process over a phase of only that path, the servers' round trips, the machine's busy
-  time -> ``cpu_ms_<path>`` (the servers') and ``shared_cpu_ms_<path>`` (the mock, Redis,
-  Postgres, the load generator) per variant, ``cores``, ``cpu_background``, ``pg_pool``.
+  time and runnable count -> ``cpu_ms_<path>`` (the servers') and ``shared_cpu_ms_<path>``
+  (the mock, Redis, Postgres, the load generator) per variant, ``cores``, ``cpu_background``
+  (other runnable processes), ``pg_pool``.
 
 What the folder does not hold stays an assumption; the fit says which.
 """
@@ -52,21 +53,24 @@ def fit_latency(samples: list[float]) -> tuple[float, float]:
     return median, max(median, nearest_rank(samples, 0.99))
 
 
-def fit_tail(by_component: dict[str, list[float]]) -> tuple[float, float, int]:
-    """The heavy tail over every component: the share of samples beyond twice their
-    component's p99, and their median multiple of their component's median (1 when none);
-    and how many samples that is."""
-    multiples: list[float] = []
-    total = 0
-    for samples in by_component.values():
-        if not samples:
-            continue
-        median, p99 = fit_latency(samples)
-        total += len(samples)
-        multiples += [s / median for s in samples if s > 2 * p99]
-    if not multiples or not total:
-        return 0.0, 1.0, total
-    return len(multiples) / total, max(1.0, nearest_rank(multiples, 0.5)), total
+def fit_tail(by_component: dict[str, list[float]]) -> tuple[float, float, int, str]:
+    """The heavy tail, from the component with the largest median: the share of its samples
+    beyond twice its p99, and their median multiple of its median (1 when none); how many
+    samples that is, and which component.
+
+    The simulator has one tail for every component, a multiplier of a draw: a multiple
+    taken from a sub-millisecond Redis round trip (a 5 ms scheduler delay is 50 x its median)
+    would put 400 ms tails on 8 ms Postgres transactions, so the slowest component sets it."""
+    measured = {c: s for c, s in by_component.items() if s}
+    if not measured:
+        return 0.0, 1.0, 0, ""
+    comp = max(measured, key=lambda c: fit_latency(measured[c])[0])
+    samples = measured[comp]
+    median, p99 = fit_latency(samples)
+    multiples = [s / median for s in samples if s > 2 * p99]
+    if not multiples:
+        return 0.0, 1.0, len(samples), comp
+    return len(multiples) / len(samples), max(1.0, nearest_rank(multiples, 0.5)), len(samples), comp
 
 
 def histogram_quantiles(text: str, metric: str) -> dict[str, tuple[float, float, int]]:
@@ -142,14 +146,18 @@ def path_costs(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _background(run: dict[str, Any]) -> float | None:
-    """Cores other work kept busy on average over the phases: the machine's busy time less
-    every measured process's, over the windows."""
-    phases = [ph for ph in run["phases"] if "machine_busy_s" in ph and "window_s" in ph]
-    window = sum(ph["window_s"] for ph in phases)
+    """How many processes outside the system were runnable on average over the phases: the
+    machine's runnable count (``procs_running``, sampled) less the sampling thread and the
+    measured processes' busy cores (a process using a core is one runnable process)."""
+    phases = [ph for ph in run["phases"] if "procs_running_mean" in ph and ph.get("window_s")]
+    window = sum(float(ph["window_s"]) for ph in phases)
     if not phases or window <= 0:
         return None
-    others = sum(float(ph["machine_busy_s"]) - sum(ph["cpu_s"].values()) for ph in phases)
-    return max(0.0, float(others) / float(window))
+    others = 0.0
+    for ph in phases:
+        ours = sum(ph["cpu_s"].values()) / float(ph["window_s"])
+        others += (float(ph["procs_running_mean"]) - 1 - ours) * float(ph["window_s"])
+    return max(0.0, others / window)
 
 
 def fit(run_dir: Path) -> tuple[Calibration, list[str]]:
@@ -174,8 +182,11 @@ def fit(run_dir: Path) -> tuple[Calibration, list[str]]:
             what = f"{where}/{SAMPLES_FILE}: {len(values)} unloaded {comp} round trips"
             topology[f"{backend}_median_ms"] = Figure(round(median, 4), f"{what}, median")
             topology[f"{backend}_p99_ms"] = Figure(round(p99, 4), f"{what}, p99")
-        prob, factor, total = fit_tail({c: samples.get(c, []) for c in BACKENDS})
-        what = f"{where}/{SAMPLES_FILE}: {total} samples, those beyond twice their p99"
+        prob, factor, total, comp = fit_tail({c: samples.get(c, []) for c in BACKENDS})
+        what = (
+            f"{where}/{SAMPLES_FILE}: {total} {comp} samples (the slowest component), "
+            "those beyond twice its p99"
+        )
         topology["tail_probability"] = Figure(round(prob, 5), f"{what}: their share")
         topology["tail_factor"] = Figure(round(factor, 3), f"{what}: median multiple of median")
     elif prom_file.exists():
@@ -227,8 +238,9 @@ def _fit_cpu(
     background = _background(run)
     if background is not None:
         topology["cpu_background"] = Figure(
-            round(min(background, max(0.0, cpus - 0.05)), 3),
-            f"{src}: /proc/stat busy time less every measured process's, over the phases",
+            round(background, 3),
+            f"{src}: /proc/stat procs_running sampled every 20 ms over the phases, less the "
+            "sampler and the measured processes' busy cores",
         )
     for endpoint, pool in run.get("pools", {}).items():
         if "pool_max" in pool:

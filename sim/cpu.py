@@ -8,9 +8,10 @@ few cores. Here a request, once its flow has answered, spends its path's CPU
 (``cpu_ms_new``/``_replay``/``_conflict``) holding its server's event loop and one core, in
 arrival order (FIFO; a queue for the loop, then for a core). The other processes' CPU for the
 same request (``shared_cpu_ms_*``) takes a core beside it, off the request's path, and other
-work on the machine (``cpu_background`` cores on average) takes cores in short slices that
-arrive at random, queueing for a core like the rest (as CFS shares a core among runnable
-processes, roughly; a FIFO of whole bursts, not time slices).
+work on the machine (``cpu_background`` runnable processes on average) takes turns on the
+cores in short slices, queueing like the rest: a fair turn, as Linux's CFS gives every
+runnable process, not a fixed share (every burst is cut into slices, each queued for a
+core in turn).
 
 With ``cores = 0`` (the default) or no CPU figures there is no ``Cpu`` at all and a run is
 the same event for event as before the model existed.
@@ -18,6 +19,7 @@ the same event for event as before the model existed.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Generator
 from typing import Any
@@ -32,8 +34,9 @@ from sim.timeline import US_PER_MS, Task, Wait
 NEW, REPLAY, CONFLICT = "new", "replay", "conflict"
 PATHS = (NEW, REPLAY, CONFLICT)
 
-BACKGROUND_SLICE_US = 4 * US_PER_MS
-"""Other work takes a core for this long at a time (about a Linux CFS slice)."""
+SLICE_US = 4 * US_PER_MS
+"""A process holds a core for at most this long before it queues again (about a Linux CFS
+slice): a long burst shares the cores in turns with every other runnable process."""
 
 
 def path_of(response: Response | None) -> str:
@@ -81,8 +84,11 @@ class Cpu:
         self.rng = rng
         self.busy_us = 0
         """Core time spent by the system's processes (not the background), for checks."""
-        if topology.cpu_background > 0:
-            Task(env, self._background(topology.cpu_background))
+        others = topology.cpu_background
+        if others > 0:
+            jobs = math.ceil(others)
+            for _ in range(jobs):
+                Task(env, self._background(others / jobs))
 
     def spend(self, server: int, response: Response | None) -> Generator[Any, Any, None]:
         """The CPU of the request that got ``response`` from server ``server``: its own on
@@ -106,29 +112,34 @@ class Cpu:
             loop.release()
 
     def _burn(self, us: int) -> Generator[Any, Any, None]:
-        """Hold one core for ``us`` microseconds (after waiting for one)."""
-        held = self.cores.acquire()
-        if held is not None:
-            yield held
-        try:
-            yield Wait(self.env, us)
-            self.busy_us += us
-        finally:
-            self.cores.release()
+        """``us`` microseconds on the cores, in slices of at most ``SLICE_US``, queueing for
+        a core before each (round robin with every other runnable process)."""
+        cores, env = self.cores, self.env
+        self.busy_us += us
+        while us > 0:
+            held = cores.acquire()
+            if held is not None:
+                yield held
+            step = min(us, SLICE_US)
+            try:
+                yield Wait(env, step)
+            finally:
+                cores.release()
+            us -= step
 
-    def _background(self, cores_busy: float) -> Generator[Any, Any, None]:
-        """Work outside the system: slices of ``BACKGROUND_SLICE_US`` of core time arriving
-        at random (Poisson) at the rate that keeps ``cores_busy`` cores busy on average,
-        whether or not they must queue for a core."""
-        env, rng = self.env, self.rng
-        mean_gap = BACKGROUND_SLICE_US / cores_busy
+    def _background(self, share: float) -> Generator[Any, Any, None]:
+        """One other process, runnable ``share`` of the time when it has a core to itself:
+        it queues for a core like the system's processes, holds it for a slice, then rests
+        (exponential, mean so that alone it would be runnable ``share`` of the time). A busy
+        machine stretches its cycle as it stretches theirs: it takes a fair turn, not a
+        fixed share (CFS shares a core among the runnable processes)."""
+        env, rng, cores = self.env, self.rng, self.cores
+        mean_gap = SLICE_US * (1 - share) / share if share < 1 else 0.0
         while True:
-            yield Wait(env, int(rng.expovariate(1 / mean_gap)))
-            Task(env, self._slice())
-
-    def _slice(self) -> Generator[Any, Any, None]:
-        held = self.cores.acquire()
-        if held is not None:
-            yield held
-        yield Wait(self.env, BACKGROUND_SLICE_US)
-        self.cores.release()
+            if mean_gap > 0:
+                yield Wait(env, int(rng.expovariate(1 / mean_gap)))
+            held = cores.acquire()
+            if held is not None:
+                yield held
+            yield Wait(env, SLICE_US)
+            cores.release()

@@ -108,13 +108,19 @@ def capacity_scenario(
     }
 
 
+MIN_PAYMENTS = 400
+"""A simulated level lasts long enough for this many payments: a p99 of 20 is their worst."""
+
+
 def simulate_level(
     calibration: Path, variant: str, servers: int, rate: float, seconds: float, slo_ms: float
 ) -> Trial:
-    """One level in the simulator: the payments' first-send-to-answer latencies, judged."""
+    """One level in the simulator (at least ``MIN_PAYMENTS`` long): the payments'
+    first-send-to-answer latencies, judged."""
     from sim.engine import simulate
     from sim.scenario import parse
 
+    seconds = max(seconds, MIN_PAYMENTS / rate)
     scenario = parse(capacity_scenario(calibration, servers, rate, seconds), "bench predict")
     world, _wall = simulate(
         scenario, variant, scenario.seed, history=History(keep=False), record_effects=False

@@ -377,9 +377,10 @@ class Topology:
         doc="the same per refused request",
     )  # fmt: skip
     cpu_background: float = key(
-        0.0, 0, 4096, unit="cores",
+        0.0, 0, 4096, unit="processes",
         source="assumption: nothing else runs on the cores",
-        doc="cores that work outside the system (other jobs on the machine) keeps busy on average",
+        doc="other work on the machine: how many processes outside the system are runnable on "
+        "average (a CPU-bound job is 1); each takes fair turns on the cores",
     )  # fmt: skip
 
 
@@ -712,8 +713,6 @@ def _calibrate(
             )
         per_variant[v] = checked(f"variants.{v}", figures)
     assert set(CPU_KEYS) <= set(keys), "every per-variant key is a topology key"
-    if topology["cores"] and topology["cpu_background"] >= topology["cores"]:
-        raise ScenarioError(file, "topology.cpu_background", "must be less than topology.cores")
     return calibration, per_variant
 
 

@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -37,6 +38,41 @@ PATHS = ("new", "replay", "conflict")
 
 Echo = Callable[[str], None]
 Request = tuple[str, dict[str, object]]
+
+
+def procs_running() -> int:
+    """Threads running or runnable on the machine now (``/proc/stat``), this one included."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("procs_running "):
+            return int(line.split()[1])
+    return 0
+
+
+class RunnableSampler:
+    """Samples ``procs_running`` every ``every_s`` in a thread while the block runs: how
+    many processes compete for the cores (the calibration's background load)."""
+
+    def __init__(self, every_s: float = 0.02) -> None:
+        self.every_s = every_s
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.samples.append(procs_running())
+
+    def __enter__(self) -> RunnableSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / len(self.samples) if self.samples else float("nan")
 
 
 def machine_busy_s() -> float:
@@ -107,7 +143,10 @@ def measure_paths(
         watched = {"servers": rig.server_pids(endpoint), "mock": mock_pid, "redis": rig.redis_pids}
         rt0 = server_round_trips(targets) if flow else None
         cpu0, busy0, t0 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
-        statuses, wall = asyncio.run(_phase(targets, merchant, auth, rate, seconds, makers[path]))
+        with RunnableSampler() as runnable:
+            statuses, wall = asyncio.run(
+                _phase(targets, merchant, auth, rate, seconds, makers[path])
+            )
         cpu1, busy1, t1 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
         rt1 = server_round_trips(targets) if flow else None
         # the warm-up's new payments fall inside the window: counted as requests of the
@@ -126,6 +165,7 @@ def measure_paths(
             "window_s": round(t1 - t0, 3),
             "cpu_s": {k: round(v, 4) for k, v in cpu_s.items()},
             "machine_busy_s": round(busy1 - busy0, 3),
+            "procs_running_mean": round(runnable.mean, 3),
             "round_trips": (
                 {k: rt1[k] - rt0[k] for k in rt1} if rt0 is not None and rt1 is not None else {}
             ),

@@ -164,8 +164,14 @@ def _start_rate(values: dict[str, float], servers: int) -> float:
     return max(2.0, 0.5 * min(1000 * free / total, 1000 * servers / own))
 
 
-def _level_args(args: argparse.Namespace) -> argparse.Namespace:
-    return argparse.Namespace(level_seconds=args.level_seconds, slo_ms=args.slo_ms)
+LIVE_MIN_PAYMENTS = 100
+"""A live level lasts long enough for this many payments (at most ``LIVE_MAX_SECONDS``)."""
+LIVE_MAX_SECONDS = 12.0
+
+
+def _level_args(args: argparse.Namespace, rate: float) -> argparse.Namespace:
+    seconds = min(max(args.level_seconds, LIVE_MIN_PAYMENTS / rate), LIVE_MAX_SECONDS)
+    return argparse.Namespace(level_seconds=seconds, slo_ms=args.slo_ms)
 
 
 def _live_level(
@@ -179,7 +185,9 @@ def _live_level(
 ) -> Trial:
     rig.restart_mock(say=False)
     targets = rig.groups[variant][:servers]
-    level = asyncio.run(one_level(targets, f"bench{variant}-m0", rate, _level_args(args), auth))
+    level = asyncio.run(
+        one_level(targets, f"bench{variant}-m0", rate, _level_args(args, rate), auth)
+    )
     echo(
         f"  live {variant:8s} {servers} server(s): {rate:6.1f}/s offered, {level.achieved:6.1f}"
         f"/s ok, p50 {level.p50_ms:6.1f} p99 {level.p99_ms:7.1f} ms, errors {level.errors}"

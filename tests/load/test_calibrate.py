@@ -21,6 +21,7 @@ def _phase(endpoint: str, path: str, cpu: dict[str, float], rt: dict[str, float]
     return {
         "endpoint": endpoint, "path": path, "requests": 105, "warmup_new_payments": 5,
         "statuses": {"201": 100}, "wall_s": 5.0, "window_s": 6.0, "machine_busy_s": 3.0,
+        "procs_running_mean": 2.5,
         "cpu_s": cpu, "round_trips": rt,
     }  # fmt: skip
 
@@ -29,7 +30,7 @@ def _run_folder(tmp_path: Path) -> Path:
     samples = {
         "redis": [float(i) / 100 for i in range(1, 101)],  # 0.01 .. 1.00 ms
         "postgres": [2.0] * 98 + [10.0, 40.0],
-        "provider": [float(v) for v in range(10, 110)],  # 10 .. 109 ms
+        "provider": [50.0] * 98 + [60.0, 2000.0],
     }
     (tmp_path / SAMPLES_FILE).write_text(json.dumps(samples))
     new = {"servers": 0.525, "mock": 0.105, "redis": 0.021, "postgres": 0.105, "generator": 0.0525}
@@ -55,12 +56,12 @@ def test_the_fit_takes_medians_and_p99s_of_the_samples_and_cpu_per_path(tmp_path
     t = {k: f.value for k, f in cal.topology.items()}
     assert t["redis_median_ms"] == 0.5 and t["redis_p99_ms"] == 0.99
     assert t["postgres_median_ms"] == 2.0 and t["postgres_p99_ms"] == 10.0
-    assert t["stripe_median_ms"] == 59.0 and t["stripe_p99_ms"] == 108.0
-    assert t["tail_probability"] == pytest.approx(1 / 300, abs=1e-4)  # the 40 ms sample
-    assert t["tail_factor"] == 20.0
+    assert t["stripe_median_ms"] == 50.0 and t["stripe_p99_ms"] == 60.0
+    # the tail comes from the slowest component: its one sample beyond twice its p99
+    assert t["tail_probability"] == 0.01 and t["tail_factor"] == 40.0
     assert t["cores"] == 2 and t["pg_pool"] == 7
-    # 3 s busy over 6 s windows, less the measured processes' CPU: 0.5 - 0.81/6 ... cores
-    assert 0 < t["cpu_background"] < 0.5
+    # 2.5 runnable, less the sampler and the measured processes' busy cores (< 0.2)
+    assert 1.3 < t["cpu_background"] < 1.5
     hardened = {k: f.value for k, f in cal.variants["hardened"].items()}
     assert hardened["cpu_ms_new"] == pytest.approx(5.0)
     assert hardened["cpu_ms_replay"] == pytest.approx(1.0), "warm-up payments taken out"
@@ -83,7 +84,7 @@ def test_a_fitted_calibration_loads_into_a_scenario(tmp_path: Path) -> None:
     doc = {"description": "x", "topology": {"calibration": str(path)},
            "expect": {"seed": {}, "hardened": {}}}  # fmt: skip
     s = parse(doc, str(tmp_path / "s.toml"))
-    assert s.topology.stripe_median_ms == 59.0
+    assert s.topology.stripe_median_ms == 50.0
     assert s.topology_for("hardened").cpu_ms_replay == pytest.approx(1.0)
 
 

@@ -92,3 +92,21 @@ def test_a_missing_calibration_file_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text(SCENARIO)
     with pytest.raises(ScenarioError, match="cannot be read"):
         load_file(tmp_path / "s.toml")
+
+
+def test_payharness_run_says_which_calibration_it_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from payharness.cli import main
+
+    _calibration(tmp_path, redis_median_ms=0.2, redis_p99_ms=0.3)
+    (tmp_path / "s.toml").write_text(
+        SCENARIO.replace("[topology]", "[load]\nduration_s = 1\n[topology]")
+    )
+    code = main([
+        "run", str(tmp_path / "s.toml"), "--variant", "hardened", "--provider", "stripe",
+        "--out", str(tmp_path / "out"), "--no-report", "--jobs", "1",
+    ])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"s: calibration {tmp_path / 'cal.toml'} (fitted from out/bench/run1" in out
