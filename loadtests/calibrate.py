@@ -13,9 +13,9 @@ and the measurement):
   interpolation inside the buckets.
 - ``calibration-run.json``: per endpoint and path (new, replay, conflict) the CPU seconds of
   every process over a phase of only that path, the servers' round trips, the machine's busy
-  time and runnable count -> ``cpu_ms_<path>`` (the servers') and ``shared_cpu_ms_<path>``
+  time, and spin probes -> ``cpu_ms_<path>`` (the servers') and ``shared_cpu_ms_<path>``
   (the mock, Redis, Postgres, the load generator) per variant, ``cores``, ``cpu_background``
-  (other runnable processes), ``pg_pool``.
+  (other CPU-bound processes), ``pg_pool``.
 
 What the folder does not hold stays an assumption; the fit says which.
 """
@@ -146,18 +146,17 @@ def path_costs(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _background(run: dict[str, Any]) -> float | None:
-    """How many processes outside the system were runnable on average over the phases: the
-    machine's runnable count (``procs_running``, sampled) less the sampling thread and the
-    measured processes' busy cores (a process using a core is one runnable process)."""
-    phases = [ph for ph in run["phases"] if "procs_running_mean" in ph and ph.get("window_s")]
-    window = sum(float(ph["window_s"]) for ph in phases)
-    if not phases or window <= 0:
+    """How many other CPU-bound processes compete for the cores, from the spin probes: k
+    spinners each getting a share f of a core on C cores means C / f - k others (CFS shares
+    the cores equally among runnable processes); the median probe."""
+    probe = run.get("background_probe")
+    cpus = run.get("machine", {}).get("cpus")
+    if not probe or not cpus or not probe.get("core_share"):
         return None
-    others = 0.0
-    for ph in phases:
-        ours = sum(ph["cpu_s"].values()) / float(ph["window_s"])
-        others += (float(ph["procs_running_mean"]) - 1 - ours) * float(ph["window_s"])
-    return max(0.0, others / window)
+    share = nearest_rank([float(f) for f in probe["core_share"]], 0.5)
+    if share <= 0:
+        return None
+    return max(0.0, float(cpus) / share - int(probe["spinners"]))
 
 
 def fit(run_dir: Path) -> tuple[Calibration, list[str]]:
@@ -182,13 +181,15 @@ def fit(run_dir: Path) -> tuple[Calibration, list[str]]:
             what = f"{where}/{SAMPLES_FILE}: {len(values)} unloaded {comp} round trips"
             topology[f"{backend}_median_ms"] = Figure(round(median, 4), f"{what}, median")
             topology[f"{backend}_p99_ms"] = Figure(round(p99, 4), f"{what}, p99")
-        prob, factor, total, comp = fit_tail({c: samples.get(c, []) for c in BACKENDS})
-        what = (
-            f"{where}/{SAMPLES_FILE}: {total} {comp} samples (the slowest component), "
-            "those beyond twice its p99"
+        tails = {c: fit_tail({c: samples.get(c, [])}) for c in BACKENDS}
+        seen = "; ".join(
+            f"{c} {100 * t[0]:.2f} % at {t[1]:.1f} x median" for c, t in tails.items() if t[2]
         )
-        topology["tail_probability"] = Figure(round(prob, 5), f"{what}: their share")
-        topology["tail_factor"] = Figure(round(factor, 3), f"{what}: median multiple of median")
+        topology["tail_probability"] = Figure(
+            0.0,
+            f"{where}/{SAMPLES_FILE}: not fitted: one tail applies to every component and "
+            f"theirs differ (beyond twice their p99: {seen}); each p99 is fitted instead",
+        )
     elif prom_file.exists():
         metric = "payharness_effect_duration_seconds"
         fitted = histogram_quantiles(prom_file.read_text(encoding="utf-8"), metric)
@@ -239,8 +240,9 @@ def _fit_cpu(
     if background is not None:
         topology["cpu_background"] = Figure(
             round(background, 3),
-            f"{src}: /proc/stat procs_running sampled every 20 ms over the phases, less the "
-            "sampler and the measured processes' busy cores",
+            f"{src}: {run['background_probe']['spinners']} spinners got a median "
+            f"{nearest_rank(run['background_probe']['core_share'], 0.5):.2f} of a core each: "
+            "cores / share - spinners other CPU-bound processes",
         )
     for endpoint, pool in run.get("pools", {}).items():
         if "pool_max" in pool:

@@ -6,8 +6,10 @@ payments (fresh keys), their ``replay`` (the same keys and payloads again: answe
 Redis cache) and a ``conflict`` (the same keys with another amount: hardened refuses with
 422; seed, which does not compare payloads, replays). The bare endpoint has ``new`` only.
 Over each phase the CPU of every process (``meters.cpu_snapshot``), the servers' round trips
-(``GET /stats``) and the machine's busy time (``/proc/stat``, so other work on the machine is
-seen) are counted. Then unloaded latency samples of each component, one request at a time:
+(``GET /stats``) and the machine's busy time (``/proc/stat``) are counted. Before, between
+and after the endpoints, cores + 1 CPU-bound spinners run for a second (``spin_probe``): the
+share of a core each gets says how many other processes compete for the cores. Then
+unloaded latency samples of each component, one request at a time:
 Redis commands, the Postgres transactions of a payment, provider charges through the SDK.
 
 Files: ``calibration-run.json`` (phases, pools, machine) and ``latency-samples.json``.
@@ -19,7 +21,6 @@ import asyncio
 import json
 import os
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -40,39 +41,35 @@ Echo = Callable[[str], None]
 Request = tuple[str, dict[str, object]]
 
 
-def procs_running() -> int:
-    """Threads running or runnable on the machine now (``/proc/stat``), this one included."""
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("procs_running "):
-            return int(line.split()[1])
-    return 0
+SPIN = (
+    "import time\n"
+    "end = time.monotonic() + {seconds}\n"
+    "while time.monotonic() < end:\n"
+    "    pass\n"
+    "print(time.process_time())\n"
+)
 
 
-class RunnableSampler:
-    """Samples ``procs_running`` every ``every_s`` in a thread while the block runs: how
-    many processes compete for the cores (the calibration's background load)."""
+def spin_probe(spinners: int, seconds: float = 1.0) -> float:
+    """The share of a core each of ``spinners`` CPU-bound processes got over ``seconds``,
+    started together: what a process of ours that wants a whole core gets on this machine
+    now. Under CFS each of k spinners among N other runnable processes on C cores gets
+    C / (N + k) of a core (at most 1), so with k > C it tells N."""
+    import subprocess
 
-    def __init__(self, every_s: float = 0.02) -> None:
-        self.every_s = every_s
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            self.samples.append(procs_running())
-
-    def __enter__(self) -> RunnableSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def mean(self) -> float:
-        return sum(self.samples) / len(self.samples) if self.samples else float("nan")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SPIN.format(seconds=seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(spinners)
+    ]
+    shares = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=seconds + 30)
+        shares.append(float(out.strip() or 0.0) / seconds)
+    return sum(shares) / len(shares)
 
 
 def machine_busy_s() -> float:
@@ -143,10 +140,7 @@ def measure_paths(
         watched = {"servers": rig.server_pids(endpoint), "mock": mock_pid, "redis": rig.redis_pids}
         rt0 = server_round_trips(targets) if flow else None
         cpu0, busy0, t0 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
-        with RunnableSampler() as runnable:
-            statuses, wall = asyncio.run(
-                _phase(targets, merchant, auth, rate, seconds, makers[path])
-            )
+        statuses, wall = asyncio.run(_phase(targets, merchant, auth, rate, seconds, makers[path]))
         cpu1, busy1, t1 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
         rt1 = server_round_trips(targets) if flow else None
         # the warm-up's new payments fall inside the window: counted as requests of the
@@ -165,7 +159,6 @@ def measure_paths(
             "window_s": round(t1 - t0, 3),
             "cpu_s": {k: round(v, 4) for k, v in cpu_s.items()},
             "machine_busy_s": round(busy1 - busy0, 3),
-            "procs_running_mean": round(runnable.mean, 3),
             "round_trips": (
                 {k: rt1[k] - rt0[k] for k in rt1} if rt0 is not None and rt1 is not None else {}
             ),
@@ -249,8 +242,13 @@ def calibration_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     echo(f"calibration run: {rate:g} requests/s for {seconds:g} s per path, {servers} server(s)")
     phases = []
+    spinners = (os.cpu_count() or 1) + 1
+    probes = []
     for endpoint in endpoints:
+        probes.append(spin_probe(spinners))
         phases += measure_paths(rig, endpoint, servers, auth.get(endpoint, {}), rate, seconds, echo)
+    probes.append(spin_probe(spinners))
+    echo(f"  {spinners} spinners got {', '.join(f'{p:.2f}' for p in probes)} of a core each")
     pools = {}
     for endpoint in endpoints:
         if endpoint != "bare":
@@ -265,6 +263,7 @@ def calibration_run(
         "server_workers": "uvicorn, one process per server, one event loop, no request limit",
         "generator_max_in_flight": MAX_IN_FLIGHT,
         "pools": pools,
+        "background_probe": {"spinners": spinners, "seconds": 1.0, "core_share": probes},
         "phases": phases,
     }
     (out_dir / RUN_FILE).write_text(json.dumps(run, indent=2), encoding="utf-8")

@@ -21,7 +21,6 @@ def _phase(endpoint: str, path: str, cpu: dict[str, float], rt: dict[str, float]
     return {
         "endpoint": endpoint, "path": path, "requests": 105, "warmup_new_payments": 5,
         "statuses": {"201": 100}, "wall_s": 5.0, "window_s": 6.0, "machine_busy_s": 3.0,
-        "procs_running_mean": 2.5,
         "cpu_s": cpu, "round_trips": rt,
     }  # fmt: skip
 
@@ -41,6 +40,7 @@ def _run_folder(tmp_path: Path) -> Path:
         "made": "2026-12-01T00:00:00Z",
         "machine": {"cpus": 2},
         "pools": {"hardened": {"pool_max": 7}},
+        "background_probe": {"spinners": 3, "seconds": 1.0, "core_share": [0.4, 0.5, 0.9]},
         "phases": [
             _phase("bare", "new", {"servers": 0.42, "mock": 0.105}, {}),
             _phase("hardened", "new", new, {"redis": 210.0, "postgres": 315.0}),
@@ -57,11 +57,12 @@ def test_the_fit_takes_medians_and_p99s_of_the_samples_and_cpu_per_path(tmp_path
     assert t["redis_median_ms"] == 0.5 and t["redis_p99_ms"] == 0.99
     assert t["postgres_median_ms"] == 2.0 and t["postgres_p99_ms"] == 10.0
     assert t["stripe_median_ms"] == 50.0 and t["stripe_p99_ms"] == 60.0
-    # the tail comes from the slowest component: its one sample beyond twice its p99
-    assert t["tail_probability"] == 0.01 and t["tail_factor"] == 40.0
+    # one tail key for every component: not fitted, what each showed is in the source
+    assert t["tail_probability"] == 0.0 and "tail_factor" not in t
+    assert "provider 1.00 % at 40.0 x median" in cal.topology["tail_probability"].source
     assert t["cores"] == 2 and t["pg_pool"] == 7
-    # 2.5 runnable, less the sampler and the measured processes' busy cores (< 0.2)
-    assert 1.3 < t["cpu_background"] < 1.5
+    # 3 spinners got half a core each (median) of 2 cores: 2 / 0.5 - 3 = 1 other process
+    assert t["cpu_background"] == 1.0
     hardened = {k: f.value for k, f in cal.variants["hardened"].items()}
     assert hardened["cpu_ms_new"] == pytest.approx(5.0)
     assert hardened["cpu_ms_replay"] == pytest.approx(1.0), "warm-up payments taken out"
