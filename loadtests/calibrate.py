@@ -5,9 +5,9 @@ What a run folder may hold, and what is fitted from it (each figure's source nam
 and the measurement):
 
 - ``latency-samples.json`` (``bench predict``'s calibration run): per component, unloaded
-  round-trip milliseconds -> ``<backend>_median_ms``/``_p99_ms`` (nearest rank) and the
-  heavy tail (samples beyond twice their component's p99: their share and their median
-  multiple of the component's median).
+  round-trip milliseconds -> ``<backend>_median_ms``/``_p99_ms`` (nearest rank) and its own
+  heavy tail, ``<backend>_tail_probability``/``_factor`` (samples beyond twice the p99: their
+  share and their median multiple of the median).
 - ``metrics.prom`` (a Prometheus scrape of the servers): where no samples exist,
   ``payharness_effect_duration_seconds{component=…}`` histograms give median and p99 by
   interpolation inside the buckets.
@@ -54,13 +54,11 @@ def fit_latency(samples: list[float]) -> tuple[float, float]:
 
 
 def fit_tail(by_component: dict[str, list[float]]) -> tuple[float, float, int, str]:
-    """The heavy tail, from the component with the largest median: the share of its samples
-    beyond twice its p99, and their median multiple of its median (1 when none); how many
-    samples that is, and which component.
-
-    The simulator has one tail for every component, a multiplier of a draw: a multiple
-    taken from a sub-millisecond Redis round trip (a 5 ms scheduler delay is 50 x its median)
-    would put 400 ms tails on 8 ms Postgres transactions, so the slowest component sets it."""
+    """The heavy tail of the component with the largest median (give one to fit one): the
+    share of its samples beyond twice its p99, their median multiple of its median (1 when
+    none); how many samples, and which component. The lognormal fitted by median and p99
+    puts about 0.1 % beyond twice the p99; what is left there is a tail of its own (a
+    scheduler's pause, a collection in the mock)."""
     measured = {c: s for c, s in by_component.items() if s}
     if not measured:
         return 0.0, 1.0, 0, ""
@@ -181,15 +179,19 @@ def fit(run_dir: Path) -> tuple[Calibration, list[str]]:
             what = f"{where}/{SAMPLES_FILE}: {len(values)} unloaded {comp} round trips"
             topology[f"{backend}_median_ms"] = Figure(round(median, 4), f"{what}, median")
             topology[f"{backend}_p99_ms"] = Figure(round(p99, 4), f"{what}, p99")
-        tails = {c: fit_tail({c: samples.get(c, [])}) for c in BACKENDS}
-        seen = "; ".join(
-            f"{c} {100 * t[0]:.2f} % at {t[1]:.1f} x median" for c, t in tails.items() if t[2]
-        )
-        topology["tail_probability"] = Figure(
-            0.0,
-            f"{where}/{SAMPLES_FILE}: not fitted: one tail applies to every component and "
-            f"theirs differ (beyond twice their p99: {seen}); each p99 is fitted instead",
-        )
+        for comp, backend in BACKENDS.items():
+            values = [float(v) for v in samples.get(comp, [])]
+            if not values:
+                continue
+            prob, factor, _n, _c = fit_tail({comp: values})
+            what = (
+                f"{where}/{SAMPLES_FILE}: {len(values)} {comp} samples, "
+                "those beyond twice their p99"
+            )
+            topology[f"{backend}_tail_probability"] = Figure(round(prob, 5), f"{what}: their share")
+            topology[f"{backend}_tail_factor"] = Figure(
+                round(factor, 3), f"{what}: their median multiple of the median"
+            )
     elif prom_file.exists():
         metric = "payharness_effect_duration_seconds"
         fitted = histogram_quantiles(prom_file.read_text(encoding="utf-8"), metric)

@@ -93,14 +93,13 @@ class Backends:
     __slots__ = ("bucket", "pg_latency", "redis_latency", "stripe_latency")
 
     def __init__(self, topology: Topology, rng: random.Random) -> None:
-        tail = (topology.tail_probability, topology.tail_factor)
         self.redis_latency: Sampler = Latency(
-            topology.redis_median_ms, topology.redis_p99_ms, *tail
+            topology.redis_median_ms, topology.redis_p99_ms, *topology.tail("redis")
         ).sampler(rng)
         self.pg_latency: Sampler = Latency(
-            topology.postgres_median_ms, topology.postgres_p99_ms, *tail
+            topology.postgres_median_ms, topology.postgres_p99_ms, *topology.tail("postgres")
         ).sampler(rng)
         self.stripe_latency: Sampler = Latency(
-            topology.stripe_median_ms, topology.stripe_p99_ms, *tail
+            topology.stripe_median_ms, topology.stripe_p99_ms, *topology.tail("stripe")
         ).sampler(rng)
         self.bucket = TokenBucket(topology.stripe_rate_limit)

@@ -333,6 +333,28 @@ class Topology:
         0.001, 0, 1, source="assumption: 1 in 1000 calls hits a heavy tail"
     )
     tail_factor: float = key(10.0, 1, 10_000, source="assumption: the tail is 10x slower")
+    redis_tail_probability: float | None = key(
+        None, 0, 1, source="default: tail_probability", doc="Redis's own heavy tail"
+    )
+    redis_tail_factor: float | None = key(None, 1, 10_000, source="default: tail_factor")
+    postgres_tail_probability: float | None = key(
+        None, 0, 1, source="default: tail_probability", doc="Postgres's own heavy tail"
+    )
+    postgres_tail_factor: float | None = key(None, 1, 10_000, source="default: tail_factor")
+    stripe_tail_probability: float | None = key(
+        None, 0, 1, source="default: tail_probability", doc="the provider's own heavy tail"
+    )
+    stripe_tail_factor: float | None = key(None, 1, 10_000, source="default: tail_factor")
+
+    def tail(self, backend: str) -> tuple[float, float]:
+        """``backend``'s heavy tail (probability, factor): its own keys, else the shared."""
+        own_p = getattr(self, f"{backend}_tail_probability")
+        own_f = getattr(self, f"{backend}_tail_factor")
+        return (
+            self.tail_probability if own_p is None else own_p,
+            self.tail_factor if own_f is None else own_f,
+        )
+
     reconcile_interval_s: float = key(
         60.0, 0.01, unit="s", source="assumption: the reconciliation job runs each minute (cron)"
     )

@@ -121,7 +121,10 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
                 knee, half = predicted[(v, k)]
                 live = _live_knee(rig, v, k, auths[v], max(knee.rate, 2.0), args, echo)
                 half_rate = max(knee.rate / 2, 1.0)
-                at_half = _live_level(rig, v, k, auths[v], half_rate, args, echo)
+                at_half = _live_level(
+                    rig, v, k, auths[v], half_rate, args, echo, HALF_MIN_PAYMENTS,
+                    HALF_MAX_SECONDS,
+                )  # fmt: skip
                 rows.append(
                     Row(v, k, round(knee.rate, 1), round(live.rate, 1), round(half_rate, 1),
                         round(half.p50_ms, 1), round(half.p99_ms, 1), round(at_half.p50_ms, 1),
@@ -165,12 +168,19 @@ def _start_rate(values: dict[str, float], servers: int) -> float:
 
 
 LIVE_MIN_PAYMENTS = 100
-"""A live level lasts long enough for this many payments (at most ``LIVE_MAX_SECONDS``)."""
+"""A live level of the knee search lasts long enough for this many payments (at most
+``LIVE_MAX_SECONDS``)."""
 LIVE_MAX_SECONDS = 12.0
+HALF_MIN_PAYMENTS = 400
+"""The level at half the knee, whose p99 is compared, lasts for this many payments (at most
+``HALF_MAX_SECONDS``): a p99 of 100 payments is their second worst."""
+HALF_MAX_SECONDS = 20.0
 
 
-def _level_args(args: argparse.Namespace, rate: float) -> argparse.Namespace:
-    seconds = min(max(args.level_seconds, LIVE_MIN_PAYMENTS / rate), LIVE_MAX_SECONDS)
+def _level_args(
+    args: argparse.Namespace, rate: float, payments: int, longest: float
+) -> argparse.Namespace:
+    seconds = min(max(args.level_seconds, payments / rate), longest)
     return argparse.Namespace(level_seconds=seconds, slo_ms=args.slo_ms)
 
 
@@ -182,11 +192,15 @@ def _live_level(
     rate: float,
     args: argparse.Namespace,
     echo: Echo,
+    payments: int = LIVE_MIN_PAYMENTS,
+    longest: float = LIVE_MAX_SECONDS,
 ) -> Trial:
     rig.restart_mock(say=False)
     targets = rig.groups[variant][:servers]
     level = asyncio.run(
-        one_level(targets, f"bench{variant}-m0", rate, _level_args(args, rate), auth)
+        one_level(
+            targets, f"bench{variant}-m0", rate, _level_args(args, rate, payments, longest), auth
+        )
     )
     echo(
         f"  live {variant:8s} {servers} server(s): {rate:6.1f}/s offered, {level.achieved:6.1f}"

@@ -57,9 +57,11 @@ def test_the_fit_takes_medians_and_p99s_of_the_samples_and_cpu_per_path(tmp_path
     assert t["redis_median_ms"] == 0.5 and t["redis_p99_ms"] == 0.99
     assert t["postgres_median_ms"] == 2.0 and t["postgres_p99_ms"] == 10.0
     assert t["stripe_median_ms"] == 50.0 and t["stripe_p99_ms"] == 60.0
-    # one tail key for every component: not fitted, what each showed is in the source
-    assert t["tail_probability"] == 0.0 and "tail_factor" not in t
-    assert "provider 1.00 % at 40.0 x median" in cal.topology["tail_probability"].source
+    # each component's own tail: samples beyond twice its p99
+    assert t["stripe_tail_probability"] == 0.01 and t["stripe_tail_factor"] == 40.0
+    assert t["postgres_tail_probability"] == 0.01 and t["postgres_tail_factor"] == 20.0
+    assert t["redis_tail_probability"] == 0.0 and t["redis_tail_factor"] == 1.0
+    assert "tail_probability" not in t
     assert t["cores"] == 2 and t["pg_pool"] == 7
     # 3 spinners got half a core each (median) of 2 cores: 2 / 0.5 - 3 = 1 other process
     assert t["cpu_background"] == 1.0
