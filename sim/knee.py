@@ -26,6 +26,8 @@ class Trial:
     p50_ms: float
     p99_ms: float
     held: bool
+    send_lag_p99_ms: float = 0.0
+    """Live only: how late the generator sent (the simulator's clients are never late)."""
 
 
 @dataclass(slots=True)

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-levels", type=int, default=7, help="live rates per knee at most")
     parser.add_argument("--calibration-rate", type=float, default=40.0, help="requests/s")
     parser.add_argument("--calibration-seconds", type=float, default=5.0, help="per path")
-    parser.add_argument("--samples", type=int, default=200, help="latency samples per component")
+    parser.add_argument("--samples", type=int, default=400, help="latency samples per component")
     parser.add_argument("--sim-seconds", type=float, default=6.0, help="simulated s per level")
     parser.add_argument("--out", type=Path, default=None, help="folder (default out/bench/ID)")
 
@@ -66,6 +66,8 @@ class Row:
     p99_predicted: float
     p50_measured: float
     p99_measured: float
+    send_lag_p99_measured: float
+    """The generator's own lateness at half load (p99): part of the measured latencies."""
     sim_trials: int
     live_trials: int
 
@@ -128,7 +130,8 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
                 rows.append(
                     Row(v, k, round(knee.rate, 1), round(live.rate, 1), round(half_rate, 1),
                         round(half.p50_ms, 1), round(half.p99_ms, 1), round(at_half.p50_ms, 1),
-                        round(at_half.p99_ms, 1), len(knee.trials), len(live.trials))
+                        round(at_half.p99_ms, 1), round(at_half.send_lag_p99_ms, 1),
+                        len(knee.trials), len(live.trials))
                 )  # fmt: skip
     run = json.loads((cal_dir / "calibration-run.json").read_text(encoding="utf-8"))
     costs = path_costs(run)
@@ -204,11 +207,14 @@ def _live_level(
     )
     echo(
         f"  live {variant:8s} {servers} server(s): {rate:6.1f}/s offered, {level.achieved:6.1f}"
-        f"/s ok, p50 {level.p50_ms:6.1f} p99 {level.p99_ms:7.1f} ms, errors {level.errors}"
-        + ("" if level.held else "  <- over")
+        f"/s ok, p50 {level.p50_ms:6.1f} p99 {level.p99_ms:7.1f} ms, errors {level.errors}, "
+        f"send lag p99 {level.send_lag_p99_ms:.1f} ms" + ("" if level.held else "  <- over")
     )
     time.sleep(0.5)
-    return Trial(rate, level.sent, level.ok, level.p50_ms, level.p99_ms, level.held)
+    return Trial(
+        rate, level.sent, level.ok, level.p50_ms, level.p99_ms, level.held,
+        level.send_lag_p99_ms,
+    )  # fmt: skip
 
 
 def _live_knee(

@@ -34,23 +34,25 @@ def render_predict(s: dict[str, Any]) -> str:
         render_paths(s["path_costs"], s["floors"]).rstrip("\n"),
         "",
         f"Knee: new payments/s at p99 < {s['slo_ms']:.0f} ms; latencies at half the "
-        "predicted knee, predicted and measured at the same offered rate:",
+        "predicted knee, predicted and measured at the same offered rate; generator lag: how "
+        "late the live generator itself sent (p99), inside the live latencies:",
         "",
         "| variant | servers | knee sim | knee live | error | half rate | p50 sim | p50 live "
-        "| p99 sim | p99 live | p99 error |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| p99 sim | p99 live | p99 error | generator lag p99 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     knee_errors, p99_errors = [], []
     for r in s["rows"]:
         ke = error(r["knee_predicted"], r["knee_measured"])
         pe = error(r["p99_predicted"], r["p99_measured"])
+        lag = r.get("send_lag_p99_measured", float("nan"))
         knee_errors.append(abs(ke))
         p99_errors.append(abs(pe))
         lines.append(
             f"| {r['variant']} | {r['servers']} | {r['knee_predicted']:.1f} | "
             f"{r['knee_measured']:.1f} | {_pct(ke)} | {r['half_rate']:.1f} | "
             f"{r['p50_predicted']:.1f} | {r['p50_measured']:.1f} | {r['p99_predicted']:.1f} | "
-            f"{r['p99_measured']:.1f} | {_pct(pe)} |"
+            f"{r['p99_measured']:.1f} | {_pct(pe)} | {lag:.1f} |"
         )
     knees_ok = sum(1 for e in knee_errors if e <= KNEE_TARGET)
     p99_ok = sum(1 for e in p99_errors if e <= P99_TARGET)

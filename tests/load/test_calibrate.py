@@ -139,6 +139,7 @@ def test_the_replay_ratio_and_the_prediction_table() -> None:
     row = {"variant": "hardened", "servers": 1, "knee_predicted": 110.0,
            "knee_measured": 100.0, "half_rate": 55.0, "p50_predicted": 20.0,
            "p99_predicted": 60.0, "p50_measured": 22.0, "p99_measured": 50.0,
+           "send_lag_p99_measured": 3.0,
            "sim_trials": 9, "live_trials": 6}  # fmt: skip
     summary = {"run": "r", "calibration": "c", "slo_ms": 250.0, "wall_s": 1.0,
                "rows": [row, {**row, "servers": 2, "knee_measured": 125.0}],
