@@ -35,6 +35,9 @@ class Knee:
     rate: float
     """The highest offered rate that held (0 when none did)."""
     trials: list[Trial] = field(default_factory=list)
+    bracketed: bool = False
+    """A rate above the knee failed: else the search ran out of steps still holding, and
+    ``rate`` is only a lower bound."""
 
 
 def find_knee(
@@ -73,6 +76,7 @@ def find_knee(
         bisections += 1
         rate = math.sqrt(lo * hi)
     knee.rate = max(held, default=0.0)
+    knee.bracketed = bool(held) and any(r > knee.rate for r in failed)
     return knee
 
 

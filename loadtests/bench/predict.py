@@ -8,7 +8,7 @@ short live run, predict with it, and measure the same live.
 3. For each variant and server count, the simulator's knee (``sim.knee.predict``: new
    payments evenly spaced, p99 under the SLO) and its p50/p99 at half that knee.
 4. The same live, on the first N servers of the variant: the knee by the same search
-   (``sim.knee.find_knee``, started at 0.6 x the prediction, each failing level offered
+   (``sim.knee.find_knee``, started at 0.8 x the prediction, each failing level offered
    twice, the mock restarted empty before every level), and one level at the predicted
    half-knee rate, so predicted and measured latencies are at the same load.
 
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--level-seconds", type=float, default=4.0, help="seconds per live rate")
     parser.add_argument("--growth", type=float, default=1.25, help="live rate step")
     parser.add_argument("--bisect", type=int, default=2, help="live bisection levels")
-    parser.add_argument("--max-levels", type=int, default=7, help="live rates per knee at most")
+    parser.add_argument("--max-levels", type=int, default=9, help="live rates per knee at most")
     parser.add_argument("--calibration-rate", type=float, default=40.0, help="requests/s")
     parser.add_argument("--calibration-seconds", type=float, default=5.0, help="per path")
     parser.add_argument("--samples", type=int, default=400, help="latency samples per component")
@@ -61,6 +61,8 @@ class Row:
     servers: int
     knee_predicted: float
     knee_measured: float
+    knee_measured_bracketed: bool
+    """False: every live rate offered held, the measured knee is only a lower bound."""
     half_rate: float
     p50_predicted: float
     p99_predicted: float
@@ -128,7 +130,8 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
                     HALF_MAX_SECONDS,
                 )  # fmt: skip
                 rows.append(
-                    Row(v, k, round(knee.rate, 1), round(live.rate, 1), round(half_rate, 1),
+                    Row(v, k, round(knee.rate, 1), round(live.rate, 1), live.bracketed,
+                        round(half_rate, 1),
                         round(half.p50_ms, 1), round(half.p99_ms, 1), round(at_half.p50_ms, 1),
                         round(at_half.p99_ms, 1), round(at_half.send_lag_p99_ms, 1),
                         len(knee.trials), len(live.trials))
@@ -228,7 +231,7 @@ def _live_knee(
 ) -> Knee:
     return find_knee(
         lambda r: _live_level(rig, variant, servers, auth, r, args, echo),
-        0.6 * predicted,
+        0.8 * predicted,
         growth=args.growth,
         bisect=args.bisect,
         max_steps=args.max_levels,

@@ -42,15 +42,19 @@ def render_predict(s: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     knee_errors, p99_errors = [], []
+    unbounded = 0
     for r in s["rows"]:
         ke = error(r["knee_predicted"], r["knee_measured"])
+        bound = not r.get("knee_measured_bracketed", True)
+        unbounded += bound
         pe = error(r["p99_predicted"], r["p99_measured"])
         lag = r.get("send_lag_p99_measured", float("nan"))
         knee_errors.append(abs(ke))
         p99_errors.append(abs(pe))
         lines.append(
             f"| {r['variant']} | {r['servers']} | {r['knee_predicted']:.1f} | "
-            f"{r['knee_measured']:.1f} | {_pct(ke)} | {r['half_rate']:.1f} | "
+            f"{'>= ' if bound else ''}{r['knee_measured']:.1f} | {_pct(ke)}"
+            f"{' (bound)' if bound else ''} | {r['half_rate']:.1f} | "
             f"{r['p50_predicted']:.1f} | {r['p50_measured']:.1f} | {r['p99_predicted']:.1f} | "
             f"{r['p99_measured']:.1f} | {_pct(pe)} | {lag:.1f} |"
         )
@@ -60,7 +64,13 @@ def render_predict(s: dict[str, Any]) -> str:
     lines += [
         "",
         f"knees within {KNEE_TARGET:.0%}: {knees_ok}/{len(knee_errors)}; p99 at half load "
-        f"within {P99_TARGET:.0%}: {p99_ok}/{len(p99_errors)} (run took {s['wall_s']:.0f} s)",
+        f"within {P99_TARGET:.0%}: {p99_ok}/{len(p99_errors)} (run took {s['wall_s']:.0f} s)"
+        + (
+            f"; {unbounded} live knee(s) held at every rate offered: a lower bound "
+            "(--max-levels, --growth)"
+            if unbounded
+            else ""
+        ),
         "max knee error " + ("inf" if worst == float("inf") else f"{100 * worst:.0f}") + " %",
     ]
     return "\n".join(lines) + "\n"

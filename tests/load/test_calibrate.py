@@ -135,9 +135,11 @@ def test_the_replay_ratio_and_the_prediction_table() -> None:
          "cpu_ms": {"servers": 1.0, "redis": 0.2, "generator": 0.5}, "round_trips": {}},
     ]  # fmt: skip
     assert replay_ratio(costs) == pytest.approx(0.24)
-    assert render_paths(costs, {}).rstrip().endswith("replay/bare CPU 0.24 (target <= 0.25: met)")
+    last = render_paths(costs, {}).rstrip().splitlines()[-1]
+    assert last == "replay/bare CPU 0.24 (target <= 0.25: met)"
     row = {"variant": "hardened", "servers": 1, "knee_predicted": 110.0,
-           "knee_measured": 100.0, "half_rate": 55.0, "p50_predicted": 20.0,
+           "knee_measured": 100.0, "knee_measured_bracketed": True, "half_rate": 55.0,
+           "p50_predicted": 20.0,
            "p99_predicted": 60.0, "p50_measured": 22.0, "p99_measured": 50.0,
            "send_lag_p99_measured": 3.0,
            "sim_trials": 9, "live_trials": 6}  # fmt: skip
@@ -147,3 +149,6 @@ def test_the_replay_ratio_and_the_prediction_table() -> None:
     text = render_predict(summary)
     assert "| hardened | 1 | 110.0 | 100.0 | +10 % |" in text and "+20 %" in text
     assert text.rstrip().splitlines()[-1] == "max knee error 12 %"
+    unbracketed = {**row, "knee_measured_bracketed": False}
+    open_ended = render_predict({**summary, "rows": [unbracketed]})
+    assert "| >= 100.0 | +10 % (bound) |" in open_ended and "a lower bound" in open_ended
