@@ -22,7 +22,7 @@ def test_a_tiny_calibration_run_fits_and_predicts(tmp_path: Path) -> None:
     from loadtests.bench.rig import BenchError, BenchRig
     from loadtests.calibrate import fit
     from sim.calibration import write
-    from sim.knee import simulate_level
+    from sim.knee import MIN_PAYMENTS, simulate_level
 
     cfg = LiveConfig.from_env()
     problem = (
@@ -48,8 +48,8 @@ def test_a_tiny_calibration_run_fits_and_predicts(tmp_path: Path) -> None:
         cal, _notes = fit(tmp_path / "calibrate")
         assert cal.variants["hardened"]["cpu_ms_new"].value > 0
         path = write(tmp_path / "calibration.toml", cal)
-        sim = simulate_level(path, "hardened", 1, 5.0, 2.0, 250.0)
-        assert sim.payments == 10
+        sim = simulate_level(path, "hardened", 1, 50.0, 2.0, 250.0)
+        assert sim.payments == MIN_PAYMENTS, "a level is long enough for a p99"
         args = type("A", (), {"level_seconds": 1.0, "slo_ms": 250.0})()
         level = asyncio.run(
             one_level(rig.groups["hardened"], "benchhardened-m0", 5.0, args, auth["hardened"])
