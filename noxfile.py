@@ -34,8 +34,14 @@ def types(session: nox.Session) -> None:
 def quick_sim(session: nox.Session) -> None:
     """Two scenarios for both variants: the main job end to end, in seconds."""
     session.run(
-        "python3", "-m", "payharness", "run", "lost_reply", "double_submit",
-        "--out", "out/nox-quick-sim",
+        "python3",
+        "-m",
+        "payharness",
+        "run",
+        "lost_reply",
+        "double_submit",
+        "--out",
+        "out/nox-quick-sim",
     )
 
 

@@ -45,8 +45,7 @@ _DUMMY_SALT = bytes(SALT_BYTES)
 _DUMMY_HASH = hashlib.sha256(b"payharness: no such key").digest()
 
 LOOKUP_SQL = (
-    "SELECT merchant, salt, secret_hash FROM merchant_keys "
-    "WHERE key_id = %s AND revoked_at IS NULL"
+    "SELECT merchant, salt, secret_hash FROM merchant_keys WHERE key_id = %s AND revoked_at IS NULL"
 )
 
 Reader = Callable[[str, Sequence[Any]], Awaitable[list[tuple[Any, ...]]]]
@@ -150,9 +149,7 @@ def add_key(database_url: str, schema: str, merchant: str) -> IssuedKey:
     return issued
 
 
-def list_keys(
-    database_url: str, schema: str, merchant_prefix: str | None = None
-) -> list[KeyInfo]:
+def list_keys(database_url: str, schema: str, merchant_prefix: str | None = None) -> list[KeyInfo]:
     query = "SELECT key_id, merchant, created_at, revoked_at FROM merchant_keys"
     params: tuple[Any, ...] = ()
     if merchant_prefix is not None:
@@ -167,8 +164,7 @@ def revoke_key(database_url: str, schema: str, key_id: str) -> bool:
     """Revoke an active key; False when there is no such active key."""
     with _connect(database_url, schema) as conn:
         cur = conn.execute(
-            "UPDATE merchant_keys SET revoked_at = now() "
-            "WHERE key_id = %s AND revoked_at IS NULL",
+            "UPDATE merchant_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL",
             (key_id,),
         )
         return cur.rowcount == 1

@@ -153,7 +153,7 @@ def up_summary(state: StackState, env: Mapping[str, str]) -> list[str]:
     lines.append("servers: " + " ".join(state["servers"]))
     lines.append(
         "payments need a merchant's API key: KEY=$(payharness merchants add NAME), then "
-        "-H \"Authorization: Bearer $KEY\" (same PAYHARNESS_DB_SCHEMA)"
+        '-H "Authorization: Bearer $KEY" (same PAYHARNESS_DB_SCHEMA)'
     )
     return lines
 

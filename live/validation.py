@@ -62,12 +62,15 @@ def key_from_headers(values: list[str]) -> str:
     """The one Idempotency-Key: missing, repeated (a list is not a key) or malformed is 400."""
     if not values:
         raise RequestRejected(
-            400, "idempotency_key_missing", "the Idempotency-Key header is required",
+            400,
+            "idempotency_key_missing",
+            "the Idempotency-Key header is required",
             "idempotency_key",
         )
     if len(values) > 1:
         raise RequestRejected(
-            400, "idempotency_key_invalid",
+            400,
+            "idempotency_key_invalid",
             f"the Idempotency-Key header was sent {len(values)} times; send it once",
             "idempotency_key",
         )
@@ -88,8 +91,10 @@ def check_content_type(value: str | None) -> None:
     if media.strip().lower() != "application/json":
         shown_type = shown(value) if value else "none"
         raise RequestRejected(
-            415, "unsupported_media_type",
-            f"the body must be application/json; got {shown_type}", "content-type",
+            415,
+            "unsupported_media_type",
+            f"the body must be application/json; got {shown_type}",
+            "content-type",
         )
     for param in params.split(";"):
         name, _, v = param.partition("=")
@@ -165,8 +170,10 @@ def well_formed(field: str, value: str, limit: int, *, needs_text: bool) -> None
     """Well-formed Unicode (no lone surrogate), no NUL, at most ``limit`` characters."""
     if len(value) > limit:
         raise RequestRejected(
-            400, "invalid_request",
-            f"{field} is {len(value)} characters long; at most {limit}", field,
+            400,
+            "invalid_request",
+            f"{field} is {len(value)} characters long; at most {limit}",
+            field,
         )
     if "\x00" in value:
         raise RequestRejected(400, "invalid_request", f"{field} must not contain NUL", field)
@@ -174,8 +181,10 @@ def well_formed(field: str, value: str, limit: int, *, needs_text: bool) -> None
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise RequestRejected(
-            400, "invalid_request",
-            f"{field} is not well-formed Unicode (a lone surrogate)", field,
+            400,
+            "invalid_request",
+            f"{field} is not well-formed Unicode (a lone surrogate)",
+            field,
         ) from None
     if needs_text and not _TEXT_RE.match(value):
         raise RequestRejected(400, "invalid_request", f"{field} must not be blank", field)
@@ -209,7 +218,8 @@ def parse_body(raw: bytes, key: str, merchant: str | None = None) -> PaymentRequ
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise RequestRejected(
-            400, "parameter_unknown",
+            400,
+            "parameter_unknown",
             f"unknown parameter {shown(unknown[0])}; allowed: {', '.join(sorted(FIELDS))}",
             unknown[0] if unknown[0].isascii() and unknown[0].isprintable() else "body",
         )
@@ -230,8 +240,10 @@ def parse_body(raw: bytes, key: str, merchant: str | None = None) -> PaymentRequ
             body["merchant"] = merchant
         elif body["merchant"] != merchant:
             raise RequestRejected(
-                403, "merchant_mismatch",
-                "the body's merchant is not the merchant of the API key", "merchant",
+                403,
+                "merchant_mismatch",
+                "the body's merchant is not the merchant of the API key",
+                "merchant",
             )
     try:
         return PaymentRequest.from_json(body, key)
@@ -252,7 +264,9 @@ def _check_metadata(metadata: object) -> None:
         )
     if len(metadata) > MAX_METADATA_ITEMS:
         raise RequestRejected(
-            400, "invalid_request", f"metadata has at most {MAX_METADATA_ITEMS} entries",
+            400,
+            "invalid_request",
+            f"metadata has at most {MAX_METADATA_ITEMS} entries",
             "metadata",
         )
     for name, value in metadata.items():

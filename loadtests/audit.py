@@ -130,8 +130,9 @@ def cross_merchant_reads(
                     "E4",
                     f"merchant {r['reader']} was shown {r['owner']}'s payment "
                     f"{r['payment_id']} ({r['target']})",
-                    trace=(f"t={r['t']} ms GET /payments/{r['payment_id']} "
-                           f"as {r['reader']} -> 200",),
+                    trace=(
+                        f"t={r['t']} ms GET /payments/{r['payment_id']} as {r['reader']} -> 200",
+                    ),
                 )
             )
     return {"reads": len(mine), "shown": len(violations), "statuses": statuses}, violations

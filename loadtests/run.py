@@ -336,9 +336,7 @@ def settle_round(
         hist.record(request_record(hist.now(), attempt, "settle", request, target))
         started = time.perf_counter()
         try:
-            r = client.post(
-                f"{target}/payments", json=request_body(request), headers=headers
-            )
+            r = client.post(f"{target}/payments", json=request_body(request), headers=headers)
             answer, payment = parse_answer(
                 r.status_code, dict(r.headers), r.text, (time.perf_counter() - started) * 1000
             )

@@ -18,7 +18,12 @@ from typing import Any
 ENV = "PAYHARNESS_LOAD_SETTINGS"
 
 USER_KINDS = (
-    "payer", "retrier", "double_tapper", "key_reuser", "new_key_after_failure", "snooper",
+    "payer",
+    "retrier",
+    "double_tapper",
+    "key_reuser",
+    "new_key_after_failure",
+    "snooper",
 )
 DEFAULT_WEIGHTS: dict[str, int] = {
     "payer": 10,

@@ -72,9 +72,7 @@ def request_body(request: PaymentRequest) -> dict[str, Any]:
     return body
 
 
-def request_headers(
-    request: PaymentRequest, auth: dict[str, str] | None = None
-) -> dict[str, str]:
+def request_headers(request: PaymentRequest, auth: dict[str, str] | None = None) -> dict[str, str]:
     """The POST's headers; ``auth`` is the merchant's ``Authorization`` header."""
     return {
         "Idempotency-Key": request.idempotency_key,

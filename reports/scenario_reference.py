@@ -14,6 +14,7 @@ from typing import Any
 from core.checker import PROPERTIES, TITLES
 from core.providers import PROVIDERS
 from core.variants import VARIANTS
+from sim.calibration import CPU_KEYS, NOT_CALIBRATED
 from sim.scenario import (
     FAULT_KIND_MEANING,
     VARIANT_KEYS,
@@ -147,6 +148,41 @@ def expect_section() -> list[str]:
     ]
 
 
+def calibration_section() -> list[str]:
+    """The calibration file format (``sim.calibration``), for ``[topology] calibration``."""
+    settable = [k for k in schema(Topology) if k not in NOT_CALIBRATED]
+    return [
+        "## Calibration files",
+        "",
+        '`[topology] calibration = "path"` names a TOML file written by `payharness '
+        "calibrate RUN_DIR` (or by hand). Its figures replace the `[topology]` defaults; a key "
+        "the scenario sets itself wins over the file. The path is taken relative to the "
+        "scenario file's folder when the file is there, else to the working directory. "
+        "`payharness run` prints which calibration each scenario used.",
+        "",
+        "```toml",
+        "[calibration]",
+        'run = "out/bench/predict-20261201-054000/calibrate"   # required: the run folder',
+        'made = "2026-12-01T05:40:00Z"',
+        "",
+        "[topology]                       # figures for every variant",
+        'redis_median_ms = { value = 0.41, source = "<run>: 400 Redis round trips, median" }',
+        'cores = { value = 2, source = "<run>: os.cpu_count()" }',
+        "",
+        "[variants.hardened]              # CPU figures of one variant's servers",
+        'cpu_ms_new = { value = 5.2, source = "<run>: the servers\' CPU over 200 new payments" }',
+        "```",
+        "",
+        'Every figure is `{ value = <number>, source = "<run folder>: <what was measured>" }`'
+        " and is checked against the key's range above. `[topology]` may set: "
+        + ", ".join(f"`{k}`" for k in settable)
+        + ". A `[variants.<name>]` table may set only "
+        + ", ".join(f"`{k}`" for k in CPU_KEYS)
+        + " (a path's CPU depends on the variant); it applies to runs of that variant.",
+        "",
+    ]
+
+
 def reference() -> str:
     """The whole ``docs/scenarios.md``."""
     out = [
@@ -164,6 +200,7 @@ def reference() -> str:
     ]
     for title, shape, blurb in SECTIONS:
         out += [f"## {title}", "", blurb, "", *field_table(shape), ""]
+    out += calibration_section()
     out[out.index("## (top level)") + 2] += (
         " `description` is required; `name` defaults to the file's stem; `settle_s` defaults "
         "past the lock TTL and the stale-row age."

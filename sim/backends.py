@@ -103,12 +103,11 @@ class Backends:
         env: simpy.Environment | None = None,
         shard_rng: random.Random | None = None,
     ) -> None:
-        tail = (topology.tail_probability, topology.tail_factor)
         self.redis_latency: Sampler | Queued = Latency(
-            topology.redis_median_ms, topology.redis_p99_ms, *tail
+            topology.redis_median_ms, topology.redis_p99_ms, *topology.tail("redis")
         ).sampler(rng)
         self.pg_latency: Sampler | Queued = Latency(
-            topology.postgres_median_ms, topology.postgres_p99_ms, *tail
+            topology.postgres_median_ms, topology.postgres_p99_ms, *topology.tail("postgres")
         ).sampler(rng)
         if env is not None and topology.postgres_cores:
             self.pg_latency = capacity_shared.postgres(
@@ -121,6 +120,6 @@ class Backends:
                 lambda: env.now, shard_rng or random.Random(0),
             )  # fmt: skip
         self.stripe_latency: Sampler = Latency(
-            topology.stripe_median_ms, topology.stripe_p99_ms, *tail
+            topology.stripe_median_ms, topology.stripe_p99_ms, *topology.tail("stripe")
         ).sampler(rng)
         self.bucket = TokenBucket(topology.stripe_rate_limit)

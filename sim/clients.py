@@ -152,14 +152,16 @@ class Clients:
         return max(rates)
 
     def arrivals(self) -> Generator[Any, Any, None]:
-        """Poisson arrivals by thinning: candidates at the peak rate, kept with r(t)/peak."""
+        """Poisson arrivals by thinning: candidates at the peak rate, kept with r(t)/peak;
+        ``uniform``: one every 1/rate seconds, as an open-loop load generator sends them."""
         env, rng, load = self.env, self.rng_arrivals, self.scenario.load
         peak = self._max_rate()
         constant = load.arrivals == "poisson" or (not load.bursts and load.arrivals != "ramp")
         limit = load.max_payments
+        even = int(US_PER_S / peak) if load.arrivals == "uniform" else 0
         n = 0
         while True:
-            gap = int(rng.expovariate(peak) * US_PER_S) + 1
+            gap = (even if n else 1) if even else int(rng.expovariate(peak) * US_PER_S) + 1
             if env.now + gap >= self.load_end_us:
                 break
             yield Wait(env, gap)

@@ -28,6 +28,8 @@ from core.runtime.world import World
 from core.variants import Variant, variant_named
 from sim.backends import Backends, Pool, sim_world
 from sim.clients import Clients
+from sim.cpu import Cpu
+from sim.cpu import wanted as cpu_wanted
 from sim.fault_book import FaultBook
 from sim.faults import FaultInjector
 from sim.metrics import Metrics
@@ -109,7 +111,7 @@ class SimWorld:
         self.record_effects = record_effects
         self.metrics = Metrics()
         self.timeline = Timeline(self.env, self.clock, self.history)
-        topo = scenario.topology
+        topo = scenario.topology_for(self.variant.name)
         self.faults = FaultBook(
             scenario.faults, scenario.load.duration_s, _stream(self.seed, "faults")
         )
@@ -128,6 +130,7 @@ class SimWorld:
             self.metrics,
             self.injector.crash,
             record_effects=record_effects,
+            cpu=Cpu(self.env, topo, _stream(self.seed, "cpu")) if cpu_wanted(topo) else None,
         )
         self.clients = Clients(
             self.timeline,

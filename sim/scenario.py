@@ -37,6 +37,8 @@ from core.effects import (
 )
 from core.providers import PROVIDERS
 from core.variants import VARIANTS, Variant
+from sim.calibration import CPU_KEYS, NOT_CALIBRATED, Calibration, CalibrationError, resolve
+from sim.calibration import read as read_calibration
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -217,8 +219,9 @@ class Burst:
 class Load:
     arrivals: str = key(
         "poisson",
-        choices=("poisson", "burst", "ramp"),
-        doc="Poisson arrivals at rate; plus [[load.bursts]]; or a linear ramp to rate_end",
+        choices=("poisson", "burst", "ramp", "uniform"),
+        doc="Poisson arrivals at rate; plus [[load.bursts]]; or a linear ramp to rate_end; "
+        "or evenly spaced at rate (an open-loop load generator's schedule)",
     )
     rate: float = key(20.0, 0.001, 100_000, unit="payments/s",
                       source="assumption: 20 new payments/s")  # fmt: skip
@@ -330,6 +333,28 @@ class Topology:
         0.001, 0, 1, source="assumption: 1 in 1000 calls hits a heavy tail"
     )
     tail_factor: float = key(10.0, 1, 10_000, source="assumption: the tail is 10x slower")
+    redis_tail_probability: float | None = key(
+        None, 0, 1, source="default: tail_probability", doc="Redis's own heavy tail"
+    )
+    redis_tail_factor: float | None = key(None, 1, 10_000, source="default: tail_factor")
+    postgres_tail_probability: float | None = key(
+        None, 0, 1, source="default: tail_probability", doc="Postgres's own heavy tail"
+    )
+    postgres_tail_factor: float | None = key(None, 1, 10_000, source="default: tail_factor")
+    stripe_tail_probability: float | None = key(
+        None, 0, 1, source="default: tail_probability", doc="the provider's own heavy tail"
+    )
+    stripe_tail_factor: float | None = key(None, 1, 10_000, source="default: tail_factor")
+
+    def tail(self, backend: str) -> tuple[float, float]:
+        """``backend``'s heavy tail (probability, factor): its own keys, else the shared."""
+        own_p = getattr(self, f"{backend}_tail_probability")
+        own_f = getattr(self, f"{backend}_tail_factor")
+        return (
+            self.tail_probability if own_p is None else own_p,
+            self.tail_factor if own_f is None else own_f,
+        )
+
     reconcile_interval_s: float = key(
         60.0, 0.01, unit="s", source="assumption: the reconciliation job runs each minute (cron)"
     )
@@ -353,6 +378,52 @@ class Topology:
         source="with redis_shards: operations per second one single-threaded shard serves "
         "(assumption: public redis-benchmark runs give 70k-150k SET/GET per second without "
         "pipelining; replace by a calibration)",
+    )  # fmt: skip
+    calibration: str | None = key(
+        None,
+        doc="a calibration file (payharness calibrate) whose measured figures replace this "
+        "section's defaults; a path relative to the scenario file, else to the working "
+        "directory; a key set in the scenario itself wins over the file",
+    )
+    cores: int = key(
+        0, 0, 4096,
+        doc="CPU cores the servers and the processes beside them share (sim.cpu)",
+        source="0: no CPU model, a server is only its workers and the figures below are unused",
+    )  # fmt: skip
+    server_cores: int = key(
+        1, 1, 4096,
+        source="a Python server process runs its event loop on one core at a time (the GIL)",
+    )  # fmt: skip
+    cpu_ms_new: float = key(
+        0.0, 0, 10_000, unit="ms", source="assumption: none until calibrated",
+        doc="a server's CPU per request that makes a new payment",
+    )  # fmt: skip
+    cpu_ms_replay: float = key(
+        0.0, 0, 10_000, unit="ms", source="assumption: none until calibrated",
+        doc="a server's CPU per request answered as a replay of an earlier answer",
+    )  # fmt: skip
+    cpu_ms_conflict: float = key(
+        0.0, 0, 10_000, unit="ms", source="assumption: none until calibrated",
+        doc="a server's CPU per request refused with 409 or 422",
+    )  # fmt: skip
+    shared_cpu_ms_new: float = key(
+        0.0, 0, 10_000, unit="ms", source="assumption: none until calibrated",
+        doc="CPU per new payment of the other processes on the same cores (provider, Redis, "
+        "Postgres, the load generator): taken from the cores beside the request, not on its path",
+    )  # fmt: skip
+    shared_cpu_ms_replay: float = key(
+        0.0, 0, 10_000, unit="ms", source="assumption: none until calibrated",
+        doc="the same per replayed request",
+    )  # fmt: skip
+    shared_cpu_ms_conflict: float = key(
+        0.0, 0, 10_000, unit="ms", source="assumption: none until calibrated",
+        doc="the same per refused request",
+    )  # fmt: skip
+    cpu_background: float = key(
+        0.0, 0, 4096, unit="processes",
+        source="assumption: nothing else runs on the cores",
+        doc="other work on the machine: how many processes outside the system are runnable on "
+        "average (a CPU-bound job is 1); each takes fair turns on the cores",
     )  # fmt: skip
 
 
@@ -446,6 +517,16 @@ class Scenario:
     faults: tuple[FaultSpec, ...]
     expect: Mapping[str, Expectation]
     raw: Mapping[str, Any]
+    calibration: Calibration | None = None
+    """The calibration file ``[topology] calibration`` named, with every figure's source."""
+    variant_topology: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per variant, the calibration's figures of that variant (its servers' CPU per path)."""
+
+    def topology_for(self, variant: str) -> Topology:
+        """The topology a run of ``variant`` uses: ``topology`` with that variant's
+        calibrated figures (none without a calibration: the same object)."""
+        own = self.variant_topology.get(variant)
+        return replace(self.topology, **own) if own else self.topology
 
     def expectation(self, variant: str, provider: str = "stripe") -> Expectation:
         """``[expect.<variant>.<provider>]`` when the file has it, else ``[expect.<variant>]``
@@ -567,7 +648,9 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
     if workload["amount_max"] < workload["amount_min"]:
         raise ScenarioError(file, "workload.amount_max", "must be >= workload.amount_min")
     client = _section(file, "client", data.get("client", {}), ClientPolicy)
-    topology = _section(file, "topology", data.get("topology", {}), Topology)
+    topology_raw = data.get("topology", {})
+    topology = _section(file, "topology", topology_raw, Topology)
+    calibration, per_variant = _calibrate(file, topology, topology_raw)
     for backend in ("redis", "postgres", "stripe"):
         if topology[f"{backend}_p99_ms"] < topology[f"{backend}_median_ms"]:
             raise ScenarioError(
@@ -626,7 +709,54 @@ def parse(data: Mapping[str, Any], file: str) -> Scenario:
         faults=faults,
         expect=expect,
         raw=dict(data),
+        calibration=calibration,
+        variant_topology=per_variant,
     )
+
+
+def _calibrate(
+    file: str, topology: dict[str, Any], explicit: Mapping[str, Any]
+) -> tuple[Calibration | None, dict[str, dict[str, Any]]]:
+    """Apply the calibration file ``topology["calibration"]`` names to ``topology`` (in place)
+    under the keys the scenario does not set itself; return it and its per-variant figures.
+    Order of precedence: a key's default < the calibration < the scenario's own value."""
+    name = topology["calibration"]
+    if name is None:
+        return None, {}
+    path = resolve(name, file)
+    try:
+        calibration = read_calibration(path)
+    except CalibrationError as exc:
+        raise ScenarioError(file, "topology.calibration", f"{path}: {exc}") from None
+    keys = schema(Topology)
+    where = f"topology.calibration ({path})"
+
+    def checked(table: str, figures: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, figure in figures.items():
+            if k not in keys or k in NOT_CALIBRATED:
+                allowed = [k for k in keys if k not in NOT_CALIBRATED]
+                raise ScenarioError(
+                    file,
+                    f"{where}: {table}.{k}",
+                    "not calibratable; allowed: " + ", ".join(allowed),
+                )
+            field_name, spec = keys[k]
+            value = _value(file, f"{where}: {table}.{k}", spec, figure.value)
+            if k not in explicit:
+                out[field_name] = value
+        return out
+
+    topology.update(checked("topology", calibration.topology))
+    per_variant: dict[str, dict[str, Any]] = {}
+    for v, figures in calibration.variants.items():
+        if v not in VARIANTS:
+            raise ScenarioError(
+                file, f"{where}: variants.{v}", "unknown variant; allowed: " + ", ".join(VARIANTS)
+            )
+        per_variant[v] = checked(f"variants.{v}", figures)
+    assert set(CPU_KEYS) <= set(keys), "every per-variant key is a topology key"
+    return calibration, per_variant
 
 
 def _expectation(file: str, where: str, table: Any) -> Expectation:

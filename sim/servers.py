@@ -38,6 +38,7 @@ from core.runtime.trace_text import clip, describe
 from core.runtime.world import World
 from core.variants import Variant
 from sim.backends import FAST_ERROR_US, Backends, Pool
+from sim.cpu import Cpu
 from sim.fault_book import FaultBook
 from sim.metrics import Metrics
 from sim.scenario import Topology
@@ -119,6 +120,7 @@ class Fleet:
         crash: Crash,
         *,
         record_effects: bool,
+        cpu: Cpu | None = None,
     ) -> None:
         self.env = timeline.env
         self.clock = timeline.clock
@@ -132,6 +134,8 @@ class Fleet:
         self.metrics = metrics
         self._crash = crash
         self.record_effects = record_effects
+        self.cpu = cpu
+        """The machine's cores (``sim.cpu``); None: servers cost no CPU (the default)."""
         self.redis_latency = backends.redis_latency
         self.pg_latency = backends.pg_latency
         self.stripe_latency = backends.stripe_latency
@@ -188,6 +192,9 @@ class Fleet:
                 payment_flow(attempt.request, self.variant, attempt.id, self.world.contract)
             )
             finished = yield from self.drive(driver, attempt.id, server)
+            if finished and self.cpu is not None:
+                yield from self.cpu.spend(server.index, driver.result)
+                finished = server.generation == generation
         finally:
             workers.release()
         if not finished:

@@ -41,6 +41,10 @@ class Level:
     p50_ms: float
     p99_ms: float
     held: bool
+    send_lag_p99_ms: float = float("nan")
+    """How late the generator sent its requests (p99 of send time minus scheduled time): on
+    a busy host the generator itself waits for a core, and that lag counts in every latency
+    above."""
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -58,13 +62,18 @@ async def offer(
     merchant: str,
     slo_ms: float,
     auth: Mapping[str, str] | None = None,
+    make: Callable[[int], tuple[str, dict[str, object]]] | None = None,
+    statuses: list[int] | None = None,
 ) -> Level:
     """Send ``rate`` new payments per second for ``seconds``, open loop, with ``auth`` (the
-    merchant's ``Authorization`` header) on every request."""
+    merchant's ``Authorization`` header) on every request. ``make(i)`` gives request ``i``'s
+    key and body instead of a new payment's (a replay, a reused key); ``statuses``, when
+    given, receives every answer's status."""
     loop = asyncio.get_running_loop()
     n = max(1, int(rate * seconds))
     latencies: list[float] = []
-    statuses: list[int] = []
+    lags: list[float] = []
+    statuses = [] if statuses is None else statuses
     done_at: list[float] = []
     rng = random.Random()
     in_flight = 0
@@ -83,15 +92,21 @@ async def offer(
         finally:
             in_flight -= 1
 
-    async def _send(due: float, i: int) -> None:
-        key = f"{merchant}-k-{uuid.uuid4().hex}"
-        body = {
+    def new_payment(_i: int) -> tuple[str, dict[str, object]]:
+        body: dict[str, object] = {
             "merchant": merchant,
             "order": f"o-{uuid.uuid4().hex[:16]}",
             "amount": rng.randint(100, 99_999),
             "currency": "usd",
             "source": "tok_visa",
         }
+        return f"{merchant}-k-{uuid.uuid4().hex}", body
+
+    request_of = make or new_payment
+
+    async def _send(due: float, i: int) -> None:
+        lags.append((loop.time() - due) * 1000)
+        key, body = request_of(i)
         try:
             status = await client.post(
                 urls[i % len(urls)], json.dumps(body).encode(), {**sent, "Idempotency-Key": key}
@@ -120,7 +135,10 @@ async def offer(
     achieved = ok / max(span, seconds)
     p99 = _quantile(latencies, 0.99) if len(latencies) == n else float("inf")
     held = p99 < slo_ms and errors <= max(1, 0.01 * n) and keeps_up(rate, achieved)
-    return Level(rate, n, ok, errors, achieved, _quantile(latencies, 0.5), p99, held)
+    return Level(
+        rate, n, ok, errors, achieved, _quantile(latencies, 0.5), p99, held,
+        _quantile(lags, 0.99),
+    )  # fmt: skip
 
 
 def keeps_up(rate: float, achieved: float) -> bool:

@@ -31,23 +31,32 @@ def modelled_effects(variant: str) -> dict[str, int]:
     k + 2 statements: BEGIN, the writes, COMMIT). The live adapter sends a transaction's
     statements in one round trip: the measured round trips are ``server_round_trips``."""
     from core.domain import PaymentRequest
-    from core.effects import DbTransaction
-    from core.flows.payment import payment_flow
-    from core.runtime.driver import FlowDriver
     from core.runtime.world import World
     from core.variants import variant_named
 
     world = World(variant_named(variant), record_effects=False)
     request = PaymentRequest("m", "o1", 1999, "usd", "tok_visa", "k1")
-    driver = FlowDriver(payment_flow(request, world.variant, "a1"))
+    return _effects_by_backend(world, request, "a1", statements=True)
+
+
+def _effects_by_backend(
+    world: Any, request: Any, attempt: str, *, statements: bool
+) -> dict[str, int]:
+    """Drive one request's flow on the memory ``world``, counting its effects by backend
+    (with ``statements``, a transaction as its statements; else as one round trip)."""
+    from core.effects import DbTransaction
+    from core.flows.payment import payment_flow
+    from core.runtime.driver import FlowDriver
+
+    driver = FlowDriver(payment_flow(request, world.variant, attempt))
     counts = {"redis": 0, "postgres": 0, "stripe": 0}
     while not driver.done:
         effect = driver.pending
         assert effect is not None
         backend = getattr(effect, "backend", "")
         if backend in counts:
-            n = len(effect.writes) + 2 if isinstance(effect, DbTransaction) else 1
-            counts[backend] += n
+            weight = len(effect.writes) + 2 if isinstance(effect, DbTransaction) else 1
+            counts[backend] += weight if statements else 1
         driver.send(world.perform(effect))
     return counts
 
@@ -80,4 +89,23 @@ def summarise(
         "ratio_hardened_to_bare": None if ratio is None else round(ratio, 3),
         "target_ratio": 0.6,
         "components": {k: round(v, 1) for k, v in comps.items()},
+    }
+
+
+def path_floors(variant: str) -> dict[str, dict[str, int]]:
+    """The round trips the design allows per path: what the core flow yields (memory
+    runtime) for a new payment, its replay (same key and payload again) and a conflict (same
+    key, another amount), by backend; a transaction is one round trip, as the live adapter
+    sends it."""
+    from core.domain import PaymentRequest
+    from core.runtime.world import World
+    from core.variants import variant_named
+
+    world = World(variant_named(variant), record_effects=False)
+    first = PaymentRequest("m", "o1", 1999, "usd", "tok_visa", "k1")
+    other = PaymentRequest("m", "o1", 2000, "usd", "tok_visa", "k1")
+    paths = (("new", first), ("replay", first), ("conflict", other))
+    return {
+        path: _effects_by_backend(world, request, f"a{n}", statements=False)
+        for n, (path, request) in enumerate(paths)
     }

@@ -168,10 +168,17 @@ class BenchRig:
             if e["name"].startswith("server-") and e.get("variant") == endpoint
         ]
 
-    def restart_mock(self) -> list[int]:
-        """Restart the mock empty (say so) and return its pid, as a list for the CPU meter."""
+    def restart_mock(self, *, say: bool = True) -> list[int]:
+        """Restart the mock empty (say so unless not ``say``) and return its pid, as a list
+        for the CPU meter."""
         cfg = self.live_config
-        self.echo("  " + restart_mock(self.state_file, cfg.stripe_api_base, cfg.stripe_api_key))
+        said = restart_mock(self.state_file, cfg.stripe_api_base, cfg.stripe_api_key)
+        if say:
+            self.echo("  " + said)
+        return self.mock_pids()
+
+    def mock_pids(self) -> list[int]:
+        """The Stripe mock's pid, as a list for the CPU meter."""
         return [int(e["pid"]) for e in self._state()["processes"] if e["name"] == "stripe-mock"]
 
     def close(self) -> None:

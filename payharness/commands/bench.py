@@ -15,7 +15,7 @@ from payharness.usage import UsageError, int_in, scenario_problem
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="benchmarks: the simulator (sim) or the live stack (live)")
-    bench_sub = p.add_subparsers(dest="bench_command", metavar="{sim,live}")
+    bench_sub = p.add_subparsers(dest="bench_command", metavar="{sim,live,predict}")
     s = bench_sub.add_parser("sim", help="simulated requests/s and events/s vs bare SimPy")
     s.add_argument("--scenario", default="steady_state", help="scenario to time")
     s.add_argument("--variant", default="hardened", choices=sorted(VARIANTS))
@@ -43,9 +43,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     live.add_argument("rest", nargs=argparse.REMAINDER, help="passed to loadtests.bench")
     live.set_defaults(func=bench_live_main)
+    predict = bench_sub.add_parser(
+        "predict",
+        help="calibrate from a short live run, predict knees and p99 with the simulator, "
+        "measure the same live; last line 'max knee error N %%'",
+    )
+    if importlib.util.find_spec("loadtests") is not None:
+        from loadtests.bench.predict import add_arguments
+
+        add_arguments(predict)
+    predict.set_defaults(func=bench_predict_main)
 
     def usage(_args: argparse.Namespace) -> int:
-        p.error("choose sim or live (payharness bench sim --help)")
+        p.error("choose sim, live or predict (payharness bench sim --help)")
 
     p.set_defaults(func=usage)
 
@@ -135,4 +145,30 @@ def bench_live_main(args: argparse.Namespace) -> int:
         print(f"bench live: {exc}", file=sys.stderr)
         return 3
     print(write_bench_report(outcome.out_dir, outcome.summary), flush=True)
+    return 0
+
+
+def bench_predict_main(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("loadtests") is None:
+        raise UsageError("predict: not available here (loadtests is not installed)")
+    from loadtests.bench.predict import run_predict, server_counts
+    from loadtests.bench.rig import BenchError
+    from reports.bench.predict import write_predict_report
+
+    try:
+        server_counts(args.servers)
+    except ValueError:
+        raise UsageError(
+            f"--servers {args.servers!r}: positive integers, comma-separated"
+        ) from None
+    unknown = [v for v in args.variants.split(",") if v.strip() and v.strip() not in VARIANTS]
+    if unknown:
+        raise UsageError(f"--variants: unknown {unknown[0]!r}; allowed: " + ", ".join(VARIANTS))
+    try:
+        out_dir, summary = run_predict(args, echo=lambda s: print(s, flush=True))
+    except BenchError as exc:
+        print(f"bench predict: {exc}", file=sys.stderr)
+        return 3
+    print()
+    print(write_predict_report(out_dir, summary), end="", flush=True)
     return 0

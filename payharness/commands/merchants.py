@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("key_id", metavar="KEY_ID")
     r.add_argument("--schema", default=None, help=schema_help)
     r.set_defaults(func=revoke)
+
     def usage(_args: argparse.Namespace) -> int:
         p.print_help()
         return 2

@@ -79,10 +79,24 @@ def _load(names: list[str]) -> list[Scenario]:
         raise UsageError(scenario_problem(exc)) from None
 
 
+def calibration_lines(scenarios: list[Scenario]) -> list[str]:
+    """Which calibration file each calibrated scenario uses, and the run it was fitted from
+    (a scenario without one runs on its stated assumptions and says nothing)."""
+    return [
+        f"{s.name}: calibration {s.calibration.path} (fitted from {s.calibration.run}"
+        + (f", {s.calibration.made}" if s.calibration.made else "")
+        + ")"
+        for s in scenarios
+        if s.calibration is not None
+    ]
+
+
 def main(args: argparse.Namespace) -> int:
     scenarios = _load(args.scenarios)
     if not scenarios:
         raise UsageError("no scenarios found")
+    for line in calibration_lines(scenarios):
+        print(line)
     variants = args.variant or list(VARIANTS)
     providers = args.provider or list(MAIN_PROVIDERS)
     if args.seeds is not None:

@@ -22,9 +22,28 @@ RANK = {name: rank for rank, name in enumerate(LAYERS)}
 # Third-party libraries that do I/O (network, files in columnar formats, processes of their
 # own) or that only make sense at the edge: none may appear in core.
 IO_LIBRARIES = {
-    "redis", "hiredis", "psycopg", "psycopg_pool", "stripe", "fastapi", "starlette",
-    "uvicorn", "httpx", "requests", "locust", "gevent", "pyarrow", "pandas", "matplotlib",
-    "dask", "distributed", "simpy", "socket", "subprocess", "sqlite3", "urllib",
+    "redis",
+    "hiredis",
+    "psycopg",
+    "psycopg_pool",
+    "stripe",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "requests",
+    "locust",
+    "gevent",
+    "pyarrow",
+    "pandas",
+    "matplotlib",
+    "dask",
+    "distributed",
+    "simpy",
+    "socket",
+    "subprocess",
+    "sqlite3",
+    "urllib",
 }
 
 

@@ -136,9 +136,7 @@ def test_an_unknown_field_is_400_parameter_unknown_and_charges_nothing(
     assert asyncio.run(mock_charges(live.config, merchant)) == []
 
 
-def test_two_idempotency_key_header_lines_are_400(
-    live: LiveRun, three_servers: list[str]
-) -> None:
+def test_two_idempotency_key_header_lines_are_400(live: LiveRun, three_servers: list[str]) -> None:
     merchant = unique("m-twokeys-")
     response = httpx.post(
         f"{three_servers[0]}/payments",
@@ -194,9 +192,7 @@ def test_merchant_and_key_joined_by_the_separator_stay_apart(
         client.close()
     again = [raw_post(three_servers[2], key, body_text(m, "o-1")) for m, key in pairs]
     assert [r.status_code for r in again] == [201, 201], [r.text for r in again]
-    assert [r.json()["payment"]["id"] for r in again] == [
-        r.json()["payment"]["id"] for r in first
-    ]
+    assert [r.json()["payment"]["id"] for r in again] == [r.json()["payment"]["id"] for r in first]
     for m, _ in pairs:
         charges = asyncio.run(mock_charges(live.config, m))
         assert len(charges) == 1, (m, charges)
@@ -204,8 +200,14 @@ def test_merchant_and_key_joined_by_the_separator_stay_apart(
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/payments"), ("PUT", "/payments"), ("POST", "/healthz"), ("DELETE", "/readyz"),
-     ("POST", "/stats"), ("POST", "/payments/pay_x")],
+    [
+        ("GET", "/payments"),
+        ("PUT", "/payments"),
+        ("POST", "/healthz"),
+        ("DELETE", "/readyz"),
+        ("POST", "/stats"),
+        ("POST", "/payments/pay_x"),
+    ],
 )
 def test_405_names_the_allowed_methods(three_servers: list[str], method: str, path: str) -> None:
     response = httpx.request(method, f"{three_servers[0]}{path}", timeout=30)
@@ -251,7 +253,11 @@ def test_an_injected_error_at_every_fault_point_leaves_no_lock_and_a_retry_succe
                 locked = bool(sync_redis.exists(lock))
                 retry = await c.post("/payments", json=body, headers=sent)
                 results[point] = (
-                    hit.status_code, hit.json(), locked, retry.status_code, retry.json()
+                    hit.status_code,
+                    hit.json(),
+                    locked,
+                    retry.status_code,
+                    retry.json(),
                 )
 
     try:

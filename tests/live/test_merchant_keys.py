@@ -153,9 +153,7 @@ def test_another_merchants_payment_is_404_as_if_it_did_not_exist(
     pid = made.json()["payment"]["id"]
     for server in three_servers:
         seen = httpx.get(f"{server}/payments/{pid}", headers=KEYRING.auth(other), timeout=30)
-        nothing = httpx.get(
-            f"{server}/payments/pay_nope", headers=KEYRING.auth(other), timeout=30
-        )
+        nothing = httpx.get(f"{server}/payments/pay_nope", headers=KEYRING.auth(other), timeout=30)
         assert seen.status_code == 404, seen.text
         assert seen.json() == nothing.json()  # nothing tells "exists" from "not yours"
         assert owner not in seen.text
@@ -220,9 +218,13 @@ def test_the_cli_prints_the_key_once_and_stores_only_a_salted_hash(
         rows = conn.execute(
             f"SELECT * FROM {live.config.db_schema}.merchant_keys WHERE key_id = %s", (key_id,)
         ).fetchall()
-        columns = [d.name for d in conn.execute(
-            f"SELECT * FROM {live.config.db_schema}.merchant_keys LIMIT 0"
-        ).description or []]
+        columns = [
+            d.name
+            for d in conn.execute(
+                f"SELECT * FROM {live.config.db_schema}.merchant_keys LIMIT 0"
+            ).description
+            or []
+        ]
     assert len(rows) == 1
     row = dict(zip(columns, rows[0], strict=True))
     assert row["merchant"] == merchant and row["revoked_at"] is None
