@@ -1,0 +1,85 @@
+"""The seed design's own paths answer as its diagrams say (charge, then save; failures
+cached; the reconciler completes RECONCILE rows by charge id). The gate only needs seed to
+break somewhere, so without these a mutant of a seed-only path passes the kill suite."""
+
+from __future__ import annotations
+
+from core.domain import Outcome, PaymentRequest, PaymentState, Response
+from core.effects import DbTransaction, OutcomeUnknown, ProviderCharge, Unavailable
+from core.flows.payment import RedisKeys
+from core.runtime.interceptor import Scripted, on
+from core.runtime.sync import MemoryRuntime
+from core.runtime.world import World
+from core.variants import SEED
+
+REQUEST = PaymentRequest("m-1", "o-1", 1999, "usd", "tok_visa", "k-1")
+
+
+def submit(rt: MemoryRuntime, request: PaymentRequest = REQUEST) -> Response:
+    response = rt.submit(request)
+    assert response is not None
+    return response
+
+
+def test_seed_pays_then_replays_from_the_cache_and_from_the_row() -> None:
+    rt = MemoryRuntime(World(SEED))
+    paid = submit(rt)
+    (charge,) = rt.world.stripe.charges.values()
+    assert (paid.status, paid.outcome, paid.code, paid.charge_id, paid.amount) == (
+        201,
+        Outcome.PAID,
+        "payment_completed",
+        charge.id,
+        1999,
+    )
+    assert charge.idempotency_key == "k-1" and "payment_id" not in charge.metadata
+    row = rt.world.postgres.payments[paid.payment_id or ""]
+    assert (row.state, row.charge_id) == (PaymentState.COMPLETED, charge.id)
+    assert rt.world.postgres.order_paid_by("m-1", "o-1") == row.id
+    keys = RedisKeys.for_request(SEED, REQUEST)
+    assert keys.cache == "idempotency:k-1" and keys.lock == "lock:k-1"
+    assert rt.world.redis.get(keys.cache) == paid and rt.world.redis.get(keys.lock) is None
+    cached = submit(rt)
+    assert cached.replayed and cached.body() == paid.body() and cached.status == 201
+    rt.world.redis.lose_data()
+    from_row = submit(rt)
+    assert from_row.replayed and from_row.body() == paid.body() and from_row.status == 201
+    assert len(rt.world.stripe.charges) == 1
+
+
+def test_seed_caches_a_decline_as_402_with_its_code() -> None:
+    rt = MemoryRuntime(World(SEED))
+    declined = submit(rt, PaymentRequest("m-1", "o-1", 1999, "usd", "tok_chargeDeclined", "k-1"))
+    assert (declined.status, declined.outcome, declined.code) == (
+        402,
+        Outcome.FAILED,
+        "generic_decline",
+    )
+    assert declined.message == "the card was declined"
+    again = submit(rt, PaymentRequest("m-1", "o-1", 1999, "usd", "tok_chargeDeclined", "k-1"))
+    assert again.replayed and again.body() == declined.body()
+    assert rt.world.postgres.payments == {}
+
+
+def test_seed_caches_a_provider_error_as_a_failed_502() -> None:
+    faults = Scripted().fail_after(on(ProviderCharge), OutcomeUnknown("read timeout"))
+    rt = MemoryRuntime(World(SEED), faults)
+    failed = submit(rt)
+    assert (failed.status, failed.outcome, failed.code) == (502, Outcome.FAILED, "provider_error")
+    assert failed.message == "read timeout"
+    again = submit(rt)
+    assert again.replayed and again.status == 502 and len(rt.world.stripe.charges) == 1
+
+
+def test_seed_save_failure_is_500_and_its_reconciler_completes_the_row_by_charge_id() -> None:
+    faults = Scripted().fail_before(on(DbTransaction), Unavailable("postgres: commit failed"))
+    rt = MemoryRuntime(World(SEED), faults)
+    failed = submit(rt)
+    assert (failed.status, failed.outcome, failed.code) == (500, Outcome.ERROR, "save_failed")
+    (row,) = rt.world.postgres.payments.values()
+    (charge,) = rt.world.stripe.charges.values()
+    assert (row.state, row.charge_id) == (PaymentState.RECONCILE, charge.id)
+    report = rt.reconcile()
+    assert report is not None and report.completed == [row.id] and report.examined == 1
+    assert rt.world.postgres.payments[row.id].state is PaymentState.COMPLETED
+    assert rt.world.postgres.order_paid_by("m-1", "o-1") == row.id
