@@ -44,7 +44,6 @@ PROFILES: dict[str, settings] = {
         print_blob=False,
         suppress_health_check=list(HealthCheck),
     ),
-
     "nightly": settings(
         max_examples=NIGHTLY_EXAMPLES,
         stateful_step_count=STEPS,

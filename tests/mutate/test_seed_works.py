@@ -4,13 +4,21 @@ break somewhere, so without these a mutant of a seed-only path passes the kill s
 
 from __future__ import annotations
 
-from core.domain import Outcome, PaymentRequest, PaymentState, Response
-from core.effects import DbTransaction, OutcomeUnknown, ProviderCharge, Unavailable
-from core.flows.payment import RedisKeys
+from core.domain import Outcome, Payment, PaymentRequest, PaymentState, Response
+from core.effects import (
+    ChargeResult,
+    DbTransaction,
+    OutcomeUnknown,
+    PaymentInsert,
+    ProviderCharge,
+    Unavailable,
+)
+from core.flows.payment import RedisKeys, payment_flow
+from core.runtime.driver import FlowDriver
 from core.runtime.interceptor import Scripted, on
-from core.runtime.sync import MemoryRuntime
+from core.runtime.sync import MemoryRuntime, answer
 from core.runtime.world import World
-from core.variants import SEED
+from core.variants import HARDENED, SEED
 
 REQUEST = PaymentRequest("m-1", "o-1", 1999, "usd", "tok_visa", "k-1")
 
@@ -83,3 +91,47 @@ def test_seed_save_failure_is_500_and_its_reconciler_completes_the_row_by_charge
     assert report is not None and report.completed == [row.id] and report.examined == 1
     assert rt.world.postgres.payments[row.id].state is PaymentState.COMPLETED
     assert rt.world.postgres.order_paid_by("m-1", "o-1") == row.id
+
+
+def drive_with_charge_answer(world: World, answer_with: ChargeResult) -> Response:
+    """Run one request, answering its provider charge with ``answer_with`` (as a live
+    adapter might: a decline without a code) and every other effect from the models."""
+    driver: FlowDriver[Response] = FlowDriver(payment_flow(REQUEST, world.variant, "a1"))
+    while not driver.done:
+        if isinstance(driver.pending, ProviderCharge):
+            driver.send(answer_with)
+        else:
+            answer(world, driver, "a1", None)
+    assert driver.result is not None
+    return driver.result
+
+
+def test_a_decline_without_a_code_is_card_declined_in_seed_and_payment_failed_in_hardened() -> None:
+    declined = ChargeResult("ch_1", False, 1999, "usd", None)
+    seed = drive_with_charge_answer(World(SEED), declined)
+    assert (seed.status, seed.outcome, seed.code) == (402, Outcome.FAILED, "card_declined")
+    hardened = drive_with_charge_answer(World(HARDENED), declined)
+    assert (hardened.status, hardened.outcome, hardened.code) == (
+        402,
+        Outcome.FAILED,
+        "payment_failed",
+    )
+    assert hardened.charge_id == "ch_1"
+
+
+def test_seeds_reconciler_leaves_a_row_whose_charge_is_missing_or_declined() -> None:
+    world = World(SEED)
+    rt = MemoryRuntime(world)
+    declined = world.stripe.charge("kd", 1999, "usd", "tok_chargeDeclined", {})
+    for pid, charge_id in (
+        ("p-missing", "ch_nope"),
+        ("p-declined", declined.charge_id),
+        ("p-none", None),
+    ):
+        row = Payment(pid, "m-1", f"o-{pid}", f"k-{pid}", 1999, "usd", "tok_visa", "fp", "pk",
+                      PaymentState.RECONCILE, 0, charge_id)  # fmt: skip
+        world.postgres.execute([PaymentInsert(row)])
+    report = rt.reconcile()
+    assert report is not None and report.examined == 3 and report.completed == []
+    assert sorted(report.left) == ["p-declined", "p-missing", "p-none"]
+    assert all(p.state is PaymentState.RECONCILE for p in world.postgres.payments.values())
