@@ -152,6 +152,7 @@ def test_a_key_reused_with_another_payload_is_refused_422_and_charges_nothing() 
             "idempotency_key_reused",
         )
         assert refused.payment_id is None and not refused.final
+        assert refused.message == "this Idempotency-Key was first used with another payload"
     rt.world.redis.lose_data()
     assert submit(rt, pay(amount=2000)).status == 422  # refused by the row's fingerprint too
     assert len(rt.world.stripe.charges) == 1

@@ -223,6 +223,8 @@ def test_paypal_search_shows_a_capture_exactly_at_its_lag() -> None:
     clock.advance(1)
     assert len(paypal.find_by_metadata("payment_id", "pay_1")) == 1
     assert paypal.search_lag_ms == 3 * HOUR_MS and paypal.key_window_ms == 6 * HOUR_MS
+    (capture,) = paypal.charges.values()
+    assert paypal.retrieve(capture.id) is capture and paypal.retrieve("CAP-missing") is None
 
 
 def test_metadata_misses_raise_the_missing_name() -> None:
