@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from core.domain import (
+    NO_METADATA,
     IllegalTransition,
     Outcome,
     Payment,
@@ -230,3 +231,15 @@ def test_an_illegal_transition_names_the_payment_and_both_states() -> None:
         PaymentState.FAILED,
     )
     assert str(error) == "payment pay_1: COMPLETED → FAILED is not an allowed transition"
+
+
+def test_metadata_is_frozen_at_construction_and_empty_metadata_is_shared() -> None:
+    given = {"note": "x"}
+    request = PaymentRequest("m", "o", 5, "usd", "tok_visa", "k", given)
+    print_before = fingerprint(request)
+    given["note"] = "changed"
+    assert dict(request.metadata) == {"note": "x"} and fingerprint(request) == print_before
+    with pytest.raises(TypeError):
+        request.metadata["note"] = "y"  # type: ignore[index]
+    assert PaymentRequest("m", "o", 5, "usd", "tok_visa", "k", {}).metadata is NO_METADATA
+    assert PaymentRequest("m", "o", 5, "usd", "tok_visa", "k").metadata is NO_METADATA

@@ -119,6 +119,8 @@ def test_a_retry_replays_the_same_answer_marked_replayed(contract: ProviderContr
     rt.world.redis.lose_data()  # the answer now comes from the database row
     from_db = submit(rt, pay())
     assert from_db.replayed and from_db.body() == first.body() and from_db.status == 201
+    cached = rt.world.redis.get(RedisKeys.for_request(HARDENED, pay()).cache)
+    assert cached is not None and cached.body() == first.body(), "the row's answer is re-cached"
     assert len(rt.world.stripe.charges) == 1
 
 

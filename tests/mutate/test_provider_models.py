@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from core.effects import ChargeResult, Conflict, OutcomeUnknown, Unavailable
+from core.effects import ChargeResult, Conflict, IdempotencyMismatch, OutcomeUnknown, Unavailable
 from core.models.clock import ModelClock
 from core.models.paypal_model import PROCESSOR_CODES, PayPalModel, capture_result
 from core.models.stripe_model import (
@@ -234,3 +234,18 @@ def test_metadata_misses_raise_the_missing_name() -> None:
     assert info.value.args == ("payment_id",)
     assert metadata.get("payment_id", "none") == "none" and metadata.get("order") == "o1"
     assert repr(metadata) == "Metadata({'order': 'o1'})"
+
+
+def test_stripe_refuses_a_key_reused_with_any_other_parameter() -> None:
+    stripe = StripeModel(ModelClock())
+    stripe.charge("k", 1000, "usd", "tok_visa", MD)
+    others = [
+        (2000, "usd", "tok_visa", MD),
+        (1000, "eur", "tok_visa", MD),
+        (1000, "usd", "tok_mastercard", MD),
+        (1000, "usd", "tok_visa", {"payment_id": "pay_2"}),
+    ]
+    for amount, currency, source, metadata in others:
+        with pytest.raises(IdempotencyMismatch, match="same parameters"):
+            stripe.charge("k", amount, currency, source, metadata)
+    assert stripe.charge("k", 1000, "usd", "tok_visa", MD).replayed and len(stripe.charges) == 1

@@ -87,6 +87,9 @@ def test_seed_save_failure_is_500_and_its_reconciler_completes_the_row_by_charge
     (row,) = rt.world.postgres.payments.values()
     (charge,) = rt.world.stripe.charges.values()
     assert (row.state, row.charge_id) == (PaymentState.RECONCILE, charge.id)
+    retry = submit(rt)  # the row is found, not final: 'processing', nothing charged again
+    assert (retry.status, retry.outcome, retry.code) == (202, Outcome.PENDING, "payment_processing")
+    assert retry.replayed and retry.payment_id == row.id and len(rt.world.stripe.charges) == 1
     report = rt.reconcile()
     assert report is not None and report.completed == [row.id] and report.examined == 1
     assert rt.world.postgres.payments[row.id].state is PaymentState.COMPLETED
