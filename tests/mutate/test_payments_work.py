@@ -12,16 +12,18 @@ from typing import Any
 
 import pytest
 
-from core.domain import Outcome, PaymentRequest, PaymentState, Response, fingerprint
+from core.domain import Outcome, Payment, PaymentRequest, PaymentState, Response, fingerprint
 from core.effects import (
     DbTransaction,
     Effect,
+    OrderMarkPaid,
     OutcomeUnknown,
     PaymentInsert,
+    PaymentTransition,
     ProviderCharge,
     Unavailable,
 )
-from core.flows.payment import RedisKeys, provider_key
+from core.flows.payment import RedisKeys, completion_writes, provider_key
 from core.providers import PAYPAL, STRIPE, ProviderContract
 from core.runtime.interceptor import Crash, Scripted, on
 from core.runtime.settle import settle_wait_ms
@@ -328,3 +330,22 @@ def test_inserted_rows_are_pending_with_the_request_facts() -> None:
         None,
     )
     assert row.fingerprint == fingerprint(request) and row.id.startswith("pay_")
+
+
+def test_completion_is_one_transaction_along_the_legal_path() -> None:
+    """The writes the live Postgres adapter executes: PENDING → PROCESSING → COMPLETED with
+    the charge id on both, and the order marked paid; compare-and-set on the state each
+    write expects, blind where the variant says so."""
+    pending = Payment("pay_1", "m-1", "o-1", "k-1", 1999, "usd", "tok_visa", "fp", "pk",
+                      PaymentState.PENDING, 0)  # fmt: skip
+    assert completion_writes(HARDENED, pending, "ch_1") == (
+        PaymentTransition("pay_1", PaymentState.PENDING, PaymentState.PROCESSING, "ch_1"),
+        PaymentTransition("pay_1", PaymentState.PROCESSING, PaymentState.COMPLETED, "ch_1"),
+        OrderMarkPaid("m-1", "o-1", "pay_1"),
+    )
+    blind = HARDENED.with_changes("blind", "test", cas_transitions=False)
+    reconcile = pending.evolve(PaymentState.RECONCILE, None, None)
+    assert completion_writes(blind, reconcile, "ch_2") == (
+        PaymentTransition("pay_1", None, PaymentState.COMPLETED, "ch_2"),
+        OrderMarkPaid("m-1", "o-1", "pay_1"),
+    )

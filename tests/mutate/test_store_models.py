@@ -185,3 +185,14 @@ def test_postgres_commits_orders_and_counts_only_illegal_transitions_when_asked(
     for read in (lambda: pg.get("p1"), lambda: pg.to_reconcile(0, 1), lambda: pg.execute([])):
         with pytest.raises(Unavailable, match=r"^postgres: connection refused$"):
             read()
+
+
+def test_the_model_clock_moves_forward_or_stays_but_never_back() -> None:
+    clock = ModelClock(now=5)
+    clock.advance(0)
+    assert clock() == 5
+    clock.advance(3)
+    assert clock() == clock.now == 8
+    with pytest.raises(ValueError, match="cannot move the clock back by -1 ms"):
+        clock.advance(-1)
+    assert clock() == 8
