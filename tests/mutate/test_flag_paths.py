@@ -1,0 +1,61 @@
+"""Paths only a design with one of hardened's decisions undone takes (the gate's flag
+mutants): each answers as its mutant's description in ``verify/mutants.py`` says. The gate
+only needs each flag mutant to break a property somewhere; these pin what it answers, so a
+mutation of such a path in the core cannot hide behind the gate."""
+
+from __future__ import annotations
+
+from core.domain import Outcome, PaymentRequest, PaymentState, Response
+from core.effects import OutcomeUnknown, ProviderCharge
+from core.flows.payment import RedisKeys
+from core.runtime.interceptor import Scripted, on
+from core.runtime.sync import MemoryRuntime
+from core.runtime.world import World
+from core.variants import HARDENED
+
+REQUEST = PaymentRequest("m-1", "o-1", 1999, "usd", "tok_visa", "k-1")
+
+
+def submit(rt: MemoryRuntime, request: PaymentRequest = REQUEST) -> Response:
+    response = rt.submit(request)
+    assert response is not None
+    return response
+
+
+def test_unknown_cached_as_failure_answers_a_lost_reply_502_and_caches_it() -> None:
+    variant = HARDENED.with_changes("cached", "test", unknown_is_pending=False, cache_failures=True)
+    faults = Scripted().fail_after(on(ProviderCharge), OutcomeUnknown("stripe: read timeout"))
+    rt = MemoryRuntime(World(variant), faults)
+    failed = submit(rt)
+    assert (failed.status, failed.outcome, failed.code, failed.message) == (
+        502,
+        Outcome.FAILED,
+        "provider_error",
+        "stripe: read timeout",
+    )
+    assert failed.payment_id is None and failed.retry_after_s is None
+    assert rt.world.redis.get(RedisKeys.for_request(variant, REQUEST).cache) == failed
+    again = submit(rt)
+    assert again.replayed and again.body() == failed.body()
+    (row,) = rt.world.postgres.payments.values()
+    assert row.state is PaymentState.PENDING, "the row is left for the reconciler"
+
+
+def test_an_unscoped_provider_key_fails_the_second_merchant_with_the_providers_error() -> None:
+    variant = HARDENED.with_changes("unscoped", "test", scope_provider_key=False)
+    rt = MemoryRuntime(World(variant))
+    assert submit(rt).status == 201
+    rt.world.redis.lose_data()  # else the unscoped cache key answers first (422)
+    other = submit(rt, PaymentRequest("m-2", "o-9", 2999, "usd", "tok_visa", "k-1"))
+    assert (other.status, other.outcome, other.code) == (
+        500,
+        Outcome.FAILED,
+        "provider_idempotency_error",
+    )
+    assert other.message.startswith("Keys for idempotent requests can only be used with the same")
+    rows = {p.merchant: p for p in rt.world.postgres.payments.values()}
+    assert rows["m-2"].state is PaymentState.FAILED and rows["m-2"].error == other.message
+    assert [t.source for t in rt.world.postgres.transitions if t.payment_id == rows["m-2"].id] == [
+        PaymentState.PENDING
+    ]
+    assert len(rt.world.stripe.charges) == 1
