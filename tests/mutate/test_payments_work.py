@@ -266,6 +266,7 @@ def test_redis_down_still_pays_and_postgres_down_is_503_without_a_charge() -> No
     down = submit(rt, pay("k-2", order="o-2"))
     assert (down.status, down.outcome, down.code) == (503, Outcome.ERROR, "backend_unavailable")
     assert down.retry_after_s == 1 and not down.final
+    assert down.message == "postgres: connection refused"
     assert len(rt.world.stripe.charges) == 1
 
 

@@ -249,3 +249,20 @@ def test_stripe_refuses_a_key_reused_with_any_other_parameter() -> None:
         with pytest.raises(IdempotencyMismatch, match="same parameters"):
             stripe.charge("k", amount, currency, source, metadata)
     assert stripe.charge("k", 1000, "usd", "tok_visa", MD).replayed and len(stripe.charges) == 1
+
+
+@EACH
+def test_a_sweep_keeps_a_key_still_executing_and_forgets_finished_expired_ones(
+    make: Callable[[ModelClock], Model],
+) -> None:
+    clock = ModelClock()
+    model = make(clock)
+    pay(model, "done")  # t=0: the first sweep
+    running = model.begin("slow", 1000, "usd", "tok_visa", MD)
+    assert isinstance(running, Ticket)
+    clock.advance(model.key_window_ms + 1)
+    pay(model, "fresh")  # a sweep: "done" is forgotten, "slow" still executes
+    assert set(model._keys) == {"slow", "fresh"}
+    with pytest.raises((Conflict, OutcomeUnknown)):  # 409 / PayPal's failed second request
+        model.begin("slow", 1000, "usd", "tok_visa", MD)
+    assert len(model.charges) == 2

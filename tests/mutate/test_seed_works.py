@@ -84,6 +84,7 @@ def test_seed_save_failure_is_500_and_its_reconciler_completes_the_row_by_charge
     rt = MemoryRuntime(World(SEED), faults)
     failed = submit(rt)
     assert (failed.status, failed.outcome, failed.code) == (500, Outcome.ERROR, "save_failed")
+    assert failed.message == "charged, but the save failed"
     (row,) = rt.world.postgres.payments.values()
     (charge,) = rt.world.stripe.charges.values()
     assert (row.state, row.charge_id) == (PaymentState.RECONCILE, charge.id)
