@@ -6,7 +6,7 @@ mutation of such a path in the core cannot hide behind the gate."""
 from __future__ import annotations
 
 from core.domain import Outcome, PaymentRequest, PaymentState, Response
-from core.effects import OutcomeUnknown, ProviderCharge
+from core.effects import Conflict, OutcomeUnknown, PaymentTransition, ProviderCharge
 from core.flows.payment import RedisKeys
 from core.runtime.interceptor import Scripted, on
 from core.runtime.sync import MemoryRuntime
@@ -59,3 +59,28 @@ def test_an_unscoped_provider_key_fails_the_second_merchant_with_the_providers_e
         PaymentState.PENDING
     ]
     assert len(rt.world.stripe.charges) == 1
+
+
+def test_a_lost_compare_and_set_after_an_idempotency_error_is_a_409() -> None:
+    """Someone else moved the row while the provider refused the key: nothing final to say."""
+    variant = HARDENED.with_changes("unscoped", "test", scope_provider_key=False)
+    rt = MemoryRuntime(World(variant))
+    submit(rt)
+    rt.world.redis.lose_data()
+    rt.faults = Scripted().fail_before(on(PaymentTransition), Conflict("compare-and-set refused"))
+    busy = submit(rt, PaymentRequest("m-2", "o-9", 2999, "usd", "tok_visa", "k-1"))
+    assert (busy.status, busy.outcome, busy.code) == (409, Outcome.IN_FLIGHT, "request_in_flight")
+    assert busy.retry_after_s == 1
+
+
+def test_charge_before_pending_replays_its_own_row_and_keeps_merchants_apart() -> None:
+    variant = HARDENED.with_changes("late-row", "test", pending_before_charge=False)
+    rt = MemoryRuntime(World(variant))
+    first = submit(rt)
+    assert first.status == 201
+    rt.world.redis.lose_data()
+    again = submit(rt)  # answered from the row found by (merchant, key)
+    assert (again.status, again.replayed) == (201, True) and again.body() == first.body()
+    other = submit(rt, PaymentRequest("m-2", "o-1", 1999, "usd", "tok_visa", "k-1"))
+    assert (other.status, other.replayed) == (201, False)
+    assert other.payment_id != first.payment_id and len(rt.world.stripe.charges) == 2

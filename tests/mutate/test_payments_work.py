@@ -188,6 +188,7 @@ def test_a_second_request_while_the_first_charges_gets_409_then_the_replay() -> 
     busy = stepper.finished[second]
     assert (busy.status, busy.outcome, busy.code) == (409, Outcome.IN_FLIGHT, "request_in_flight")
     assert busy.retry_after_s == 1 and busy.payment_id is None
+    assert busy.message == "a request with this key is being processed"
     assert stepper.world.clock.now == HARDENED.lock_wait_ms * HARDENED.lock_wait_attempts
     stepper.run_to_end(first)
     assert stepper.finished[first].status == 201

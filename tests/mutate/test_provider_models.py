@@ -266,3 +266,13 @@ def test_a_sweep_keeps_a_key_still_executing_and_forgets_finished_expired_ones(
     with pytest.raises((Conflict, OutcomeUnknown)):  # 409 / PayPal's failed second request
         model.begin("slow", 1000, "usd", "tok_visa", MD)
     assert len(model.charges) == 2
+
+
+def test_metadata_first_seen_names_are_kept_and_shared() -> None:
+    """Names never seen before in this process (a forked worker inherits the cache of the
+    names it has seen, so the test makes its own)."""
+    names = (f"name-{id(object())}", "second")
+    first = Metadata([(names[0], "1"), (names[1], "2")])
+    second = Metadata([(names[0], "3"), (names[1], "4")])
+    assert dict(first) == {names[0]: "1", "second": "2"} and second[names[0]] == "3"
+    assert first._names is second._names == names

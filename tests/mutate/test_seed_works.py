@@ -4,6 +4,8 @@ break somewhere, so without these a mutant of a seed-only path passes the kill s
 
 from __future__ import annotations
 
+import pytest
+
 from core.domain import Outcome, Payment, PaymentRequest, PaymentState, Response
 from core.effects import (
     ChargeResult,
@@ -11,6 +13,7 @@ from core.effects import (
     OutcomeUnknown,
     PaymentInsert,
     ProviderCharge,
+    Sleep,
     Unavailable,
 )
 from core.flows.payment import RedisKeys, payment_flow
@@ -139,3 +142,30 @@ def test_seeds_reconciler_leaves_a_row_whose_charge_is_missing_or_declined() -> 
     assert report is not None and report.examined == 3 and report.completed == []
     assert sorted(report.left) == ["p-declined", "p-missing", "p-none"]
     assert all(p.state is PaymentState.RECONCILE for p in world.postgres.payments.values())
+
+
+def test_seeds_unscoped_lookup_shows_another_merchants_row() -> None:
+    """The seed looks a key up without its merchant (``db_lookup_scoped`` off): once the
+    cache is gone, merchant m-2 reusing m-1's key is answered with m-1's payment."""
+    rt = MemoryRuntime(World(SEED))
+    first = submit(rt)
+    rt.world.redis.lose_data()
+    other = submit(rt, PaymentRequest("m-2", "o-9", 1999, "usd", "tok_visa", "k-1"))
+    assert other.replayed and other.payment_id == first.payment_id and other.merchant == "m-1"
+    assert len(rt.world.stripe.charges) == 1
+
+
+def test_seed_waiting_for_a_busy_lock_never_deletes_the_holders_lock_on_an_error() -> None:
+    """The seed releases by plain DEL; a request that only waited for the lock (it never
+    held it) must not release it when an unexpected exception meets it while waiting."""
+    world = World(SEED)
+    keys = RedisKeys.for_request(SEED, REQUEST)
+    world.redis.set(keys.lock, "holder", px=SEED.lock_ttl_ms, nx=True)
+    driver: FlowDriver[Response] = FlowDriver(payment_flow(REQUEST, SEED, "a1"))
+    with pytest.raises(RuntimeError, match="boom"):
+        while not driver.done:
+            if isinstance(driver.pending, Sleep):
+                driver.throw(RuntimeError("boom"))
+            else:
+                answer(world, driver, "a1", None)
+    assert world.redis.get(keys.lock) == "holder"
