@@ -84,3 +84,19 @@ def test_charge_before_pending_replays_its_own_row_and_keeps_merchants_apart() -
     other = submit(rt, PaymentRequest("m-2", "o-1", 1999, "usd", "tok_visa", "k-1"))
     assert (other.status, other.replayed) == (201, False)
     assert other.payment_id != first.payment_id and len(rt.world.stripe.charges) == 2
+
+
+def test_provider_errors_are_not_cached_unless_the_design_caches_failures() -> None:
+    variant = HARDENED.with_changes("uncached", "test", unknown_is_pending=False)
+    faults = Scripted().fail_after(on(ProviderCharge), OutcomeUnknown("stripe: read timeout"))
+    rt = MemoryRuntime(World(variant), faults)
+    assert submit(rt).status == 502
+    assert rt.world.redis.get(RedisKeys.for_request(variant, REQUEST).cache) is None
+
+
+def test_a_fingerprint_without_the_amount_replays_a_key_reused_for_another_amount() -> None:
+    variant = HARDENED.with_changes("no-amount", "test", fingerprint_includes_amount=False)
+    rt = MemoryRuntime(World(variant))
+    first = submit(rt)
+    other = submit(rt, PaymentRequest("m-1", "o-1", 5000, "usd", "tok_visa", "k-1"))
+    assert other.replayed and other.body() == first.body() and other.amount == 1999

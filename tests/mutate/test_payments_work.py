@@ -346,8 +346,54 @@ def test_completion_is_one_transaction_along_the_legal_path() -> None:
         OrderMarkPaid("m-1", "o-1", "pay_1"),
     )
     blind = HARDENED.with_changes("blind", "test", cas_transitions=False)
+    assert completion_writes(blind, pending, "ch_1")[:2] == (
+        PaymentTransition("pay_1", None, PaymentState.PROCESSING, "ch_1"),
+        PaymentTransition("pay_1", None, PaymentState.COMPLETED, "ch_1"),
+    )
     reconcile = pending.evolve(PaymentState.RECONCILE, None, None)
     assert completion_writes(blind, reconcile, "ch_2") == (
         PaymentTransition("pay_1", None, PaymentState.COMPLETED, "ch_2"),
         OrderMarkPaid("m-1", "o-1", "pay_1"),
+    )
+
+
+def test_a_rate_limited_charge_is_503_with_the_providers_reason_and_no_charge() -> None:
+    rt = runtime()
+    limited = submit(rt, pay(source="tok_429"))
+    assert (limited.status, limited.outcome, limited.code) == (
+        503,
+        Outcome.ERROR,
+        "backend_unavailable",
+    )
+    assert limited.message == "stripe: 429 rate_limit (not saved; safe to retry)"
+    assert rt.world.stripe.charges == {}
+
+
+def test_a_zombie_releases_only_its_own_lock() -> None:
+    """Compare-and-delete: a request whose lock expired while it worked must not delete the
+    lock another request has taken since (an answer it does not cache: 202)."""
+    stepper = Stepper(World(HARDENED))
+    stepper.faults = Scripted().fail_after(on(ProviderCharge), OutcomeUnknown("read timeout"))
+    attempt = stepper.submit(pay())
+    while stepper.flows[attempt].pending_name != "LockRelease":
+        stepper.step(attempt)
+    keys = RedisKeys.for_request(HARDENED, pay())
+    stepper.world.clock.advance(HARDENED.lock_ttl_ms)
+    assert stepper.world.redis.set(keys.lock, "other", px=HARDENED.lock_ttl_ms, nx=True)
+    stepper.run_to_end(attempt)
+    assert stepper.finished[attempt].status == 202
+    assert stepper.world.redis.get(keys.lock) == "other"
+
+
+def test_on_paypal_a_retry_past_its_shorter_window_is_not_re_asked() -> None:
+    edge = PAYPAL.key_window_ms - HARDENED.reconcile_margin_ms
+    faults = Scripted().fail_after(on(ProviderCharge), OutcomeUnknown("read timeout"))
+    rt = MemoryRuntime(World(HARDENED, contract=PAYPAL), faults)
+    pending = submit(rt, pay())
+    rt.world.clock.advance(edge)
+    waiting = submit(rt, pay())
+    assert (waiting.status, waiting.outcome, waiting.payment_id) == (
+        202,
+        Outcome.PENDING,
+        pending.payment_id,
     )

@@ -276,3 +276,23 @@ def test_metadata_first_seen_names_are_kept_and_shared() -> None:
     second = Metadata([(names[0], "3"), (names[1], "4")])
     assert dict(first) == {names[0]: "1", "second": "2"} and second[names[0]] == "3"
     assert first._names is second._names == names
+
+
+@EACH
+def test_a_sweep_forgets_keys_exactly_one_window_old_and_no_others(
+    make: Callable[[ModelClock], Model],
+) -> None:
+    """Once per window, at the first request after it is due; between sweeps an expired key
+    lingers until it is met (memory stays bounded by about two windows of keys)."""
+    clock = ModelClock()
+    model = make(clock)
+    window = model.key_window_ms
+    pay(model, "a")  # t=0: a sweep; the next is due at one window
+    clock.advance(1)
+    pay(model, "b")
+    clock.advance(window - 1)
+    pay(model, "c")  # t=window: the sweep forgets "a" (exactly one window old), keeps "b"
+    assert set(model._keys) == {"b", "c"}
+    clock.advance(2)
+    pay(model, "d")  # "b" expired, but the next sweep is not due: it lingers
+    assert set(model._keys) == {"b", "c", "d"}

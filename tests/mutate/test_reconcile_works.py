@@ -5,7 +5,7 @@ chance, so an off-by-one in a window or a dropped compare-and-set can pass it.""
 from __future__ import annotations
 
 from core.domain import Outcome, Payment, PaymentRequest, PaymentState, Response
-from core.effects import OutcomeUnknown, PaymentsToReconcile, ProviderCharge
+from core.effects import OutcomeUnknown, PaymentInsert, PaymentsToReconcile, ProviderCharge
 from core.flows.reconcile import ReconcileReport, reconcile_flow
 from core.runtime.driver import FlowDriver
 from core.runtime.interceptor import Scripted, on
@@ -56,6 +56,7 @@ def test_a_lookup_decides_a_replayed_500_exactly_at_the_request_deadline() -> No
     assert trusted_after == HOUR_MS
     for age, left in ((trusted_after - 1, True), (trusted_after, False)):
         rt = MemoryRuntime(World(HARDENED))
+        rt.world.clock.advance(1000)  # rows are not created at t=0
         pending = rt.submit(PaymentRequest("m-1", "o-1", 1999, "usd", "tok_500", "k-1"))
         assert pending is not None and pending.status == 202
         rt.world.clock.advance(age)
@@ -101,3 +102,27 @@ def test_a_design_that_reconciles_with_a_fresh_key_charges_under_that_key() -> N
         first.currency,
         dict(first.metadata),
     )
+
+
+def test_a_declined_charge_whose_reply_was_lost_is_reconciled_failed() -> None:
+    faults = Scripted().fail_after(on(ProviderCharge), OutcomeUnknown("read timeout"))
+    rt = MemoryRuntime(World(HARDENED), faults)
+    declined = PaymentRequest("m-1", "o-1", 1999, "usd", "tok_chargeDeclined", "k-1")
+    pending = rt.submit(declined)
+    assert pending is not None and pending.status == 202
+    report = rt.reconcile()
+    assert report is not None
+    assert (report.failed, report.completed, report.left) == ([pending.payment_id], [], [])
+
+
+def test_one_pass_takes_at_most_its_limit() -> None:
+    world = World(HARDENED)
+    for n in range(3):
+        row = Payment(f"pay_{n}", "m-1", f"o-{n}", f"k-{n}", 1999, "usd", "tok_visa", "fp",
+                      f"pk-{n}", PaymentState.RECONCILE, 0)  # fmt: skip
+        world.postgres.execute([PaymentInsert(row)])
+    world.clock.advance(PROVIDER_KEY_WINDOW_MS)
+    driver: FlowDriver[ReconcileReport] = FlowDriver(reconcile_flow(HARDENED, limit=2))
+    while not driver.done:
+        answer(world, driver, "r1", None)
+    assert driver.result is not None and driver.result.examined == 2

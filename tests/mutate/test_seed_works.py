@@ -50,6 +50,7 @@ def test_seed_pays_then_replays_from_the_cache_and_from_the_row() -> None:
     keys = RedisKeys.for_request(SEED, REQUEST)
     assert keys.cache == "idempotency:k-1" and keys.lock == "lock:k-1"
     assert rt.world.redis.get(keys.cache) == paid and rt.world.redis.get(keys.lock) is None
+    assert rt.world.redis.ttl_ms(keys.cache) == SEED.cache_ttl_ms
     cached = submit(rt)
     assert cached.replayed and cached.body() == paid.body() and cached.status == 201
     rt.world.redis.lose_data()
@@ -169,3 +170,15 @@ def test_seed_waiting_for_a_busy_lock_never_deletes_the_holders_lock_on_an_error
             else:
                 answer(world, driver, "a1", None)
     assert world.redis.get(keys.lock) == "holder"
+
+
+def test_seed_without_redis_is_503_with_the_reason() -> None:
+    rt = MemoryRuntime(World(SEED))
+    rt.world.redis.available = False
+    down = submit(rt)
+    assert (down.status, down.code, down.message) == (
+        503,
+        "backend_unavailable",
+        "redis: connection refused",
+    )
+    assert rt.world.stripe.charges == {}
