@@ -23,12 +23,13 @@ from core.effects import (
     ProviderCharge,
     Unavailable,
 )
-from core.flows.payment import RedisKeys, completion_writes, provider_key
+from core.flows.payment import RedisKeys, completion_writes, payment_flow, provider_key
 from core.providers import PAYPAL, STRIPE, ProviderContract
+from core.runtime.driver import FlowDriver
 from core.runtime.interceptor import Crash, Scripted, on
 from core.runtime.settle import settle_wait_ms
 from core.runtime.stepper import Stepper
-from core.runtime.sync import MemoryRuntime
+from core.runtime.sync import MemoryRuntime, answer
 from core.runtime.world import World
 from core.variants import HARDENED, Variant
 
@@ -397,3 +398,18 @@ def test_on_paypal_a_retry_past_its_shorter_window_is_not_re_asked() -> None:
         Outcome.PENDING,
         pending.payment_id,
     )
+
+
+def test_without_redis_an_unexpected_error_releases_no_lock_it_never_took() -> None:
+    world = World(HARDENED)
+    world.redis.available = False
+    driver = FlowDriver(payment_flow(pay(), HARDENED, "a1"))
+    asked: list[str] = []
+    with pytest.raises(RuntimeError, match="boom"):
+        while not driver.done:
+            asked.append(type(driver.pending).__name__)
+            if isinstance(driver.pending, PaymentInsert):
+                driver.throw(RuntimeError("boom"))
+            else:
+                answer(world, driver, "a1", None)
+    assert asked == ["CacheGetOrLock", "ClockRead", "PaymentInsert"]

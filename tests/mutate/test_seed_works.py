@@ -19,6 +19,7 @@ from core.effects import (
 from core.flows.payment import RedisKeys, payment_flow
 from core.runtime.driver import FlowDriver
 from core.runtime.interceptor import Scripted, on
+from core.runtime.stepper import Stepper
 from core.runtime.sync import MemoryRuntime, answer
 from core.runtime.world import World
 from core.variants import HARDENED, SEED
@@ -182,3 +183,11 @@ def test_seed_without_redis_is_503_with_the_reason() -> None:
         "redis: connection refused",
     )
     assert rt.world.stripe.charges == {}
+
+
+def test_seeds_lock_holds_the_requests_token() -> None:
+    stepper = Stepper(World(SEED))
+    attempt = stepper.submit(REQUEST)
+    while stepper.flows[attempt].pending_name != "PaymentFind":
+        stepper.step(attempt)
+    assert stepper.world.redis.get(RedisKeys.for_request(SEED, REQUEST).lock) == attempt

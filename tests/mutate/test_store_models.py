@@ -33,9 +33,10 @@ def test_redis_set_overwrites_unless_nx_and_refuses_a_non_positive_expiry() -> N
     assert redis.set("k", 1) and redis.set("k", 2) and redis.get("k") == 2
     assert not redis.set("k", 3, nx=True) and redis.get("k") == 2
     for px in (0, -5):
-        with pytest.raises(ValueError, match="invalid expire time in 'set' command"):
+        with pytest.raises(ValueError, match=r"^redis: invalid expire time in 'set' command$"):
             redis.set("k", 4, px=px)
     assert redis.get("k") == 2
+    assert redis.set("short", 1, px=1) and redis.ttl_ms("short") == 1
 
 
 def test_redis_delete_says_whether_a_key_was_there() -> None:
