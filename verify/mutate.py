@@ -14,10 +14,12 @@ first, then an evenly spread sample of that many not yet judged is run by name, 
 run samples every file rather than the first function. Every run also re-judges the
 survivors (and mutants that met no test) not reviewed as equivalent: mutmut keeps a verdict
 until its function changes, and the kill suite may have grown since (a full run passes every
-pending mutant and every such survivor by name). mutmut is started through its own
-entry point (``mutmut.__main__``), never ``python -m mutmut``, which re-executes its main
-module in the workers. The report reads mutmut's result files and sets apart the
-survivors reviewed as equivalent in ``verify/equivalent_mutants.json`` (name → reason).
+pending mutant and every such survivor by name). When the kill suite's files changed since
+mutmut mapped its tests to functions, the map is dropped and made again (mutmut itself maps
+only new tests). mutmut is started through its own entry point (``mutmut.__main__``), never
+``python -m mutmut``, which re-executes its main module in the workers. The report reads
+mutmut's result files and sets apart the survivors reviewed as equivalent in
+``verify/equivalent_mutants.json`` (name → reason).
 """
 
 from __future__ import annotations
@@ -73,6 +75,35 @@ def _env(root: Path) -> dict[str, str]:
     """mutmut's workers import the mutated copy: ``mutants/`` first on the path, ahead of
     the editable install (which points at another checkout)."""
     return {**os.environ, "PYTHONPATH": str(root / "mutants")}
+
+
+def kill_suite_digest(root: Path = ROOT) -> str:
+    """A digest of the kill suite's files (``pytest_add_cli_args_test_selection``)."""
+    import hashlib
+    import tomllib
+
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]
+    digest = hashlib.sha256()
+    for entry in config["pytest_add_cli_args_test_selection"]:
+        path = root / entry
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(str(file.relative_to(root)).encode() + file.read_bytes())
+    return digest.hexdigest()
+
+
+def forget_stale_test_map(root: Path = ROOT) -> bool:
+    """mutmut maps tests to the functions they call once, and afterwards maps only new tests:
+    a test changed since would keep its old map. When the kill suite changed since the map
+    was made, drop the map (``mutmut-stats.json``) so mutmut makes it again; the verdicts
+    stay. Returns whether it was dropped."""
+    stats, marker = root / "mutants" / "mutmut-stats.json", root / "mutants" / "kill-suite.sha"
+    current = kill_suite_digest(root)
+    stale = stats.exists() and (not marker.exists() or marker.read_text() != current)
+    if stale:
+        stats.unlink()
+    if (root / "mutants").is_dir():
+        marker.write_text(current)
+    return stale
 
 
 def generate(root: Path = ROOT) -> None:
@@ -161,6 +192,8 @@ def mutate(seconds: float, max_mutants: int | None = None) -> int:
     >= 90 % of the judged, non-equivalent mutants were killed."""
     started = time.perf_counter()
     generate()
+    if forget_stale_test_map():
+        print("mutate: the kill suite changed since mutmut mapped tests to functions; remapping")
     every = mutant_names()
     names = to_run(every, max_mutants)
     again = len(survivors(every))
