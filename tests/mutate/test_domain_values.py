@@ -79,6 +79,7 @@ def test_metadata_must_be_an_object() -> None:
         ("caf\u00e9", "must be printable ASCII; found 'é' (U+00E9)"),
         ("a b\tc", "must be printable ASCII; found '\\t' (U+0009)"),
         ("del\x7f", "must be printable ASCII; found '\\x7f' (U+007F)"),
+        ("~\t", "must be printable ASCII; found '\\t' (U+0009)"),
     ],
 )
 def test_a_bad_key_is_refused_with_its_reason(key: object, message: str) -> None:

@@ -9,9 +9,10 @@ from core.domain import Outcome, PaymentRequest, PaymentState, Response
 from core.effects import Conflict, OutcomeUnknown, PaymentTransition, ProviderCharge
 from core.flows.payment import RedisKeys
 from core.runtime.interceptor import Scripted, on
+from core.runtime.stepper import Stepper
 from core.runtime.sync import MemoryRuntime
 from core.runtime.world import World
-from core.variants import HARDENED
+from core.variants import HARDENED, HOUR_MS
 
 REQUEST = PaymentRequest("m-1", "o-1", 1999, "usd", "tok_visa", "k-1")
 
@@ -100,3 +101,28 @@ def test_a_fingerprint_without_the_amount_replays_a_key_reused_for_another_amoun
     first = submit(rt)
     other = submit(rt, PaymentRequest("m-1", "o-1", 5000, "usd", "tok_visa", "k-1"))
     assert other.replayed and other.body() == first.body() and other.amount == 1999
+
+
+def test_reconcile_after_key_window_re_asks_by_key_a_day_later() -> None:
+    variant = HARDENED.with_changes("late", "test", reconcile_respects_key_window=False)
+    faults = Scripted().fail_after(on(ProviderCharge), OutcomeUnknown("read timeout"))
+    rt = MemoryRuntime(World(variant), faults)
+    submit(rt)
+    rt.world.clock.advance(23 * HOUR_MS)  # past hardened's 22 h edge, inside Stripe's 24 h
+    again = submit(rt)
+    assert (again.status, again.outcome) == (201, Outcome.PAID) and len(
+        rt.world.stripe.charges
+    ) == 1
+
+
+def test_a_reconciler_without_stale_pending_leaves_a_crashed_rows_pending() -> None:
+    variant = HARDENED.with_changes("rec-only", "test", reconcile_pending=False)
+    stepper = Stepper(World(variant))
+    attempt = stepper.submit(REQUEST)
+    while stepper.flows[attempt].pending_name != "ProviderCharge":
+        stepper.step(attempt)
+    stepper.crash(attempt)
+    for wait in (0, variant.stale_after_ms + 1):
+        stepper.world.clock.advance(wait)
+        report = stepper.reconcile()
+        assert report is not None and report.examined == 0

@@ -238,6 +238,8 @@ def test_a_retry_after_a_lost_reply_resumes_the_row_and_replays_the_charge() -> 
     (charge,) = rt.world.stripe.charges.values()
     assert (resumed.status, resumed.outcome, resumed.charge_id) == (201, Outcome.PAID, charge.id)
     assert resumed.payment_id == pending.payment_id and not resumed.replayed
+    cached = rt.world.redis.get(RedisKeys.for_request(HARDENED, pay()).cache)
+    assert cached is not None and cached.body() == resumed.body(), "the resumed answer is cached"
 
 
 def test_a_provider_500_is_pending_and_failed_by_lookup_only_past_the_request_deadline() -> None:

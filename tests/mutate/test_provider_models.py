@@ -102,6 +102,11 @@ def test_stripe_error_texts() -> None:
         stripe.finish(ticket, applied=False)
     assert str(lost.value) == "stripe: request lost before it executed"
     assert not pay(stripe, "kl").replayed, "a request lost before it executed keeps no key"
+    running = stripe.begin("kr", 1000, "usd", "tok_visa", MD)
+    assert isinstance(running, Ticket)
+    with pytest.raises(Conflict) as busy:
+        pay(stripe, "kr")
+    assert str(busy.value) == "idempotency_key_in_use: a request with this key is in flight"
 
 
 def test_paypal_error_texts() -> None:
@@ -196,6 +201,7 @@ def test_stripe_minimum_amount_boundary(currency: str, minimum: int) -> None:
         assert small == ChargeResult(None, False, minimum - 1, currency, "amount_too_small")
         again = stripe.charge("small", minimum - 1, currency, "tok_visa", MD)
         assert again.replayed and again.decline_code == "amount_too_small"
+        assert again.succeeded is False
         assert (again.charge_id, again.amount, again.currency) == (None, minimum - 1, currency)
     assert len(stripe.charges) == 1
 
@@ -276,6 +282,9 @@ def test_metadata_first_seen_names_are_kept_and_shared() -> None:
     second = Metadata([(names[0], "3"), (names[1], "4")])
     assert dict(first) == {names[0]: "1", "second": "2"} and second[names[0]] == "3"
     assert first._names is second._names == names
+    others = (f"other-{id(object())}",)
+    third = Metadata([(others[0], "5")])
+    assert dict(third) == {others[0]: "5"} and third._names == others
 
 
 @EACH
@@ -296,3 +305,13 @@ def test_a_sweep_forgets_keys_exactly_one_window_old_and_no_others(
     clock.advance(2)
     pay(model, "d")  # "b" expired, but the next sweep is not due: it lingers
     assert set(model._keys) == {"b", "c", "d"}
+
+
+def test_stripe_keys_in_window_leave_out_a_key_exactly_one_window_old() -> None:
+    clock = ModelClock()
+    stripe = StripeModel(clock)
+    pay(stripe, "a")
+    clock.advance(1)
+    pay(stripe, "b")
+    clock.advance(stripe.key_window_ms)  # "b" is exactly one window old; "a" one ms more
+    assert stripe.keys_in_window() == {}

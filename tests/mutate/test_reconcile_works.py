@@ -85,6 +85,15 @@ def test_a_reconciler_that_read_a_stale_row_cannot_fail_a_completed_payment() ->
     report = driver.result
     assert report is not None and report.left == ["pay_1"] and report.failed == []
     assert world.postgres.payments["pay_1"].state is PaymentState.COMPLETED
+    # the blind-transitions design writes it anyway: the bug its mutant stands for
+    blind = HARDENED.with_changes("blind", "test", cas_transitions=False)
+    driver = FlowDriver(reconcile_flow(blind))
+    while not driver.done:
+        if isinstance(driver.pending, PaymentsToReconcile):
+            driver.send((stale,))
+        else:
+            answer(world, driver, "r2", None)
+    assert world.postgres.payments["pay_1"].state is PaymentState.FAILED
 
 
 def test_a_design_that_reconciles_with_a_fresh_key_charges_under_that_key() -> None:
@@ -126,3 +135,14 @@ def test_one_pass_takes_at_most_its_limit() -> None:
     while not driver.done:
         answer(world, driver, "r1", None)
     assert driver.result is not None and driver.result.examined == 2
+
+
+def test_a_pass_takes_a_hundred_rows_by_default() -> None:
+    world = World(HARDENED)
+    for n in range(101):
+        row = Payment(f"pay_{n:03d}", "m-1", f"o-{n}", f"k-{n}", 1999, "usd", "tok_visa", "fp",
+                      f"pk-{n}", PaymentState.RECONCILE, 0)  # fmt: skip
+        world.postgres.execute([PaymentInsert(row)])
+    world.clock.advance(PROVIDER_KEY_WINDOW_MS)
+    report = MemoryRuntime(world).reconcile()
+    assert report is not None and report.examined == 100

@@ -191,3 +191,20 @@ def test_seeds_lock_holds_the_requests_token() -> None:
     while stepper.flows[attempt].pending_name != "PaymentFind":
         stepper.step(attempt)
     assert stepper.world.redis.get(RedisKeys.for_request(SEED, REQUEST).lock) == attempt
+
+
+def test_seeds_error_path_deletes_whatever_lock_is_there() -> None:
+    """The seed's plain DEL (``lock_release_checks_token`` off): a request whose lock expired
+    and was taken by another deletes that other lock on its error path."""
+    world = World(SEED)
+    keys = RedisKeys.for_request(SEED, REQUEST)
+    driver: FlowDriver[Response] = FlowDriver(payment_flow(REQUEST, SEED, "a1"))
+    with pytest.raises(RuntimeError, match="boom"):
+        while not driver.done:
+            if isinstance(driver.pending, ProviderCharge):
+                world.clock.advance(SEED.lock_ttl_ms)
+                assert world.redis.set(keys.lock, "other", px=SEED.lock_ttl_ms, nx=True)
+                driver.throw(RuntimeError("boom"))
+            else:
+                answer(world, driver, "a1", None)
+    assert world.redis.get(keys.lock) is None

@@ -197,3 +197,26 @@ def test_the_model_clock_moves_forward_or_stays_but_never_back() -> None:
     with pytest.raises(ValueError, match="cannot move the clock back by -1 ms"):
         clock.advance(-1)
     assert clock() == 8
+
+
+def test_postgres_a_transaction_sees_its_own_inserts_of_other_orders_apart() -> None:
+    pg = PostgresModel(ModelClock())
+    pg.execute([PaymentInsert(row("p1", "k1", order="o1", state=S.FAILED))])
+    pg.execute(
+        [PaymentInsert(row("p2", "k2", order="o2")), PaymentTransition("p1", None, S.COMPLETED)]
+    )
+    assert pg.payments["p1"].state is S.COMPLETED
+    with pytest.raises(Conflict, match="payments_live_order"):
+        pg.execute([PaymentInsert(row("p3", "k3", order="o9", state=S.FAILED)),
+                    PaymentInsert(row("p4", "k4", order="o9")),
+                    PaymentTransition("p3", None, S.COMPLETED)])  # fmt: skip
+
+
+def test_postgres_a_transition_without_an_error_keeps_the_rows_and_refuses_non_writes() -> None:
+    pg = PostgresModel(ModelClock())
+    pg.execute([PaymentInsert(row("p1", state=S.RECONCILE))])
+    pg.execute([PaymentTransition("p1", S.RECONCILE, S.FAILED, error="not_charged")])
+    pg.execute([PaymentTransition("p1", None, S.COMPLETED, charge_id="ch_1")])
+    assert (pg.payments["p1"].error, pg.payments["p1"].charge_id) == ("not_charged", "ch_1")
+    with pytest.raises(TypeError, match=r"^not a write: 'nonsense'$"):
+        pg.execute(["nonsense"])  # type: ignore[list-item]
