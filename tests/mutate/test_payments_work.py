@@ -109,6 +109,7 @@ def test_a_new_payment_is_paid_once_with_its_amount_and_answered_201(
     ]
     keys = RedisKeys.for_request(HARDENED, request)
     assert rt.world.redis.get(keys.cache) == response and rt.world.redis.get(keys.lock) is None
+    assert rt.world.redis.ttl_ms(keys.cache) == HARDENED.cache_ttl_ms
 
 
 @PROVIDERS
