@@ -6,7 +6,14 @@ mutation of such a path in the core cannot hide behind the gate."""
 from __future__ import annotations
 
 from core.domain import Outcome, PaymentRequest, PaymentState, Response
-from core.effects import Conflict, OutcomeUnknown, PaymentTransition, ProviderCharge
+from core.effects import (
+    CachePutAndRelease,
+    Conflict,
+    OutcomeUnknown,
+    PaymentTransition,
+    ProviderCharge,
+    Unavailable,
+)
 from core.flows.payment import RedisKeys
 from core.runtime.interceptor import Scripted, on
 from core.runtime.stepper import Stepper
@@ -126,3 +133,15 @@ def test_a_reconciler_without_stale_pending_leaves_a_crashed_rows_pending() -> N
         stepper.world.clock.advance(wait)
         report = stepper.reconcile()
         assert report is not None and report.examined == 0
+
+
+def test_a_design_that_needs_redis_answers_503_when_its_answer_cannot_be_cached() -> None:
+    variant = HARDENED.with_changes("needs-redis", "test", proceed_without_redis=False)
+    faults = Scripted().fail_before(on(CachePutAndRelease), Unavailable("redis: went away"))
+    rt = MemoryRuntime(World(variant), faults)
+    down = submit(rt)
+    assert (down.status, down.code, down.message) == (
+        503,
+        "backend_unavailable",
+        "redis: went away",
+    )

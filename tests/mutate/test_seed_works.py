@@ -10,6 +10,7 @@ from core.domain import Outcome, Payment, PaymentRequest, PaymentState, Response
 from core.effects import (
     ChargeResult,
     DbTransaction,
+    LockAcquire,
     OutcomeUnknown,
     PaymentInsert,
     ProviderCharge,
@@ -208,3 +209,19 @@ def test_seeds_error_path_deletes_whatever_lock_is_there() -> None:
             else:
                 answer(world, driver, "a1", None)
     assert world.redis.get(keys.lock) is None
+
+
+def test_seed_never_deletes_a_lock_it_was_still_trying_to_take() -> None:
+    """An unexpected exception at the lock step itself (``SET NX`` refused: another holds
+    it): the seed, which cannot tell whose lock it is, leaves it to its TTL."""
+    world = World(SEED)
+    keys = RedisKeys.for_request(SEED, REQUEST)
+    world.redis.set(keys.lock, "holder", px=SEED.lock_ttl_ms, nx=True)
+    driver: FlowDriver[Response] = FlowDriver(payment_flow(REQUEST, SEED, "a1"))
+    with pytest.raises(RuntimeError, match="boom"):
+        while not driver.done:
+            if isinstance(driver.pending, LockAcquire):
+                driver.throw(RuntimeError("boom"))
+            else:
+                answer(world, driver, "a1", None)
+    assert world.redis.get(keys.lock) == "holder"
