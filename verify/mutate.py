@@ -212,8 +212,8 @@ def mutate(seconds: float, max_mutants: int | None = None) -> int:
         f"\nmutmut over core/flows, core/domain.py, core/models in "
         f"{time.perf_counter() - started:.0f} s ({judged} of {total} mutants judged so far): "
         f"{len(found.killed)} killed, "
-        f"{len(found.survived)} survived, {len(found.equivalent)} equivalent (reviewed), "
-        + ", ".join(f"{n} {status}" for status, n in sorted(found.other.items()))
+        f"{len(found.survived)} survived, {len(found.equivalent)} equivalent (reviewed)"
+        + "".join(f", {n} {status}" for status, n in sorted(found.other.items()))
     )
     print(f"score: {found.score:.0%} of judged non-equivalent mutants killed (target 90 %)")
     for name in found.survived:
