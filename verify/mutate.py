@@ -1,18 +1,25 @@
 """``payharness verify --mutate``: mutmut 3 over the core the gate judges, the gate as kill test.
 
 mutmut (configured in ``pyproject.toml``, ``[tool.mutmut]``) copies the project into
-``mutants/``, mutates ``core/flows``, ``core/domain.py`` and ``core/models`` and runs
-``tests/mutate/test_kill.py`` (the gate at the ``mutate`` budget: hardened must hold and
-seed must be caught, plus three simulator scenarios' hardened expectations) against each
-mutant. It runs from the repository root so ``mutants/`` shadows any installed copy.
+``mutants/``, mutates ``core/flows``, ``core/domain.py`` and ``core/models`` and runs the
+kill suite against each mutant: ``tests/mutate/`` (the gate at the ``mutate`` budget, where
+hardened must hold and seed must be caught; three simulator scenarios' expectations and
+payment figures; payments working end to end; the models' documented semantics),
+``tests/core`` and the situations, each mutant against the tests that called its function.
+It runs from the repository root so ``mutants/`` shadows any installed copy.
 
 The run is bounded by ``seconds`` (mutmut is interrupted and keeps its results; a second
 run resumes where it stopped) and optionally by ``max_mutants``: the mutants are generated
 first, then an evenly spread sample of that many not yet judged is run by name, so a short
-run samples every file rather than the first function. mutmut is started through its own
-entry point (``mutmut.__main__``), never ``python -m mutmut``, which re-executes its main
-module in the workers. The report reads mutmut's result files and sets apart the
-survivors reviewed as equivalent in ``verify/equivalent_mutants.json`` (name → reason).
+run samples every file rather than the first function. Every run also re-judges the
+survivors (and mutants that met no test) not reviewed as equivalent: mutmut keeps a verdict
+until its function changes, and the kill suite may have grown since (a full run passes every
+pending mutant and every such survivor by name). When the kill suite's files changed since
+mutmut mapped its tests to functions, the map is dropped and made again (mutmut itself maps
+only new tests). mutmut is started through its own entry point (``mutmut.__main__``), never
+``python -m mutmut``, which re-executes its main module in the workers. The report reads
+mutmut's result files and sets apart the survivors reviewed as equivalent in
+``verify/equivalent_mutants.json`` (name → reason).
 """
 
 from __future__ import annotations
@@ -70,6 +77,35 @@ def _env(root: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(root / "mutants")}
 
 
+def kill_suite_digest(root: Path = ROOT) -> str:
+    """A digest of the kill suite's files (``pytest_add_cli_args_test_selection``)."""
+    import hashlib
+    import tomllib
+
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]
+    digest = hashlib.sha256()
+    for entry in config["pytest_add_cli_args_test_selection"]:
+        path = root / entry
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(str(file.relative_to(root)).encode() + file.read_bytes())
+    return digest.hexdigest()
+
+
+def forget_stale_test_map(root: Path = ROOT) -> bool:
+    """mutmut maps tests to the functions they call once, and afterwards maps only new tests:
+    a test changed since would keep its old map. When the kill suite changed since the map
+    was made, drop the map (``mutmut-stats.json``) so mutmut makes it again; the verdicts
+    stay. Returns whether it was dropped."""
+    stats, marker = root / "mutants" / "mutmut-stats.json", root / "mutants" / "kill-suite.sha"
+    current = kill_suite_digest(root)
+    stale = stats.exists() and (not marker.exists() or marker.read_text() != current)
+    if stale:
+        stats.unlink()
+    if (root / "mutants").is_dir():
+        marker.write_text(current)
+    return stale
+
+
 def generate(root: Path = ROOT) -> None:
     """Write ``mutants/`` (the mutated copy and its ``.meta`` files) without running tests."""
     command = [sys.executable, "-c", _GENERATE]
@@ -91,6 +127,25 @@ def sample(names: dict[str, int | None], count: int) -> list[str]:
         return pending
     step = len(pending) / count
     return [pending[int(i * step)] for i in range(count)]
+
+
+NO_TESTS = 33
+"""mutmut's exit code for a mutant whose function no test of the kill suite called."""
+
+
+def survivors(names: dict[str, int | None]) -> list[str]:
+    """Mutants that survived (or met no test) and are not reviewed as equivalent: judged
+    again on every run."""
+    reviewed = equivalent_mutants()
+    again = SURVIVED | {NO_TESTS}
+    return sorted(n for n, code in names.items() if code in again and n not in reviewed)
+
+
+def to_run(names: dict[str, int | None], max_mutants: int | None) -> list[str]:
+    """The mutants a run judges: a spread sample of ``max_mutants`` pending ones (all
+    pending without a bound) and every unreviewed survivor, in name order."""
+    pending = sample(names, max_mutants if max_mutants is not None else len(names))
+    return sorted({*pending, *survivors(names)})
 
 
 def run_mutmut(seconds: float, *, root: Path = ROOT, names: list[str] | None = None) -> int:
@@ -132,20 +187,24 @@ def report(root: Path = ROOT) -> MutateReport:
 
 
 def mutate(seconds: float, max_mutants: int | None = None) -> int:
-    """Run mutmut within ``seconds`` (on at most ``max_mutants`` not yet judged) and print
-    the report over every mutant judged so far; 0 when >= 90 % of the judged,
-    non-equivalent mutants were killed."""
+    """Run mutmut within ``seconds`` (on at most ``max_mutants`` not yet judged, and the
+    unreviewed survivors) and print the report over every mutant judged so far; 0 when
+    >= 90 % of the judged, non-equivalent mutants were killed."""
     started = time.perf_counter()
-    names: list[str] | None = None
-    if max_mutants is not None:
-        generate()
-        every = mutant_names()
-        names = sample(every, max_mutants)
-        print(f"mutate: {len(every)} mutants, {len(names)} of them sampled for this run")
-        if not names:
-            print("mutate: every mutant is judged already")
-    if names is None or names:
+    generate()
+    if forget_stale_test_map():
+        print("mutate: the kill suite changed since mutmut mapped tests to functions; remapping")
+    every = mutant_names()
+    names = to_run(every, max_mutants)
+    again = len(survivors(every))
+    print(
+        f"mutate: {len(every)} mutants; this run judges {len(names) - again} not yet judged "
+        f"and {again} earlier survivors"
+    )
+    if names:
         run_mutmut(seconds, names=names)
+    else:
+        print("mutate: every mutant is judged already")
     found = report()
     total = len(mutant_names())
     judged = len(found.killed) + len(found.survived) + len(found.equivalent)
@@ -153,8 +212,8 @@ def mutate(seconds: float, max_mutants: int | None = None) -> int:
         f"\nmutmut over core/flows, core/domain.py, core/models in "
         f"{time.perf_counter() - started:.0f} s ({judged} of {total} mutants judged so far): "
         f"{len(found.killed)} killed, "
-        f"{len(found.survived)} survived, {len(found.equivalent)} equivalent (reviewed), "
-        + ", ".join(f"{n} {status}" for status, n in sorted(found.other.items()))
+        f"{len(found.survived)} survived, {len(found.equivalent)} equivalent (reviewed)"
+        + "".join(f", {n} {status}" for status, n in sorted(found.other.items()))
     )
     print(f"score: {found.score:.0%} of judged non-equivalent mutants killed (target 90 %)")
     for name in found.survived:

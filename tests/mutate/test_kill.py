@@ -1,7 +1,10 @@
 """The kill test of ``payharness verify --mutate`` (mutmut over core/flows, core/domain.py and
 core/models): the gate, at the ``mutate`` budget, and a few simulator scenarios' hardened
-expectations. A mutation of the core is killed when hardened breaks a property or when the
-gate can no longer catch seed; both must stay as the gate expects."""
+expectations and working-payment figures. A mutation of the core is killed when hardened
+breaks a property or when the gate can no longer catch seed; both must stay as the gate
+expects. The behaviour tests beside it (``test_payments_work.py``, ``test_seed_works.py``),
+``tests/core`` (the models' documented semantics) and the situations are in the kill suite
+too (``[tool.mutmut]`` in ``pyproject.toml``)."""
 
 from __future__ import annotations
 
@@ -49,6 +52,14 @@ def test_hardened_meets_the_scenario(name: str) -> None:
     from sim.runner import run_scenario
     from sim.scenario import find
 
-    result = run_scenario(find(name), "hardened", record_effects=False, max_traces=1)
-    assert result.summary["expectation"]["met"]
-    assert all(v == "holds" for v in result.summary["properties"].values())
+    summary = run_scenario(find(name), "hardened", record_effects=False, max_traces=1).summary
+    assert summary["expectation"]["met"]
+    assert all(v == "holds" for v in summary["properties"].values())
+    # Payments work, not only exactly-once: most orders are paid, the scenario's few
+    # declining cards fail, every order ends paid, failed or given up, and no payment is
+    # paid without a successful charge.
+    payments, paid, failed = summary["payments"], summary["paid"], summary["failed"]
+    assert paid + failed + summary["gave_up"] == payments
+    assert paid >= 0.75 * payments
+    assert 0 < failed <= 0.05 * payments
+    assert paid <= summary["successful_charges"] <= summary["provider_charges"]
