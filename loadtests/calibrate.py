@@ -254,7 +254,7 @@ def _fit_cpu(
             break
     for cost in path_costs(run):
         endpoint, path = cost["endpoint"], cost["path"]
-        if endpoint == "bare":
+        if endpoint in ("bare", "floor"):  # not a variant: the ceiling, the HTTP stack's floor
             continue
         what = f"{src}: {endpoint} {path} phase, {cost['requests']} requests"
         figures = variants.setdefault(endpoint, {})

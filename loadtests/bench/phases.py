@@ -30,7 +30,7 @@ from typing import Any
 
 from loadtests.bench.meters import cpu_snapshot, cpu_used_s, server_round_trips
 from loadtests.bench.ramp import MAX_IN_FLIGHT, WARMUP, offer
-from loadtests.bench.rig import BenchRig
+from loadtests.bench.rig import FLOOR, BenchRig
 from loadtests.rawhttp import RawClient
 
 RUN_FILE = "calibration-run.json"
@@ -96,6 +96,61 @@ async def _phase(
         started = time.monotonic()
         await offer(client, targets, rate, seconds, merchant, 1e9, auth, make, statuses)
         return statuses, time.monotonic() - started
+
+
+async def _floor_phase(
+    target: str, auth: Mapping[str, str], rate: float, seconds: float
+) -> tuple[list[int], float]:
+    """Warm ``target`` up with its own requests, then offer ``rate`` for ``seconds``."""
+
+    def request(i: int) -> Request:
+        return f"floor-{uuid.uuid4().hex}", {"order": f"o-{i}", "amount": 1000 + i}
+
+    async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
+        await offer(client, [target], WARMUP, 1.0, FLOOR, 1e9, auth, request)
+        statuses: list[int] = []
+        started = time.monotonic()
+        await offer(client, [target], rate, seconds, FLOOR, 1e9, auth, request, statuses)
+        return statuses, time.monotonic() - started
+
+
+def measure_floor(
+    rig: BenchRig, auth: Mapping[str, str], rate: float, seconds: float, echo: Echo
+) -> list[dict[str, Any]]:
+    """The HTTP stack's floor (``loadtests.floor``), one phase per layer on its one server,
+    as a path's phase: endpoint ``floor``, path the layer. The warm-up's requests are the
+    layer's own, so they count as requests of the window."""
+    from loadtests.floor import ROUTES
+
+    base = rig.groups[FLOOR][0]
+    out = []
+    for layer in ROUTES:
+        watched = {"servers": rig.server_pids(FLOOR), "mock": rig.mock_pids(),
+                   "redis": rig.redis_pids}  # fmt: skip
+        cpu0, busy0, t0 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
+        statuses, wall = asyncio.run(_floor_phase(f"{base}/{layer}", auth, rate, seconds))
+        cpu1, busy1, t1 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
+        requests = len(statuses) + WARMUP
+        cpu_s = cpu_used_s(cpu0, cpu1)
+        out.append(
+            {
+                "endpoint": FLOOR,
+                "path": layer,
+                "servers": 1,
+                "rate": rate,
+                "requests": requests,
+                "warmup_new_payments": 0,
+                "statuses": dict(Counter(str(s) for s in statuses)),
+                "wall_s": round(wall, 3),
+                "window_s": round(t1 - t0, 3),
+                "cpu_s": {k: round(v, 4) for k, v in cpu_s.items()},
+                "machine_busy_s": round(busy1 - busy0, 3),
+                "round_trips": {},
+            }
+        )
+        cpu_ms = 1000 * cpu_s.get("servers", 0.0) / max(1, requests)
+        echo(f"  {FLOOR:8s} {layer:8s} {requests} requests, {cpu_ms:.2f} ms server CPU each")
+    return out
 
 
 def measure_paths(
@@ -246,12 +301,15 @@ def calibration_run(
     probes = []
     for endpoint in endpoints:
         probes.append(spin_probe(spinners))
+        if endpoint == FLOOR:
+            phases += measure_floor(rig, auth.get(endpoint, {}), rate, seconds, echo)
+            continue
         phases += measure_paths(rig, endpoint, servers, auth.get(endpoint, {}), rate, seconds, echo)
     probes.append(spin_probe(spinners))
     echo(f"  {spinners} spinners got {', '.join(f'{p:.2f}' for p in probes)} of a core each")
     pools = {}
     for endpoint in endpoints:
-        if endpoint != "bare":
+        if endpoint not in ("bare", FLOOR):
             pools[endpoint] = _pool_of(rig.groups[endpoint][0])
     echo(f"  latency samples: {samples} per component, one at a time ...")
     rig.restart_mock(say=False)

@@ -32,7 +32,7 @@ from live.paths import output_root
 from loadtests.bench.phases import calibration_run
 from loadtests.bench.ramp import one_level
 from loadtests.bench.results import path_floors
-from loadtests.bench.rig import BenchRig
+from loadtests.bench.rig import FLOOR, BenchRig
 from loadtests.calibrate import CALIBRATION_FILE, fit, path_costs
 from sim.calibration import write as write_calibration
 from sim.predict import Knee, Trial, find_knee, predict
@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=400, help="latency samples per component")
     parser.add_argument("--sim-seconds", type=float, default=6.0, help="simulated s per level")
     parser.add_argument("--out", type=Path, default=None, help="folder (default out/bench/ID)")
+    parser.add_argument(
+        "--calibrate-only",
+        action="store_true",
+        help="the calibration run alone (per-path CPU, the HTTP floor, replay/bare CPU R): "
+        "no prediction, no live knees (about 2 minutes)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +95,12 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = server_counts(args.servers)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    endpoints = ["bare", *variants]
+    endpoints = ["bare", *variants, FLOOR]
     rows: list[Row] = []
     with BenchRig.open(
         endpoints, max(counts), out_dir, run_id.replace("predict-", "p"), echo
     ) as rig:
-        auths = {v: rig.api_key_auth(f"bench{v}-m0") for v in variants}
+        auths = {v: rig.api_key_auth(f"bench{v}-m0") for v in [*variants, FLOOR]}
         cal_dir = calibration_run(
             rig, endpoints, auths, servers=1, rate=args.calibration_rate,
             seconds=args.calibration_seconds, samples=args.samples,
@@ -108,7 +114,7 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
             echo(f"  calibration: {note}")
         echo(f"calibration: {cal_path}")
         predicted: dict[tuple[str, int], tuple[Knee, Trial]] = {}
-        for v in variants:
+        for v in [] if args.calibrate_only else variants:
             for k in counts:
                 knee, half = predict(
                     cal_path, v, k, slo_ms=args.slo_ms, seconds=args.sim_seconds,
@@ -120,7 +126,7 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
                     f"({len(knee.trials)} levels); at {knee.rate / 2:.1f}/s p50 "
                     f"{half.p50_ms:.1f} p99 {half.p99_ms:.1f} ms"
                 )
-        for v in variants:
+        for v in [] if args.calibrate_only else variants:
             for k in counts:
                 knee, half = predicted[(v, k)]
                 live = _live_knee(rig, v, k, auths[v], max(knee.rate, 2.0), args, echo)

@@ -27,6 +27,10 @@ from live.stack_state import StackState, load_state
 from loadtests.faults import PrivateRedis, ProcessImage, alive, wait_ready
 from loadtests.stack import free_port, ports_free, unmasked
 
+FLOOR = "floor"
+"""The HTTP floor's endpoint (``loadtests.floor``): not a flow, no payments."""
+NOT_FLOWS = frozenset({"bare", FLOOR})
+
 
 class BenchError(RuntimeError):
     pass
@@ -46,6 +50,7 @@ class BenchRig:
     stack_env: dict[str, str] = field(default_factory=dict)
     bare_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stack_up: bool = False
+    floor_pid: int | None = None
 
     @property
     def db_url(self) -> str:
@@ -96,10 +101,12 @@ class BenchRig:
         }
         rig = cls(out_dir, echo, admin_url, dbname, redis, env)
         try:
-            flows = [e for e in endpoints if e != "bare"]
+            flows = [e for e in endpoints if e not in NOT_FLOWS]
             rig._start_flow_servers(bench_id, flows, servers_per_endpoint)
             if "bare" in endpoints:
                 rig._start_bare_servers(servers_per_endpoint)
+            if FLOOR in endpoints:
+                rig._start_floor_server()
         except BaseException:
             rig.close()
             raise
@@ -153,6 +160,27 @@ class BenchRig:
             if not wait_ready(url, 30):
                 raise BenchError(f"bare endpoint {url} did not start")
 
+    def _start_floor_server(self) -> None:
+        """One ``loadtests.floor`` process: the HTTP stack's layers, one route each; its
+        routes are the endpoint's targets (``<url>/<layer>``, posted at ``/payments``)."""
+        port = consecutive_ports(1)
+        log = open(self.out_dir / "floor.log", "ab")  # noqa: SIM115
+        self.bare_procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "loadtests.floor", "--port", str(port)],
+                env=self.stack_env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+        self.floor_pid = self.bare_procs[-1].pid
+        self.groups[FLOOR] = [f"http://127.0.0.1:{port}"]
+        if not wait_ready(self.groups[FLOOR][0], 30):
+            raise BenchError(f"floor server {self.groups[FLOOR][0]} did not start")
+
     def _state(self) -> StackState:
         state = load_state(self.env)
         if state is None:
@@ -160,8 +188,10 @@ class BenchRig:
         return state
 
     def server_pids(self, endpoint: str) -> list[int]:
+        if endpoint == FLOOR:
+            return [self.floor_pid] if self.floor_pid is not None else []
         if endpoint == "bare":
-            return [p.pid for p in self.bare_procs]
+            return [p.pid for p in self.bare_procs if p.pid != self.floor_pid]
         return [
             int(e["pid"])
             for e in self._state()["processes"]

@@ -28,6 +28,36 @@ def replay_ratio(costs: list[dict[str, Any]], variant: str = "hardened") -> floa
     return gateway_ms(replay) / gateway_ms(bare)
 
 
+FLOOR_LAYERS = (
+    ("empty", "empty route"),
+    ("auth", "+ auth"),
+    ("observed", "+ metrics/log"),
+    ("redis", "auth + Redis GET"),
+)
+"""The HTTP floor's phases (``loadtests.floor``) as the floor line names them."""
+
+
+def floor_ratio(costs: list[dict[str, Any]]) -> float | None:
+    """The floor R the design could reach with this HTTP stack: the empty route, the key
+    check and one Redis GET (the floor's ``redis`` phase) over a bare charge (gateway CPU)."""
+    by = {(c["endpoint"], c["path"]): c for c in costs}
+    floor, bare = by.get(("floor", "redis")), by.get(("bare", "new"))
+    if floor is None or bare is None or gateway_ms(bare) <= 0:
+        return None
+    return gateway_ms(floor) / gateway_ms(bare)
+
+
+def floor_line(costs: list[dict[str, Any]]) -> str | None:
+    """``HTTP floor: empty route X ms, + auth Y ms, ...; floor R Z`` (gateway CPU per
+    request), or None when the run has no floor phases."""
+    by = {c["path"]: c for c in costs if c["endpoint"] == "floor"}
+    if not by:
+        return None
+    parts = [f"{name} {gateway_ms(by[p]):.2f} ms" for p, name in FLOOR_LAYERS if p in by]
+    r = floor_ratio(costs)
+    return f"HTTP floor: {', '.join(parts)}; floor R {'n/a' if r is None else f'{r:.2f}'}"
+
+
 def render_paths(
     costs: list[dict[str, Any]], floors: Mapping[str, Mapping[str, Mapping[str, int]]]
 ) -> str:
@@ -68,5 +98,7 @@ def render_paths(
         if r is None
         else (" (target <= 0.25: " + ("met" if r <= REPLAY_TARGET else "NOT met") + ")")
     )
-    lines += ["", f"replay/bare CPU {'n/a' if r is None else f'{r:.2f}'}{verdict}"]
+    floor_text = floor_line(costs)
+    lines += ["", *([floor_text] if floor_text else [])]
+    lines += [f"replay/bare CPU {'n/a' if r is None else f'{r:.2f}'}{verdict}"]
     return "\n".join(lines) + "\n"

@@ -32,6 +32,10 @@ def render_predict(s: dict[str, Any]) -> str:
         f"calibration: {s['calibration']}",
         "",
         render_paths(s["path_costs"], s["floors"]).rstrip("\n"),
+    ]
+    if not s["rows"]:  # --calibrate-only
+        return "\n".join(lines) + "\n"
+    lines += [
         "",
         f"Knee: new payments/s at p99 < {s['slo_ms']:.0f} ms; latencies at half the "
         "predicted knee, predicted and measured at the same offered rate; generator lag: how "

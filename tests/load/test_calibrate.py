@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from loadtests.bench.phases import RUN_FILE, SAMPLES_FILE
 from loadtests.calibrate import CalibrateError, fit, histogram_quantiles, path_costs
 from payharness.cli import main
-from reports.bench.paths import render_paths, replay_ratio
+from reports.bench.paths import floor_line, floor_ratio, render_paths, replay_ratio
 from reports.bench.predict import render_predict
 from sim.calibration import write
 from sim.scenario import parse
@@ -125,6 +126,30 @@ def test_calibrate_refuses_an_empty_folder_in_one_line(
     assert err.count("\n") == 0 and "nothing to fit" in err
     with pytest.raises(CalibrateError):
         fit(tmp_path / "missing")
+
+
+def test_the_floor_line_stands_before_the_replay_ratio() -> None:
+    def cost(endpoint: str, path: str, servers: float, **more: float) -> dict[str, Any]:
+        cpu = {"servers": servers, "generator": 0.5, **more}
+        return {"endpoint": endpoint, "path": path, "requests": 1, "statuses": {},
+                "cpu_ms": cpu, "round_trips": {}}  # fmt: skip
+
+    costs = [
+        cost("bare", "new", 4.0, mock=1.0),
+        cost("hardened", "replay", 2.0, redis=0.2, postgres=0.1),
+        cost("floor", "empty", 0.5),
+        cost("floor", "auth", 0.9, postgres=0.1),
+        cost("floor", "observed", 1.2, postgres=0.1),
+        cost("floor", "redis", 1.0, postgres=0.1, redis=0.15),
+    ]
+    assert floor_ratio(costs) == pytest.approx(0.25)
+    lines = render_paths(costs, {}).rstrip().splitlines()
+    assert lines[-2] == (
+        "HTTP floor: empty route 0.50 ms, + auth 1.00 ms, + metrics/log 1.30 ms, "
+        "auth + Redis GET 1.25 ms; floor R 0.25"
+    )
+    assert lines[-1] == "replay/bare CPU 0.46 (target <= 0.25: NOT met)"
+    assert floor_line(costs[:2]) is None
 
 
 def test_the_replay_ratio_and_the_prediction_table() -> None:
