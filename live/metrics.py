@@ -12,6 +12,7 @@ load run's folder).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -118,10 +119,18 @@ def age_label(age_ms: int) -> str:
     return AGE_BUCKETS[-1][0]
 
 
+_EFFECT_TIMERS: dict[str, Any] = {}
+"""``EFFECT_SECONDS``'s child per effect (``labels()`` costs a lock and a lookup a call)."""
+
+
 def observe_effect(effect_name: str, seconds: float) -> None:
-    component = COMPONENT_OF.get(effect_name)
-    if component is not None:
-        EFFECT_SECONDS.labels(component, effect_name).observe(seconds)
+    timer = _EFFECT_TIMERS.get(effect_name)
+    if timer is None:
+        component = COMPONENT_OF.get(effect_name)
+        if component is None:
+            return
+        timer = _EFFECT_TIMERS[effect_name] = EFFECT_SECONDS.labels(component, effect_name)
+    timer.observe(seconds)
 
 
 def set_backlog(counts: dict[tuple[str, str], int]) -> None:

@@ -9,8 +9,9 @@ put in ``request_log.CURRENT``.
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from live.metrics import LOCK_CONFLICTS, LOCK_WAIT_SECONDS, REPLAYS, REQUEST_SECONDS
@@ -23,12 +24,29 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PAYMENTS = "/payments"
+REQUEST_LOG_ENV = "PAYHARNESS_REQUEST_LOG"
+"""``0``/``off``/``false``/``no``: no JSON line per request (the metrics stay); default on."""
+
+
+def request_log_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    value = (os.environ if environ is None else environ).get(REQUEST_LOG_ENV, "1")
+    return value.strip().lower() not in ("0", "off", "false", "no")
 
 
 class ObservedApp:
-    def __init__(self, app: ASGIApp, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        logger: logging.Logger | None = None,
+        *,
+        log_requests: bool | None = None,
+    ) -> None:
         self.app = app
         self.log = logger or request_logger()
+        self.log_requests = request_log_enabled() if log_requests is None else log_requests
+        self._timers: dict[tuple[str, int, str], Any] = {}
+        """The request histogram's child per (route, status, outcome): ``labels()`` stringifies
+        and looks its arguments up under a lock on every call."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,7 +76,12 @@ class ObservedApp:
             self.finish(record, seconds)
 
     def finish(self, record: RequestRecord, seconds: float) -> None:
-        REQUEST_SECONDS.labels(record.route, str(record.status), record.outcome).observe(seconds)
+        cell = (record.route, record.status, record.outcome)
+        timer = self._timers.get(cell)
+        if timer is None:
+            timer = REQUEST_SECONDS.labels(record.route, str(record.status), record.outcome)
+            self._timers[cell] = timer
+        timer.observe(seconds)
         if record.route == PAYMENTS and record.method == "POST":
             if record.status == 409:
                 LOCK_CONFLICTS.inc()
@@ -67,4 +90,5 @@ class ObservedApp:
             wait = record.lock_wait_s()
             if wait is not None:
                 LOCK_WAIT_SECONDS.observe(wait)
-        self.log.info("request", extra={"fields": record.line(seconds)})
+        if self.log_requests:
+            self.log.info("request", extra={"fields": record.line(seconds)})

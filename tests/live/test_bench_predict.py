@@ -20,7 +20,8 @@ def test_a_tiny_calibration_run_fits_and_predicts(tmp_path: Path) -> None:
     from loadtests.bench.phases import RUN_FILE, SAMPLES_FILE, calibration_run
     from loadtests.bench.ramp import one_level
     from loadtests.bench.rig import BenchError, BenchRig
-    from loadtests.calibrate import fit
+    from loadtests.calibrate import fit, path_costs
+    from reports.bench.paths import render_paths
     from sim.calibration import write
     from sim.predict import MIN_PAYMENTS, simulate_level
 
@@ -31,19 +32,22 @@ def test_a_tiny_calibration_run_fits_and_predicts(tmp_path: Path) -> None:
     if problem:
         pytest.skip(problem)
     try:
-        rig = BenchRig.open(["bare", "hardened"], 1, tmp_path, "ptest", lambda _s: None)
+        rig = BenchRig.open(["bare", "hardened", "floor"], 1, tmp_path, "ptest", lambda _s: None)
     except BenchError as exc:
         pytest.skip(f"the bench rig could not start: {exc}")
     with rig:
-        auth = {"hardened": rig.api_key_auth("benchhardened-m0")}
+        auth = {e: rig.api_key_auth(f"bench{e}-m0") for e in ("hardened", "floor")}
         calibration_run(
-            rig, ["bare", "hardened"], auth, servers=1, rate=10, seconds=1, samples=10,
+            rig, ["bare", "hardened", "floor"], auth, servers=1, rate=10, seconds=1, samples=10,
             out_dir=tmp_path / "calibrate", echo=lambda _s: None,
         )  # fmt: skip
         run = json.loads((tmp_path / "calibrate" / RUN_FILE).read_text())
         paths = {(p["endpoint"], p["path"]): p for p in run["phases"]}
         assert paths[("hardened", "conflict")]["statuses"] == {"422": 10}
         assert paths[("hardened", "replay")]["statuses"] == {"201": 10}
+        for layer in ("empty", "auth", "observed", "redis"):  # the HTTP floor, key accepted
+            assert paths[("floor", layer)]["statuses"] == {"201": 10}
+        assert "; floor R " in render_paths(path_costs(run), {})
         assert (tmp_path / "calibrate" / SAMPLES_FILE).exists()
         cal, _notes = fit(tmp_path / "calibrate")
         assert cal.variants["hardened"]["cpu_ms_new"].value > 0
