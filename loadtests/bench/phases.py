@@ -127,9 +127,9 @@ def measure_floor(
     for layer in ROUTES:
         watched = {"servers": rig.server_pids(FLOOR), "mock": rig.mock_pids(),
                    "redis": rig.redis_pids}  # fmt: skip
-        cpu0, busy0, t0 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
+        cpu0, busy0, t0 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
         statuses, wall = asyncio.run(_floor_phase(f"{base}/{layer}", auth, rate, seconds))
-        cpu1, busy1, t1 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
+        cpu1, busy1, t1 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
         requests = len(statuses) + WARMUP
         cpu_s = cpu_used_s(cpu0, cpu1)
         out.append(
@@ -194,9 +194,9 @@ def measure_paths(
         mock_pid = rig.restart_mock(say=False) if path == "new" else rig.mock_pids()
         watched = {"servers": rig.server_pids(endpoint), "mock": mock_pid, "redis": rig.redis_pids}
         rt0 = server_round_trips(targets) if flow else None
-        cpu0, busy0, t0 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
+        cpu0, busy0, t0 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
         statuses, wall = asyncio.run(_phase(targets, merchant, auth, rate, seconds, makers[path]))
-        cpu1, busy1, t1 = cpu_snapshot(watched), machine_busy_s(), time.monotonic()
+        cpu1, busy1, t1 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
         rt1 = server_round_trips(targets) if flow else None
         # the warm-up's new payments fall inside the window: counted as requests of the
         # window (their CPU is there), and named in the record

@@ -136,9 +136,9 @@ def _measured(rig: BenchRig, m: Meter, run: Callable[[], T], mock_pid: list[int]
     # Postgres connections, `GET /stats` on flow servers only) stays outside it.
     r0, t0 = redis_commands(rig.redis.url), pg_transactions(rig.db_url, rig.dbname)
     rt0 = server_round_trips(m.targets) if flow else None
-    cpu0 = cpu_snapshot(watched)
+    cpu0 = cpu_snapshot(watched, rig.dbname)
     out = run()
-    cpu1 = cpu_snapshot(watched)
+    cpu1 = cpu_snapshot(watched, rig.dbname)
     r1, t1 = redis_commands(rig.redis.url), pg_transactions(rig.db_url, rig.dbname)
     rt1 = server_round_trips(m.targets) if flow else None
     m.add(cpu0, cpu1, r1 - r0, t1 - t0, rt0, rt1)
