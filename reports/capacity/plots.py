@@ -28,6 +28,7 @@ PLAIN = FuncFormatter(lambda v, _pos: f"{v:g}")
 SOME = FuncFormatter(lambda v, _pos: f"{v:g}" if f"{v:g}"[0] in "25" else "")
 """Minor log ticks labelled at 2 and 5 times a power of ten only."""
 SHORT = {
+    "server CPU": "server CPU",
     "server workers": "workers",
     "server DB pool": "DB pool",
     "Postgres": "Postgres",
