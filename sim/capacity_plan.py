@@ -142,11 +142,11 @@ def figures(plan: Plan) -> list[FigureRow]:
             for k, f in table.items():
                 was = f"calibrated {_num(f.value)}"
                 if k == "cores" and cpu:
-                    value, why = f"{_num(f.value)} per server", f"{was}: {f.source}"
-                    rows.append(FigureRow(k, value, machine, why))
+                    per = f"{_num(f.value)} per server"
+                    rows.append(FigureRow(k, per, machine, f"{was}: {f.source}"))
                 elif k in PER_SERVER_MACHINE and cpu:
-                    value, why = PER_SERVER_MACHINE[k][0], PER_SERVER_MACHINE[k][1]
-                    rows.append(FigureRow(k + suffix, _num(value), machine, f"{was}; {why}"))
+                    zero, why = PER_SERVER_MACHINE[k]
+                    rows.append(FigureRow(k + suffix, _num(zero), machine, f"{was}; {why}"))
                 else:
                     rows.append(FigureRow(k + suffix, _num(f.value), "calibrated", f.source))
     measured = set(calibration.topology) if calibration else set()
