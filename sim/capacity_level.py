@@ -47,13 +47,14 @@ SAMPLES = 100
 """Samples of the servers' pools per level."""
 
 RESOURCES = (
+    "server CPU",
     "server workers",
     "server DB pool",
     "Postgres",
     "Redis (busiest shard)",
     "provider rate limit",
 )
-SHARED = frozenset(RESOURCES[2:])
+SHARED = frozenset(RESOURCES[3:])
 """The resources every server shares (the rest are each server's own)."""
 SATURATED = 0.93
 
@@ -76,12 +77,16 @@ class Level:
     @property
     def bottleneck(self) -> str:
         """The resource that limits this level: a shared service (Postgres, Redis, the
-        provider) at least ``SATURATED`` busy, the busiest of them; else the busiest resource.
-        A worker or a pooled connection counts as busy while it waits for a shared service,
-        so when Postgres saturates the workers look as busy as it: the cause is Postgres."""
+        provider) at least ``SATURATED`` busy, the busiest of them; else the servers' CPU
+        (their event loops, ``sim.cpu``) when at least ``SATURATED`` busy; else the busiest
+        resource. A worker or a pooled connection counts as busy while it waits for a shared
+        service or for its loop, so when Postgres or the CPU saturates the workers look as busy
+        as it: the cause is Postgres or the CPU."""
         shared = {r: u for r, u in self.utilisation.items() if r in SHARED}
         if shared and max(shared.values()) >= SATURATED:
             return max(shared, key=lambda r: shared[r])
+        if self.utilisation.get("server CPU", 0.0) >= SATURATED:
+            return "server CPU"
         return max(self.utilisation, key=lambda r: self.utilisation[r])
 
 
@@ -126,6 +131,8 @@ class _Counters:
         self.redis_busy = [s.busy_us for s in redis]
         self.provider = bucket.asked
         self.workers, self.pool = pools[0], pools[1]
+        cpu = sim.fleet.cpu
+        self.cpu_own = cpu.own_busy_us if cpu is not None else 0
 
 
 def run_level(
@@ -220,7 +227,7 @@ def _judge(
     achieved = answered / window_s
     p99 = _quantile(latencies, 0.99)
     held = p99 < slo_ms and errors <= max(1, 0.01 * sent) and achieved >= 0.9 * rate
-    topo = sim.scenario.topology
+    topo = sim.scenario.topology_for(sim.variant.name)
     a, b = snapshots
     util: dict[str, float] = {
         "server workers": (b.workers - a.workers) / (window_us * topo.workers * topo.servers),
@@ -233,6 +240,10 @@ def _judge(
         "pool_ms": (b.pool - a.pool) / US_PER_MS / per,
         "provider_calls": (b.provider - a.provider) / per,
     }
+    if sim.fleet.cpu is not None and b.cpu_own > 0:
+        loops = topo.servers * topo.server_cores
+        util["server CPU"] = (b.cpu_own - a.cpu_own) / (window_us * loops)
+        demand["server_cpu_ms"] = (b.cpu_own - a.cpu_own) / US_PER_MS / per
     pg = _shared(sim.backends.pg_latency)
     if pg:
         util["Postgres"] = (b.pg_busy - a.pg_busy) / (window_us * pg[0].cores)

@@ -48,11 +48,15 @@ class Curve:
         return min(self.paper, key=lambda r: self.paper[r]) if self.paper else ""
 
 
-def paper_bounds(scenario: Scenario, pilot: Level) -> dict[str, float]:
+def paper_bounds(scenario: Scenario, pilot: Level, variant: str) -> dict[str, float]:
     """Payments/s per resource: what it serves per second over what a payment asks of it.
     A resource a payment does not use allows any load and is left out."""
-    topo, use = scenario.topology, pilot.per_payment
+    topo, use = scenario.topology_for(variant), pilot.per_payment
     capacity = {
+        "server CPU": (
+            topo.servers * topo.server_cores * 1000.0,
+            use.get("server_cpu_ms", 0.0),
+        ),
         "server workers": (topo.servers * topo.workers * 1000.0, use.get("worker_ms", 0.0)),
         "server DB pool": (topo.servers * topo.pg_pool * 1000.0, use.get("pool_ms", 0.0)),
         "provider rate limit": (topo.stripe_rate_limit, use.get("provider_calls", 0.0)),
@@ -73,7 +77,7 @@ def sweep_curve(scenario: Scenario, spec: CurveSpec, slo_ms: float, seed: int) -
     curve = Curve(spec)
     pilot = run_level(scenario, spec.variant, spec.path, PILOT_RATE, slo_ms, seed)
     curve.levels.append(pilot)
-    curve.paper = paper_bounds(scenario, pilot)
+    curve.paper = paper_bounds(scenario, pilot, spec.variant)
     bound = curve.paper_bound
     if not pilot.held or bound == float("inf"):
         return curve

@@ -143,6 +143,8 @@ class Cpu:
         self.rng = rng
         self.busy_us = 0
         """Core time spent by the system's processes (not the background), for checks."""
+        self.own_busy_us = 0
+        """Core time the servers' own CPU took (``cpu_ms_*``; not the shared processes')."""
         others = topology.cpu_background
         if others > 0:
             jobs = math.ceil(others)
@@ -160,6 +162,7 @@ class Cpu:
         own = self.own[path]
         if not own:
             return
+        self.own_busy_us += own
         entry = self.loops.get(server)
         if entry is None:
             entry = self.loops[server] = (Pool(self.env, self.server_cores), Owner())

@@ -1,21 +1,20 @@
-"""The knee: the highest rate of new payments whose p99 stays under the SLO, found by one
-search used alike on the simulator (``predict``) and on the live stack
-(``loadtests.bench.predict``), so a predicted and a measured knee come from the same steps.
+"""Bench predict's prediction: the simulator's knee for new payments (the highest rate whose
+p99 stays under the SLO) with a calibration's figures, a scenario per level.
 
-The search offers ``start``; while levels hold it goes up by ``growth``, while they fail it
-goes down by it; once it has a rate that held below one that failed it bisects between them
-(geometrically) ``bisect`` times. The knee is the highest offered rate that held.
+The knee search is ``sim.knee.search``, the one every knee uses; here it starts low, goes up
+by ``growth`` while levels hold and down while they fail, and bisects. The live side
+(``loadtests.bench.predict``) runs the same search on the live stack, so a predicted and a
+measured knee come from the same steps.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.history import History
+from sim.knee import Knee, search
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,54 +29,8 @@ class Trial:
     """Live only: how late the generator sent (the simulator's clients are never late)."""
 
 
-@dataclass(slots=True)
-class Knee:
-    rate: float
-    """The highest offered rate that held (0 when none did)."""
-    trials: list[Trial] = field(default_factory=list)
-    bracketed: bool = False
-    """A rate above the knee failed: else the search ran out of steps still holding, and
-    ``rate`` is only a lower bound."""
-
-
-def find_knee(
-    evaluate: Callable[[float], Trial],
-    start: float,
-    *,
-    growth: float = 1.3,
-    bisect: int = 3,
-    max_steps: int = 12,
-    confirm_failures: bool = False,
-) -> Knee:
-    """Search the knee with ``evaluate(rate)`` in at most ``max_steps`` rates;
-    ``confirm_failures`` offers a failing rate once more before it counts (a shared machine's
-    pause can spoil one live level)."""
-    knee = Knee(0.0)
-    held: list[float] = []
-    failed: list[float] = []
-    rate, bisections = start, 0
-    for _ in range(max_steps):
-        trial = evaluate(rate)
-        if not trial.held and confirm_failures:
-            knee.trials.append(trial)
-            trial = evaluate(rate)
-        knee.trials.append(trial)
-        (held if trial.held else failed).append(rate)
-        if not held:
-            rate /= growth
-            continue
-        above = [r for r in failed if r > max(held)]
-        if not above:
-            rate *= growth
-            continue
-        lo, hi = max(held), min(above)
-        if bisections >= bisect or hi <= lo * 1.03:
-            break
-        bisections += 1
-        rate = math.sqrt(lo * hi)
-    knee.rate = max(held, default=0.0)
-    knee.bracketed = bool(held) and any(r > knee.rate for r in failed)
-    return knee
+CLOSE = 1.03
+"""Bench predict's knees stop bisecting when the rates that held and failed are this close."""
 
 
 def judge(rate: float, payments: int, paid: int, latencies_ms: list[float], slo_ms: float) -> Trial:
@@ -145,15 +98,16 @@ def predict(
     slo_ms: float = 250.0,
     seconds: float = 8.0,
     start: float = 10.0,
-) -> tuple[Knee, Trial]:
+) -> tuple[Knee[Trial], Trial]:
     """The simulator's knee for ``variant`` on ``servers`` servers, and its level at half the
     knee (p50/p99 there)."""
-    knee = find_knee(
+    knee = search(
         lambda r: simulate_level(calibration, variant, servers, r, seconds, slo_ms),
         start,
         growth=1.3,
         bisect=5,
-        max_steps=30,
+        max_levels=30,
+        close=CLOSE,
     )
     half = simulate_level(calibration, variant, servers, knee.rate / 2 or 1.0, seconds, slo_ms)
     return knee, half

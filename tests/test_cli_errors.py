@@ -124,6 +124,7 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], str]]:
         ("capacity: --servers 0", ["capacity", "--servers", "0,4"], USAGE),
         ("capacity: bad --paths", ["capacity", "--paths", "new,nosuch"], USAGE),
         ("capacity: no --calibration file", ["capacity", "--calibration", f"{file}.x"], USAGE),
+        ("capacity: not a calibration", ["capacity", "--calibration", file], USAGE),
         ("capacity: --live not a run folder", ["capacity", "--live", str(tmp)], USAGE),
         ("capacity: --out is a file", ["capacity", "--out", file], USAGE),
         ("capacity: --redis-shards 0", ["capacity", "--redis-shards", "0"], ARGPARSE),

@@ -8,7 +8,7 @@ short live run, predict with it, and measure the same live.
 3. For each variant and server count, the simulator's knee (``sim.predict.predict``: new
    payments evenly spaced, p99 under the SLO) and its p50/p99 at half that knee.
 4. The same live, on the first N servers of the variant: the knee by the same search
-   (``sim.predict.find_knee``, started at 0.8 x the prediction, each failing level offered
+   (``sim.knee.search``, started at 0.8 x the prediction, each failing level offered
    twice, the mock restarted empty before every level), and one level at the predicted
    half-knee rate, so predicted and measured latencies are at the same load.
 
@@ -35,7 +35,8 @@ from loadtests.bench.results import path_floors
 from loadtests.bench.rig import FLOOR, BenchRig
 from loadtests.calibrate import CALIBRATION_FILE, fit, path_costs
 from sim.calibration import write as write_calibration
-from sim.predict import Knee, Trial, find_knee, predict
+from sim.knee import Knee, search
+from sim.predict import CLOSE, Trial, predict
 
 Echo = Callable[[str], None]
 
@@ -113,7 +114,7 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
         for note in notes:
             echo(f"  calibration: {note}")
         echo(f"calibration: {cal_path}")
-        predicted: dict[tuple[str, int], tuple[Knee, Trial]] = {}
+        predicted: dict[tuple[str, int], tuple[Knee[Trial], Trial]] = {}
         for v in [] if args.calibrate_only else variants:
             for k in counts:
                 knee, half = predict(
@@ -123,7 +124,7 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
                 predicted[(v, k)] = (knee, half)
                 echo(
                     f"  sim  {v:8s} {k} server(s): knee {knee.rate:6.1f}/s "
-                    f"({len(knee.trials)} levels); at {knee.rate / 2:.1f}/s p50 "
+                    f"({len(knee.levels)} levels); at {knee.rate / 2:.1f}/s p50 "
                     f"{half.p50_ms:.1f} p99 {half.p99_ms:.1f} ms"
                 )
         for v in [] if args.calibrate_only else variants:
@@ -140,7 +141,7 @@ def run_predict(args: argparse.Namespace, echo: Echo) -> tuple[Path, dict[str, A
                         round(half_rate, 1),
                         round(half.p50_ms, 1), round(half.p99_ms, 1), round(at_half.p50_ms, 1),
                         round(at_half.p99_ms, 1), round(at_half.send_lag_p99_ms, 1),
-                        len(knee.trials), len(live.trials))
+                        len(knee.levels), len(live.levels))
                 )  # fmt: skip
     run = json.loads((cal_dir / "calibration-run.json").read_text(encoding="utf-8"))
     costs = path_costs(run)
@@ -234,12 +235,13 @@ def _live_knee(
     predicted: float,
     args: argparse.Namespace,
     echo: Echo,
-) -> Knee:
-    return find_knee(
+) -> Knee[Trial]:
+    return search(
         lambda r: _live_level(rig, variant, servers, auth, r, args, echo),
         0.8 * predicted,
         growth=args.growth,
         bisect=args.bisect,
-        max_steps=args.max_levels,
-        confirm_failures=True,
+        max_levels=args.max_levels,
+        repeat_failures=True,
+        close=CLOSE,
     )

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--servers", default="4,8,16,32,64", metavar="N,N,...")
     p.add_argument("--calibration", type=Path, default=None, metavar="FILE",
-                   help="set [topology] calibration in the generated scenarios")  # fmt: skip
+                   help="a calibration file (payharness calibrate, bench predict): its "
+                   "figures in the scenarios, a server per machine as measured")  # fmt: skip
     p.add_argument("--live", type=Path, default=None, metavar="RUN_DIR",
                    help="a bench live or load run folder: its points on the same axes")  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="default out/capacity")
@@ -44,8 +45,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.calibration import CalibrationError
     from sim.capacity_level import PATHS
-    from sim.capacity_plan import NO_PROVIDER_LIMIT, Plan, calibration_key, run_plan, servers_list
+    from sim.capacity_plan import NO_PROVIDER_LIMIT, Plan, run_plan, scenario_for, servers_list
+    from sim.scenario import ScenarioError
 
     try:
         servers = servers_list(args.servers)
@@ -61,8 +64,6 @@ def main(args: argparse.Namespace) -> int:
     live = _live(args.live)
     servers = tuple(sorted(set(servers) | {p.servers for p in live}))
     out = out_dir(args.out or output_root() / "capacity")
-    if args.calibration is not None and not calibration_key():
-        print("calibration loading is not available yet: --calibration is noted, not applied")
     plan = Plan(
         servers=servers,
         paths=paths,
@@ -72,6 +73,10 @@ def main(args: argparse.Namespace) -> int:
         calibration=None if args.calibration is None else str(args.calibration),
         jobs=args.jobs,
     )
+    try:
+        scenario_for(plan, servers[0])  # the calibration file, read and validated once here
+    except (CalibrationError, ScenarioError) as exc:
+        raise UsageError(f"--calibration {args.calibration}: {exc}") from None
     bar = tqdm(total=len(plan.specs()), desc="capacity", unit="curve", file=sys.stderr)
     started = time.perf_counter()
     try:

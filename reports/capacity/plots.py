@@ -28,6 +28,7 @@ PLAIN = FuncFormatter(lambda v, _pos: f"{v:g}")
 SOME = FuncFormatter(lambda v, _pos: f"{v:g}" if f"{v:g}"[0] in "25" else "")
 """Minor log ticks labelled at 2 and 5 times a power of ten only."""
 SHORT = {
+    "server CPU": "server CPU",
     "server workers": "workers",
     "server DB pool": "DB pool",
     "Postgres": "Postgres",
@@ -173,7 +174,7 @@ def plot_knees(curves: Sequence[Curve], label: str, path: Path) -> Path:
     ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.15)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"Knee against servers, bottleneck at each knee — {label}", fontsize=11)
+    ax.set_title(f"Knee against servers, bottleneck at each knee\n{label}", fontsize=11)
     return _save(fig, path)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ import pandas as pd
 from reports.capacity.live import LivePoint
 from reports.capacity.plots import plot_curves, plot_knees, plot_replay
 from reports.load.render import Report
-from sim.capacity_plan import ASSUMED, Plan, as_rows, calibration_key
+from sim.capacity_plan import ASSUMED, Plan, as_rows, calibration_of
+from sim.capacity_plan import figures as plan_figures
 from sim.capacity_search import PILOT_RATE, Curve
 from sim.scenario import Topology, schema
 
@@ -29,13 +31,39 @@ class Written:
 
 def label(plan: Plan) -> str:
     """The words every page and figure carries."""
-    if plan.calibration is None:
+    calibration = calibration_of(plan)
+    if calibration is None:
         source = "none, assumed figures"
-    elif calibration_key():
-        source = plan.calibration
     else:
-        source = f"{plan.calibration} not applied: the loader reads no calibration yet"
+        made = calibration.made[:10] or "undated"
+        source = f"{Path(calibration.run).parent.name or calibration.run}, {made}"
     return f"PREDICTION (simulator, calibration: {source})"
+
+
+def _calibration_lines(plan: Plan, copied: Path | None) -> list[str]:
+    """Which calibration, from which run and when, and what a server is in this plan."""
+    calibration = calibration_of(plan)
+    if calibration is None:
+        return ["No calibration: every figure is assumed (the table below)."]
+    lines = [
+        f"Calibration file: `{plan.calibration}`"
+        + (f" (copied beside this report as `{copied.name}`)" if copied else "")
+        + f"; fitted from the run `{calibration.run}` on {calibration.made or 'an unknown date'}."
+    ]
+    if any("cpu_ms_new" in t for t in calibration.variants.values()):
+        cores = calibration.topology.get("cores")
+        lines.append(
+            "Each server is modelled on a machine of its own like the one measured "
+            f"({cores.value if cores else '?'} cores, so N servers have N x that many), one "
+            "server process each, one event loop on one core at a time (server_cores, as "
+            "measured: uvicorn, one process per server). Only the servers' own CPU per request "
+            "(cpu_ms_*) is counted: the provider mock's, Redis's, Postgres's and the load "
+            "generator's CPU on the measured machine (shared_cpu_ms_*) and the measuring "
+            "host's other work (cpu_background) are not the gateway's and are set to 0; "
+            "Postgres and Redis are the shared capacities (one Postgres server, Redis "
+            "shards) whose service times are still assumed."
+        )
+    return lines
 
 
 def _pct(u: float) -> str:
@@ -108,7 +136,12 @@ def _costs_rows(
                 f"{rd:.1f} x {redis_ms:g} = {rd * redis_ms:.2f}",
                 f"{cost.get('redis round trips', float('nan')):.1f} trips, "
                 f"{cost.get('redis CPU ms', float('nan')):.2f} ms",
-                f"not modelled; live {cost.get('servers CPU ms', float('nan')):.2f} ms",
+                (
+                    f"sim {pilot.per_payment['server_cpu_ms']:.2f} ms; "
+                    if "server_cpu_ms" in pilot.per_payment
+                    else "not modelled; "
+                )
+                + f"live {cost.get('servers CPU ms', float('nan')):.2f} ms",
             ]
         )
     return rows
@@ -124,6 +157,11 @@ def write_report(
 ) -> Written:
     out.mkdir(parents=True, exist_ok=True)
     tag = label(plan)
+    copied = None
+    if plan.calibration is not None:
+        copied = out / "calibration.toml"
+        if Path(plan.calibration).resolve() != copied.resolve():
+            shutil.copyfile(plan.calibration, copied)
     rows = as_rows(curves)
     pd.DataFrame(rows).to_csv(out / "levels.csv", index=False)
     (out / "capacity.json").write_text(
@@ -139,17 +177,22 @@ def write_report(
     rep = Report(f"Capacity beyond one machine: {tag}")
     rep.p(
         f"**{tag}.** Every figure below is the simulator's prediction under the figures listed "
-        "under Assumptions, not a measurement; only points marked live were measured. The "
+        "under Figures (each marked calibrated, assumed, or the planner's choice), not a "
+        "measurement; only points marked live were measured. The "
         f"knee is the highest answered payments/s whose p99 stays under {plan.slo_ms:.0f} ms "
         "(open-loop Poisson arrivals, one attempt each, errors at most 1 %, at least 90 % of "
         "the offered load answered). The bottleneck is the resource that limits the knee: a "
-        "shared one (Postgres, Redis, the provider's limit) at 93 % or more, else the busiest "
-        "of a server's workers and DB pool (they count as busy while they wait for a shared "
-        "one). The paper bound is each resource's capacity over what the pilot level "
+        "shared one (Postgres, Redis, the provider's limit) at 93 % or more, else the servers' "
+        "CPU (their event loops, when calibrated) at 93 % or more, else the busiest of a "
+        "server's CPU, workers and DB pool (workers and connections count as busy while they "
+        "wait for a shared one or the loop). The paper bound is each resource's capacity "
+        "over what the pilot level "
         f"({PILOT_RATE:.0f} payments/s) measured one payment to ask of it; it leaves "
         "queueing out, so a knee limited by the workers, whose time grows with every queue "
-        "they wait in, falls below it."
+        "they wait in, or by a CPU loop near saturation, falls below it."
     )
+    for line in _calibration_lines(plan, copied):
+        rep.p(line)
     rep.h("Where the bottleneck moves")
     for line in _moves(curves):
         rep.p(line)
@@ -162,16 +205,15 @@ def write_report(
          "busiest at the knee", "paper bound /s", "paper bottleneck"],
         _knee_rows(curves),
     )  # fmt: skip
-    rep.h("Assumptions")
+    rep.h("Figures: calibrated or assumed")
     rep.table(
-        ["scenario key", "value", "why"],
-        [[k, v, why] for k, (v, why) in ASSUMED.items()]
-        + [
-            ["stripe_rate_limit", plan.provider_limit, _limit_note(plan.provider_limit)],
-            ["redis_shards", plan.redis_shards, "--redis-shards: Redis Cluster primaries"],
-            ["other keys", "defaults", "docs/scenarios.md (workers and pg_pool per server)"],
+        ["scenario key", "value", "calibrated or assumed", "source or why"],
+        [
+            [f.key, f.value, f.status, _limit_note(plan.provider_limit) if
+             f.key == "stripe_rate_limit" else f.why]
+            for f in plan_figures(plan)
         ],
-    )
+    )  # fmt: skip
     cost_rows = _costs_rows(plan, curves, costs or {})
     if cost_rows:
         rep.h("One new payment: simulated work beside the live bench")
@@ -211,12 +253,22 @@ def _limit_note(limit: float) -> str:
 def _not_modelled(plan: Plan) -> list[str]:
     biggest = max(plan.servers)
     workers = schema(Topology)["workers"][1].default
-    pool = schema(Topology)["pg_pool"][1].default
+    calibration = calibration_of(plan)
+    pool_figure = calibration.topology.get("pg_pool") if calibration else None
+    pool = int(pool_figure.value) if pool_figure else schema(Topology)["pg_pool"][1].default
+    cpu = calibration is not None and any("cpu_ms_new" in t for t in calibration.variants.values())
+    cpu_note = (
+        "Server CPU: modelled from the calibration (sim/cpu.py), one event loop per server; "
+        "Postgres's and Redis's own CPU is their assumed service time, not a measurement."
+        if cpu
+        else f"Server CPU: a server is limited by its {workers} workers only (no calibration "
+        "with CPU figures: --calibration FILE models it); payharness bench live measured "
+        "4.4-4.9 ms of server CPU per hardened payment (docs/benchmarks.md), about 200 "
+        "payments/s per core, so the server-bound knees here are optimistic by an order of "
+        "magnitude."
+    )
     return [
-        f"Server CPU: a server is limited by its {workers} workers only (the CPU model, "
-        "sim/cpu.py, is not merged); payharness bench live measured 4.4-4.9 ms of server CPU "
-        "per hardened payment (docs/benchmarks.md), about 200 payments/s per core, so the "
-        "server-bound knees here are optimistic by an order of magnitude.",
+        cpu_note,
         f"Connections: {biggest} servers x {pool} pooled connections = {biggest * pool} Postgres "
         "connections, above Postgres's default max_connections of 100: a pooler (PgBouncer) "
         "is assumed in front of it.",

@@ -101,6 +101,44 @@ def test_a_small_postgres_caps_payments_near_its_queries_per_second_over_queries
     assert roomy.knee is not None and roomy.knee.achieved > 3 * curve.knee.achieved
 
 
+CALIBRATION = Path(__file__).resolve().parents[2] / "docs" / "capacity" / "calibration.toml"
+
+
+@pytest.mark.usefixtures("short_levels")
+def test_a_cpu_calibration_puts_each_server_on_a_machine_of_its_own_and_its_cpu_limits_it(
+    tmp_path: Path,
+) -> None:
+    """Calibrated: the file's figures reach the scenario, cores scale with the servers, the
+    other processes' CPU is not the gateway's, and a server's loop (1 core over its CPU per
+    payment) bounds the knee and is named as the bottleneck. The report names the file and
+    its run, marks each figure, and keeps a copy of the file."""
+    from reports.capacity.render import label, write_report
+    from sim.calibration import read
+
+    calibration = read(CALIBRATION)
+    plan = Plan(servers=(2,), paths=("new",), variants=("hardened",), calibration=str(CALIBRATION))
+    topo = scenario_for(plan, 2).topology_for("hardened")
+    cpu_ms = calibration.variants["hardened"]["cpu_ms_new"].value
+    assert topo.cores == 2 * calibration.topology["cores"].value
+    assert topo.cpu_ms_new == cpu_ms and topo.shared_cpu_ms_new == 0
+    assert topo.cpu_background == 0
+    assert topo.stripe_median_ms == calibration.topology["stripe_median_ms"].value
+    assert topo.postgres_cores == 8  # assumed: the calibration does not measure it
+    curves = run_plan(plan)
+    (curve,) = curves
+    bound = 2 * 1000.0 / cpu_ms
+    assert curve.paper_bottleneck == "server CPU"
+    assert curve.paper_bound == pytest.approx(bound, rel=0.05)
+    assert curve.knee is not None and curve.knee.bottleneck == "server CPU"
+    assert 0.8 * bound <= curve.knee.achieved <= 1.02 * bound
+    written = write_report(tmp_path, plan, curves, [], 1.0)
+    md = written.markdown.read_text("utf-8")
+    assert label(plan) in md and calibration.run in md and calibration.made in md
+    assert "| cpu_ms_new (hardened) | " in md and "| calibrated |" in md
+    assert "| postgres_query_ms | 0.4 | assumed |" in md
+    assert (tmp_path / "calibration.toml").read_text("utf-8") == CALIBRATION.read_text("utf-8")
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("short_levels")
 def test_a_tiny_capacity_run_writes_the_report_with_a_bottleneck(tmp_path: Path) -> None:
