@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtests.proc_stat import machine_busy_s, pids_named, process_cpu_s
+
 CPU_FILE = "cpu.json"
 PARTS = ("harness", "gateway", "mocks", "redis", "postgres")
 SHARED = {"redis": "redis-server", "postgres": "postgres"}
@@ -28,15 +30,6 @@ SHARED = {"redis": "redis-server", "postgres": "postgres"}
 
 Groups = Callable[[], dict[str, list[int]]]
 """The pids of each part that this run knows of (harness, gateway, mocks); asked each tick."""
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of one process; None when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children_of(pids: list[int]) -> list[int]:
@@ -58,25 +51,6 @@ def children_of(pids: list[int]) -> list[int]:
     return sorted(found)
 
 
-def named(comm: str) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == comm:
-                    out.append(int(entry.name))
-            except OSError:
-                continue
-    return out
-
-
-def machine_busy_s() -> float:
-    """Busy CPU seconds of all cores since boot (``/proc/stat``: all but idle and iowait)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 class CpuMeter:
     """Samples every part's CPU once a second between ``start`` and ``stop``."""
 
@@ -94,7 +68,7 @@ class CpuMeter:
     def _tick(self) -> None:
         parts = dict(self.groups())
         for part, comm in SHARED.items():
-            parts[part] = named(comm)
+            parts[part] = pids_named(comm)
         for part, pids in parts.items():
             for pid in pids:
                 used = process_cpu_s(pid)

@@ -10,12 +10,12 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 
 from loadtests.bench.ramp import Level, sustained
 from loadtests.bench.results import EndpointResult, modelled_effects
+from loadtests.proc_stat import pids_named, process_cpu_s
 
 CpuSnapshot = dict[str, dict[int, float]]
 """CPU seconds per process, by component (servers, mock, redis, postgres, generator)."""
@@ -69,31 +69,8 @@ def server_round_trips(targets: Sequence[str]) -> dict[str, float]:
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process (0 when it is gone)."""
-    try:
-        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _postgres_pids(database: str | None = None) -> list[int]:
-    """Every ``postgres`` process, or with ``database`` only its backends (their title is
-    ``postgres: [cluster: ]user database host(port) state``)."""
-    out = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if (proc / "comm").read_text().strip() != "postgres":
-                    continue
-                if database is not None:
-                    title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                    if f" {database} " not in title:
-                        continue
-                out.append(int(proc.name))
-            except (OSError, UnicodeDecodeError):
-                continue
-    return out
+    """A process's CPU seconds, 0 when it is gone (a snapshot keeps every pid it was given)."""
+    return process_cpu_s(pid) or 0.0
 
 
 def cpu_snapshot(groups: dict[str, list[int]], database: str | None = None) -> CpuSnapshot:
@@ -104,7 +81,7 @@ def cpu_snapshot(groups: dict[str, list[int]], database: str | None = None) -> C
     on whichever endpoint is measured, and the shared background processes (WAL writer,
     checkpointer) are left out."""
     snap = {name: {pid: _cpu_s(pid) for pid in pids} for name, pids in groups.items()}
-    snap["postgres"] = {pid: _cpu_s(pid) for pid in _postgres_pids(database)}
+    snap["postgres"] = {pid: _cpu_s(pid) for pid in pids_named("postgres", database)}
     snap["generator"] = {os.getpid(): _cpu_s(os.getpid())}
     return snap
 

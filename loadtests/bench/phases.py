@@ -24,13 +24,14 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
 from loadtests.bench.meters import cpu_snapshot, cpu_used_s, server_round_trips
 from loadtests.bench.ramp import MAX_IN_FLIGHT, WARMUP, offer
 from loadtests.bench.rig import FLOOR, BenchRig
+from loadtests.proc_stat import machine_busy_s
 from loadtests.rawhttp import RawClient
 
 RUN_FILE = "calibration-run.json"
@@ -72,14 +73,6 @@ def spin_probe(spinners: int, seconds: float = 1.0) -> float:
     return sum(shares) / len(shares)
 
 
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has been busy since boot (every core, every process:
-    user, nice, system, irq, softirq, steal), from the first line of ``/proc/stat``."""
-    fields_ = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields_[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 async def _phase(
     targets: list[str],
     merchant: str,
@@ -87,31 +80,44 @@ async def _phase(
     rate: float,
     seconds: float,
     make: Callable[[int], Request],
+    warmup: Callable[[int], Request] | None = None,
 ) -> tuple[list[int], float]:
-    """Offer ``make``'s requests at ``rate`` for ``seconds`` (after a warm-up of new
-    payments); the answers' statuses and the measured window's wall seconds."""
+    """Offer ``make``'s requests at ``rate`` for ``seconds`` after a warm-up of ``warmup``'s
+    (default: new payments); the answers' statuses and the measured window's wall seconds."""
     async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
-        await offer(client, targets, WARMUP, 1.0, merchant, 1e9, auth)
+        await offer(client, targets, WARMUP, 1.0, merchant, 1e9, auth, warmup)
         statuses: list[int] = []
         started = time.monotonic()
         await offer(client, targets, rate, seconds, merchant, 1e9, auth, make, statuses)
         return statuses, time.monotonic() - started
 
 
-async def _floor_phase(
-    target: str, auth: Mapping[str, str], rate: float, seconds: float
-) -> tuple[list[int], float]:
-    """Warm ``target`` up with its own requests, then offer ``rate`` for ``seconds``."""
+def _floor_request(i: int) -> Request:
+    return f"floor-{uuid.uuid4().hex}", {"order": f"o-{i}", "amount": 1000 + i}
 
-    def request(i: int) -> Request:
-        return f"floor-{uuid.uuid4().hex}", {"order": f"o-{i}", "amount": 1000 + i}
 
-    async with RawClient(timeout_s=10.0, max_idle=MAX_IN_FLIGHT) as client:
-        await offer(client, [target], WARMUP, 1.0, FLOOR, 1e9, auth, request)
-        statuses: list[int] = []
-        started = time.monotonic()
-        await offer(client, [target], rate, seconds, FLOOR, 1e9, auth, request, statuses)
-        return statuses, time.monotonic() - started
+def _window(
+    rig: BenchRig,
+    watched: dict[str, list[int]],
+    phase: Coroutine[Any, Any, tuple[list[int], float]],
+) -> dict[str, Any]:
+    """Run one ``_phase`` between two CPU snapshots: the record's measured fields, and under
+    ``_cpu_s`` the CPU seconds by component for the caller's own line."""
+    cpu0, busy0, t0 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
+    statuses, wall = asyncio.run(phase)
+    cpu1, busy1, t1 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
+    cpu_s = cpu_used_s(cpu0, cpu1)
+    return {
+        "statuses": dict(Counter(str(s) for s in statuses)),
+        "wall_s": round(wall, 3),
+        "window_s": round(t1 - t0, 3),
+        "cpu_s": {k: round(v, 4) for k, v in cpu_s.items()},
+        "machine_busy_s": round(busy1 - busy0, 3),
+        # the warm-up's requests fall inside the window: counted as requests of the window
+        # (their CPU is there)
+        "requests": len(statuses) + WARMUP,
+        "_cpu_s": cpu_s,
+    }
 
 
 def measure_floor(
@@ -127,27 +133,12 @@ def measure_floor(
     for layer in ROUTES:
         watched = {"servers": rig.server_pids(FLOOR), "mock": rig.mock_pids(),
                    "redis": rig.redis_pids}  # fmt: skip
-        cpu0, busy0, t0 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
-        statuses, wall = asyncio.run(_floor_phase(f"{base}/{layer}", auth, rate, seconds))
-        cpu1, busy1, t1 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
-        requests = len(statuses) + WARMUP
-        cpu_s = cpu_used_s(cpu0, cpu1)
-        out.append(
-            {
-                "endpoint": FLOOR,
-                "path": layer,
-                "servers": 1,
-                "rate": rate,
-                "requests": requests,
-                "warmup_new_payments": 0,
-                "statuses": dict(Counter(str(s) for s in statuses)),
-                "wall_s": round(wall, 3),
-                "window_s": round(t1 - t0, 3),
-                "cpu_s": {k: round(v, 4) for k, v in cpu_s.items()},
-                "machine_busy_s": round(busy1 - busy0, 3),
-                "round_trips": {},
-            }
-        )
+        phase = _phase([f"{base}/{layer}"], FLOOR, auth, rate, seconds, _floor_request,
+                       _floor_request)  # fmt: skip
+        window = _window(rig, watched, phase)
+        cpu_s, requests = window.pop("_cpu_s"), window["requests"]
+        out.append({"endpoint": FLOOR, "path": layer, "servers": 1, "rate": rate,
+                    "warmup_new_payments": 0, **window, "round_trips": {}})  # fmt: skip
         cpu_ms = 1000 * cpu_s.get("servers", 0.0) / max(1, requests)
         echo(f"  {FLOOR:8s} {layer:8s} {requests} requests, {cpu_ms:.2f} ms server CPU each")
     return out
@@ -194,26 +185,17 @@ def measure_paths(
         mock_pid = rig.restart_mock(say=False) if path == "new" else rig.mock_pids()
         watched = {"servers": rig.server_pids(endpoint), "mock": mock_pid, "redis": rig.redis_pids}
         rt0 = server_round_trips(targets) if flow else None
-        cpu0, busy0, t0 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
-        statuses, wall = asyncio.run(_phase(targets, merchant, auth, rate, seconds, makers[path]))
-        cpu1, busy1, t1 = cpu_snapshot(watched, rig.dbname), machine_busy_s(), time.monotonic()
+        phase = _phase(targets, merchant, auth, rate, seconds, makers[path])
+        window = _window(rig, watched, phase)
         rt1 = server_round_trips(targets) if flow else None
-        # the warm-up's new payments fall inside the window: counted as requests of the
-        # window (their CPU is there), and named in the record
-        requests = len(statuses) + WARMUP
-        cpu_s = cpu_used_s(cpu0, cpu1)
+        cpu_s, requests = window.pop("_cpu_s"), window["requests"]
         record: dict[str, Any] = {
             "endpoint": endpoint,
             "path": path,
             "servers": len(targets),
             "rate": rate,
-            "requests": requests,
             "warmup_new_payments": WARMUP,
-            "statuses": dict(Counter(str(s) for s in statuses)),
-            "wall_s": round(wall, 3),
-            "window_s": round(t1 - t0, 3),
-            "cpu_s": {k: round(v, 4) for k, v in cpu_s.items()},
-            "machine_busy_s": round(busy1 - busy0, 3),
+            **window,
             "round_trips": (
                 {k: rt1[k] - rt0[k] for k in rt1} if rt0 is not None and rt1 is not None else {}
             ),
