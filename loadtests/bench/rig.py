@@ -139,22 +139,25 @@ class BenchRig:
                 url = f"http://127.0.0.1:{entry['port']}"
                 self.groups.setdefault(entry["variant"], []).append(url)
 
+    def _spawn(self, module: str, port: int, log_name: str) -> subprocess.Popen[bytes]:
+        """One ``python -m module --port P`` of the rig, in its own session, logging to
+        ``log_name`` in the run folder."""
+        log = open(self.out_dir / log_name, "ab")  # noqa: SIM115
+        return subprocess.Popen(
+            [sys.executable, "-m", module, "--port", str(port)],
+            env=self.stack_env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
     def _start_bare_servers(self, k: int) -> None:
         """``k`` processes of ``loadtests.bare``: charges only, through the same adapter."""
         base = consecutive_ports(k)
         for i in range(k):
-            log = open(self.out_dir / f"bare-{i}.log", "ab")  # noqa: SIM115
-            self.bare_procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "loadtests.bare", "--port", str(base + i)],
-                    env=self.stack_env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
+            self.bare_procs.append(self._spawn("loadtests.bare", base + i, f"bare-{i}.log"))
         self.groups["bare"] = [f"http://127.0.0.1:{base + i}" for i in range(k)]
         for url in self.groups["bare"]:
             if not wait_ready(url, 30):
@@ -164,18 +167,7 @@ class BenchRig:
         """One ``loadtests.floor`` process: the HTTP stack's layers, one route each; its
         routes are the endpoint's targets (``<url>/<layer>``, posted at ``/payments``)."""
         port = consecutive_ports(1)
-        log = open(self.out_dir / "floor.log", "ab")  # noqa: SIM115
-        self.bare_procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "loadtests.floor", "--port", str(port)],
-                env=self.stack_env,
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        )
+        self.bare_procs.append(self._spawn("loadtests.floor", port, "floor.log"))
         self.floor_pid = self.bare_procs[-1].pid
         self.groups[FLOOR] = [f"http://127.0.0.1:{port}"]
         if not wait_ready(self.groups[FLOOR][0], 30):
