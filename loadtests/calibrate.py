@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.bench.phases import RUN_FILE, SAMPLES_FILE
+from loadtests.prom_histogram import bucket_quantile
 from sim.calibration import Calibration, Figure
 
 CALIBRATION_FILE = "calibration.toml"
@@ -89,23 +90,12 @@ def histogram_quantiles(text: str, metric: str) -> dict[str, tuple[float, float,
             per[le] = per.get(le, 0.0) + sample.value  # summed over the other labels
     out = {}
     for comp, per in buckets.items():
-        edges = sorted(per)
-        count = per[edges[-1]]
+        pairs = sorted(per.items())
+        count = pairs[-1][1]
         if count <= 0:
             continue
-
-        def quantile(q: float, edges: list[float] = edges, per: dict[float, float] = per) -> float:
-            target, lo, below = q * per[edges[-1]], 0.0, 0.0
-            for le in edges:
-                if per[le] >= target:
-                    if math.isinf(le):
-                        return lo * 1000
-                    share = (target - below) / max(per[le] - below, 1e-12)
-                    return (lo + share * (le - lo)) * 1000
-                lo, below = le, per[le]
-            return lo * 1000
-
-        out[comp] = (quantile(0.5), max(quantile(0.5), quantile(0.99)), int(count))
+        median, p99 = (1000 * bucket_quantile(pairs, q) for q in (0.5, 0.99))
+        out[comp] = (median, max(median, p99), int(count))
     return out
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.cpu_meter import CpuWindow
+from loadtests.prom_histogram import bucket_quantile
 from loadtests.run import METRICS_FILE
 
 REQUEST_METRIC = "payharness_http_request_duration_seconds"
@@ -23,24 +24,6 @@ class ServerLatency:
     mean_ms: float
     p50_ms: float
     p99_ms: float
-
-
-def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
-    """Prometheus's ``histogram_quantile``: linear inside the bucket holding rank q."""
-    buckets = sorted(buckets)
-    total = buckets[-1][1] if buckets else 0.0
-    if total <= 0:
-        return float("nan")
-    rank = q * total
-    lower, below = 0.0, 0.0
-    for bound, cumulative in buckets:
-        if cumulative >= rank:
-            if bound == float("inf"):
-                return lower
-            inside = cumulative - below
-            return lower + (bound - lower) * ((rank - below) / inside if inside else 0.0)
-        lower, below = bound, cumulative
-    return lower
 
 
 def server_latency(run_dir: Path, route: str = "/payments") -> ServerLatency | None:
